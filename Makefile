@@ -1,0 +1,72 @@
+# gpwave: `make book` builds the book from the mini benchmark on CPU; `make test` runs
+# lint, the test suite, a quick book build and the browser check. Both set themselves up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+
+# Where data lives, and the local mirror of the mini benchmark when there is one.
+export GPWAVE_DATA ?= $(CURDIR)/data
+export GPWAVE_DATA_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/wavefake-mini))
+export MPLBACKEND ?= Agg
+export PYTHONHASHSEED ?= 0
+
+.PHONY: help venv data lint format test test-all book book-quick browser-deps bench clean
+
+help:
+	@echo "make book       build the book (executes notebooks on the mini benchmark) -> book/_build/html"
+	@echo "make test       lint + tests + quick book build + browser check"
+	@echo "make test-all   also the slow tests"
+	@echo "make bench      print the benchmark numbers"
+	@echo "make data       fetch the mini benchmark into \$$GPWAVE_DATA (mirror: \$$GPWAVE_DATA_MIRROR)"
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[book,dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+data: venv
+	$(PY) -m gpwave data fetch mini
+
+lint: venv
+	$(PY) -m ruff check gpwave tests benchmarks notebooks
+	$(PY) -m ruff format --check gpwave tests benchmarks notebooks
+
+format: venv
+	$(PY) -m ruff check --fix gpwave tests benchmarks notebooks
+	$(PY) -m ruff format gpwave tests benchmarks notebooks
+
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing Debian's chromium and chromium-driver for the browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
+test: lint data browser-deps
+	$(PY) -m pytest -m "not slow and not browser"
+	$(PY) -m gpwave book --quick
+	GPWAVE_REQUIRE_BOOK=1 $(PY) -m pytest -m browser
+
+test-all: lint data
+	$(PY) -m pytest
+
+book-quick: data
+	$(PY) -m gpwave book --quick
+
+book: data
+	$(PY) -m gpwave book
+	@echo "open book/_build/html/index.html"
+
+bench: data
+	$(PY) benchmarks/bench_transforms.py
+	$(PY) benchmarks/bench_store.py
+
+clean:
+	rm -rf book/_build book/executed results .pytest_cache .ruff_cache

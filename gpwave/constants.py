@@ -1,0 +1,56 @@
+"""Option strings as ``Literal`` aliases, in one place, so a typo is a type error.
+
+Every function that takes one of these options validates it with :func:`check_option`,
+which names the allowed values in its error message.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+#: Boundary handling of the wavelet transforms (the modes ptwt offers).
+BoundaryMode = Literal["reflect", "zero", "constant", "periodic", "symmetric"]
+#: Packet order along the frequency axis: ``freq`` (ascending frequency, Gray code)
+#: or ``natural`` (the filter-bank tree order of ``pywt.WaveletPacket``).
+PacketOrder = Literal["freq", "natural"]
+#: Input features a detector can be trained on.
+FeatureKind = Literal["packets", "stft", "lfcc", "mfcc"]
+#: Detector models in the registry of :mod:`gpwave.models`.
+ModelName = Literal["dcnn", "dcnn_nodil", "dcnn_nodrop", "lcnn", "gmm", "linear"]
+#: Attribution methods of :mod:`gpwave.attribution`.
+AttributionMethod = Literal["integrated_gradients", "saliency"]
+#: Attribution targets: the real class, the fake class, or both.
+AttributionTarget = Literal["real", "fake", "both"]
+#: Data splits.
+Split = Literal["train", "val", "test"]
+#: Sample format of the frame store.
+StoreDtype = Literal["int16", "float16"]
+#: Datasets :mod:`gpwave.download` knows how to fetch.
+DatasetName = Literal["mini", "wavefake", "ljspeech", "extension"]
+#: Frequency-axis scaling of fingerprint plots.
+AxisScale = Literal["linear", "log"]
+
+#: Sample rate of LJSpeech and WaveFake.
+SAMPLE_RATE = 22050
+#: Folder-name prefix letter of the real (bona fide) source.
+REAL_LETTER = "A"
+
+
+def check_option(value: str, alias: object, name: str) -> str:
+    """Return ``value`` if it is one of the strings of ``alias``, else raise.
+
+    Args:
+        value: The option string given by the caller.
+        alias: A ``Literal`` alias from this module.
+        name: The argument's name, for the message.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        ValueError: If ``value`` is not allowed; the message lists the allowed values.
+    """
+    allowed = get_args(alias)
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
+    return value
