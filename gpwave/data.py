@@ -1,0 +1,910 @@
+"""Folders -> utterances -> fixed-length frames -> splits; the frame store; loaders.
+
+A data root holds one folder per source, named ``<LETTER>_<name>`` as in the reference
+implementation: ``A_ljspeech`` is real (label 0), every other letter is a generator
+(label 1) called ``<name>``. Each file is cut into non-overlapping windows of ``seconds``
+at ``sample_rate`` (never padded), the split is a function of the utterance id only, and
+:func:`prepare_store` decodes every file once into memory-mapped shards (one per folder,
+each with an atomic completion marker) plus an index table, so training never decodes
+audio again and an interrupted prepare keeps the folders it finished.
+
+Silence: all-zero frames are kept (they are valid audio and cannot produce NaN here) and
+flagged in the index column ``silent`` so a caller can drop them. Files with NaN or
+infinite samples are refused (reported in ``store.skipped``).
+
+Notebook: notebooks/02_data.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import soxr
+import torch
+from tqdm.auto import tqdm
+
+from gpwave.constants import REAL_LETTER, SAMPLE_RATE, Split, StoreDtype, check_option
+from gpwave.errors import AudioError, DataError
+
+log = logging.getLogger(__name__)
+
+FOLDER_RE = re.compile(r"^([A-Z])_(.+)$")
+LJ_RE = re.compile(r"^(LJ\d{3}-\d{4})")
+SUFFIX_RE = re.compile(r"(?:_\d+s)?(?:_gen|_generated)?$")
+AUDIO_SUFFIXES = (".wav", ".flac")
+INDEX_COLUMNS = ["row", "file", "offset", "label", "generator", "folder", "utterance", "split"]
+STORE_VERSION = 1
+
+
+# --- sources ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Source:
+    """One letter-prefixed folder of a data root.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        letter: The prefix letter ("A" is real).
+        name: The generator name after the prefix ("ljspeech", "melgan", ...).
+        path: The folder.
+        label: 0 for the real folder, 1 for a generator.
+    """
+
+    letter: str
+    name: str
+    path: Path
+    label: int
+
+    @property
+    def folder(self) -> str:
+        """The folder name, e.g. ``"B_melgan"``."""
+        return f"{self.letter}_{self.name}"
+
+    def files(self) -> list[Path]:
+        """The audio files of this folder (``.wav``/``.flac``), sorted by name.
+
+        Returns:
+            Paths of the files directly inside the folder.
+        """
+        return sorted(
+            p for p in self.path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+        )
+
+
+def _warn(msg: str) -> None:
+    log.warning(msg)
+    warnings.warn(msg, UserWarning, stacklevel=3)
+
+
+def _check_root(root: str | Path) -> Path:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: data root does not exist or is not a folder")
+    return root
+
+
+def _matches(source: Source, names: Sequence[str]) -> bool:
+    return source.name in names or source.folder in names
+
+
+def discover_sources(root: str | Path, only_use: Sequence[str] | None = None) -> list[Source]:
+    """Find the letter-prefixed source folders of a data root, like the reference.
+
+    Folders without a ``<LETTER>_`` prefix and folders without audio files are ignored
+    with a warning; if nothing valid is left, that is an error.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        root: The data root.
+        only_use: Generator names ("melgan") or folder names ("B_melgan") to keep;
+            None keeps all.
+
+    Returns:
+        The sources, sorted by folder name.
+
+    Raises:
+        DataError: Missing root, an unknown name in ``only_use``, or no usable folder.
+    """
+    root = _check_root(root)
+    sources = []
+    for p in sorted(root.iterdir()):
+        if not p.is_dir():
+            continue
+        m = FOLDER_RE.match(p.name)
+        if m is None:
+            _warn(f"{p}: ignored, folder name lacks the '<LETTER>_<name>' prefix")
+            continue
+        src = Source(m[1], m[2], p, 0 if m[1] == REAL_LETTER else 1)
+        if not src.files():
+            _warn(f"{p}: ignored, folder holds no .wav/.flac files")
+            continue
+        sources.append(src)
+    if only_use is not None:
+        names = [only_use] if isinstance(only_use, str) else list(only_use)
+        known = {s.name for s in sources} | {s.folder for s in sources}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise DataError(f"{root}: only_use names {unknown} match no folder with audio")
+        sources = [s for s in sources if _matches(s, names)]
+    if not sources:
+        raise DataError(f"{root}: no letter-prefixed folder with audio files (e.g. A_ljspeech)")
+    return sources
+
+
+def utterance_id(path: str | Path) -> str:
+    """The utterance id of a file: ``"LJ016-0433_1s_gen.wav"`` -> ``"LJ016-0433"``.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        path: A file path or name.
+
+    Returns:
+        The LJSpeech id when the name starts with one, else the stem without the
+        ``_1s``/``_gen``/``_generated`` suffixes.
+    """
+    stem = Path(path).stem
+    m = LJ_RE.match(stem)
+    return m[1] if m else SUFFIX_RE.sub("", stem)
+
+
+# --- audio --------------------------------------------------------------------------------
+def _info(path: Path) -> sf._SoundFileInfo:
+    try:
+        info = sf.info(str(path))
+    except Exception as err:  # libsndfile raises RuntimeError/LibsndfileError
+        raise AudioError(path, f"cannot be decoded as audio ({err})") from err
+    if info.frames <= 0:
+        raise AudioError(path, "holds no samples (empty or truncated header)")
+    return info
+
+
+def _resampled_length(n: int, rate: int, sample_rate: int) -> int:
+    return n if rate == sample_rate else math.ceil(n * sample_rate / rate)
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode an audio file to mono float32 at ``sample_rate``.
+
+    Stereo is averaged to mono; a higher rate is downsampled with soxr (HQ); a lower
+    rate is refused, since upsampling would invent a spectrum the detector must not see.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        path: The audio file (any format libsndfile reads: 8/16/24-bit PCM, float, FLAC).
+        sample_rate: The target rate in Hz.
+
+    Returns:
+        The samples, shape (N,), float32.
+
+    Raises:
+        AudioError: Undecodable, empty, NaN/inf samples, or a rate below ``sample_rate``;
+            the message names the file.
+    """
+    path = Path(path)
+    info = _info(path)
+    if info.samplerate < sample_rate:
+        raise AudioError(
+            path,
+            f"sample rate {info.samplerate} Hz is below {sample_rate} Hz; upsampling is refused",
+        )
+    try:
+        x, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:
+        raise AudioError(path, f"cannot be decoded as audio ({err})") from err
+    if x.shape[0] == 0:
+        raise AudioError(path, "holds no samples (empty or truncated)")
+    x = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+    if not np.isfinite(x).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    if rate != sample_rate:
+        x = soxr.resample(x, rate, sample_rate, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(x)
+
+
+def frame_audio(x: np.ndarray, frame_length: int) -> np.ndarray:
+    """Cut a signal into non-overlapping frames; the incomplete tail is dropped, never padded.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        x: Samples, shape (N,).
+        frame_length: Samples per frame.
+
+    Returns:
+        Frames, shape (N // frame_length, frame_length), a view of ``x`` where possible.
+    """
+    if frame_length <= 0:
+        raise ValueError(f"frame_length must be positive, got {frame_length}")
+    k = len(x) // frame_length
+    return x[: k * frame_length].reshape(k, frame_length)
+
+
+# --- configuration and splits -------------------------------------------------------------
+@dataclass
+class DataConfig:
+    """What to read and how to cut and split it.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        root: The data root (letter-prefixed folders).
+        sample_rate: Target rate in Hz.
+        seconds: Frame length in seconds.
+        only_use: Generator or folder names to use (None: all).
+        only_test_folders: Folders (names or folder names) whose frames all go to test;
+            their utterances are pinned to test in every folder.
+        split: Fractions of utterances for train, val, test.
+        seed: Seed of the utterance split.
+        dtype: Sample format of the store, "int16" or "float16".
+    """
+
+    root: str | Path
+    sample_rate: int = SAMPLE_RATE
+    seconds: float = 1.0
+    only_use: Sequence[str] | None = None
+    only_test_folders: Sequence[str] = ()
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    dtype: StoreDtype = "int16"
+
+    @property
+    def frame_length(self) -> int:
+        """Samples per frame."""
+        return int(round(self.seconds * self.sample_rate))
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dict of the config (root resolved to an absolute string)."""
+        d = asdict(self)
+        d["root"] = str(Path(self.root).expanduser().resolve())
+        d["only_use"] = None if self.only_use is None else list(self.only_use)
+        d["only_test_folders"] = list(self.only_test_folders)
+        d["split"] = list(self.split)
+        return d
+
+
+def split_of(utterance: str, split: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> str:
+    """The split of an utterance: a seeded hash of its id only, so it is the same in every folder.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        utterance: Utterance id, e.g. "LJ050-0029".
+        split: Fractions for train, val, test (normalised to sum 1).
+        seed: Seed.
+
+    Returns:
+        "train", "val" or "test".
+    """
+    digest = hashlib.sha256(f"{seed}:{utterance}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    total = float(sum(split))
+    if split[0] < 0 or split[1] < 0 or split[2] < 0 or total <= 0:
+        raise ValueError(f"split fractions must be non-negative with a positive sum: {split}")
+    if u < split[0] / total:
+        return "train"
+    return "val" if u < (split[0] + split[1]) / total else "test"
+
+
+def assign_splits(index: pd.DataFrame, cfg: DataConfig) -> pd.Series:
+    """Splits for every row of an index: by utterance, test-only folders pinned to test.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        index: A table with columns ``utterance``, ``folder`` and ``generator``.
+        cfg: The data config (split fractions, seed, ``only_test_folders``).
+
+    Returns:
+        A Series of "train"/"val"/"test" aligned with ``index``.
+    """
+    names = list(cfg.only_test_folders)
+    test_only = index["folder"].isin(names) | index["generator"].isin(names)
+    pinned = set(index.loc[test_only, "utterance"])
+    utts = index["utterance"].unique()
+    table = {u: "test" if u in pinned else split_of(u, cfg.split, cfg.seed) for u in utts}
+    return index["utterance"].map(table).astype(object)
+
+
+# --- the frame store ----------------------------------------------------------------------
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _hash(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _shard_key(src: Source, cfg: DataConfig) -> str:
+    files = []
+    for p in src.files():
+        st = p.stat()
+        files.append([p.name, st.st_size, st.st_mtime_ns])
+    return _hash(
+        {
+            "version": STORE_VERSION,
+            "folder": str(src.path.resolve()),
+            "sample_rate": cfg.sample_rate,
+            "frame_length": cfg.frame_length,
+            "dtype": cfg.dtype,
+            "files": files,
+        }
+    )
+
+
+def _shard_complete(shard: Path, key: str) -> bool:
+    marker = shard / "COMPLETE.json"
+    try:
+        return json.loads(marker.read_text()).get("key") == key
+    except (OSError, ValueError):
+        return False
+
+
+def _quantize(frames: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "int16":
+        return np.clip(np.round(frames * 32768.0), -32768, 32767).astype(np.int16)
+    return np.clip(frames, -1.0, 1.0).astype(np.float16)
+
+
+def _plan_shard(
+    src: Source, cfg: DataConfig
+) -> tuple[list[tuple[Path, int]], list[dict[str, str]]]:
+    """Read headers only: frames per file, and the files refused before decoding."""
+    plan, skipped = [], []
+    seconds = cfg.frame_length / cfg.sample_rate
+    for f in src.files():
+        try:
+            info = _info(f)
+            if info.samplerate < cfg.sample_rate:
+                raise AudioError(
+                    f,
+                    f"sample rate {info.samplerate} Hz is below {cfg.sample_rate} Hz; "
+                    "upsampling is refused",
+                )
+            n = _resampled_length(info.frames, info.samplerate, cfg.sample_rate)
+            if n < cfg.frame_length:
+                raise AudioError(
+                    f, f"shorter than one window ({info.duration:.3f} s < {seconds:g} s)"
+                )
+            plan.append((f, n // cfg.frame_length))
+        except AudioError as err:
+            skipped.append({"file": str(f), "problem": err.problem})
+    return plan, skipped
+
+
+def _decode_into(
+    mm: np.ndarray, plan: list[tuple[Path, int]], cfg: DataConfig, desc: str, progress: bool
+) -> tuple[list[dict], list[dict[str, str]]]:
+    rows, skipped, pos = [], [], 0
+    for f, planned in tqdm(plan, desc=desc, unit="file", disable=not progress, leave=False):
+        try:
+            frames = frame_audio(load_audio(f, cfg.sample_rate), cfg.frame_length)[:planned]
+            if len(frames) == 0:
+                raise AudioError(f, "shorter than one window after decoding")
+        except AudioError as err:
+            log.warning("skipping %s", err)
+            skipped.append({"file": str(f), "problem": err.problem})
+            continue
+        mm[pos : pos + len(frames)] = _quantize(frames, cfg.dtype)
+        silent = ~np.any(frames != 0, axis=1)
+        for j in range(len(frames)):
+            rows.append(
+                {
+                    "name": f.name,
+                    "offset": j * cfg.frame_length,
+                    "utterance": utterance_id(f),
+                    "silent": bool(silent[j]),
+                }
+            )
+        pos += len(frames)
+    return rows, skipped
+
+
+def _build_shard(src: Source, cfg: DataConfig, shard: Path, key: str, progress: bool) -> None:
+    """Decode one folder into ``shard`` (frames.npy, frames.csv, skipped.csv, marker)."""
+    plan, skipped = _plan_shard(src, cfg)
+    for s in skipped:
+        log.warning("skipping %s: %s", s["file"], s["problem"])
+    tmp = shard.with_name(f".{shard.name}.{os.getpid()}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    capacity = sum(n for _, n in plan)
+    dtype = np.int16 if cfg.dtype == "int16" else np.float16
+    mm = np.lib.format.open_memmap(
+        tmp / "frames.npy", mode="w+", dtype=dtype, shape=(max(capacity, 1), cfg.frame_length)
+    )
+    rows, more = _decode_into(mm, plan, cfg, src.folder, progress)
+    mm.flush()
+    del mm
+    pd.DataFrame(rows, columns=["name", "offset", "utterance", "silent"]).to_csv(
+        tmp / "frames.csv", index=False
+    )
+    pd.DataFrame(skipped + more, columns=["file", "problem"]).to_csv(
+        tmp / "skipped.csv", index=False
+    )
+    marker = {"key": key, "folder": src.folder, "n_frames": len(rows), "files": len(plan)}
+    (tmp / "COMPLETE.json").write_text(json.dumps(marker))
+    shutil.rmtree(shard, ignore_errors=True)
+    try:
+        os.replace(tmp, shard)
+    except OSError:  # another process finished the same shard first
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not _shard_complete(shard, key):
+            raise
+
+
+def _read_shard(shard: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    marker = json.loads((shard / "COMPLETE.json").read_text())
+    table = pd.read_csv(shard / "frames.csv", dtype={"name": str, "utterance": str})
+    skipped = pd.read_csv(shard / "skipped.csv", dtype=str).fillna("")
+    return table, skipped, int(marker["n_frames"])
+
+
+def default_store_dir(cfg: DataConfig) -> Path:
+    """Where :func:`prepare_store` keeps the store of ``cfg`` by default.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        cfg: The data config.
+
+    Returns:
+        ``$GPWAVE_DATA/stores/<hash of root, sample rate, frame length, dtype>``.
+    """
+    from gpwave.download import default_data_dir
+
+    d = cfg.to_dict()
+    key = _hash([STORE_VERSION, d["root"], cfg.sample_rate, cfg.frame_length, cfg.dtype])
+    return default_data_dir() / "stores" / key[:16]
+
+
+class FrameStore:
+    """Decoded frames in memory-mapped shards plus an index; read random rows fast.
+
+    Layout of ``path``: ``store.json`` (config, shards, sample rate, frame length),
+    ``index.csv`` (one row per frame: row, file, offset, label, generator, folder,
+    utterance, split, silent), ``skipped.csv`` (file, problem) and
+    ``shards/<folder>/{frames.npy, frames.csv, skipped.csv, COMPLETE.json}``.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        path: The store folder.
+        meta: The parsed ``store.json``.
+        index: The frame index.
+        skipped: Files that were reported and skipped.
+    """
+
+    def __init__(self, path: Path, meta: dict, index: pd.DataFrame, skipped: pd.DataFrame):
+        self.path = Path(path)
+        self.meta = meta
+        self.index = index
+        self.skipped = skipped
+        self.sample_rate = int(meta["sample_rate"])
+        self.frame_length = int(meta["frame_length"])
+        self.dtype = meta["dtype"]
+        self.generators: list[str] = list(meta["generators"])
+        self._bases = np.array([s["base"] for s in meta["shards"]], dtype=np.int64)
+        self._arrays: list[np.ndarray] | None = None
+
+    @classmethod
+    def open(cls, path: str | Path) -> FrameStore:
+        """Open a prepared store.
+
+        Args:
+            path: The store folder (holding ``store.json``).
+
+        Returns:
+            The store.
+
+        Raises:
+            DataError: If the folder holds no complete store.
+        """
+        path = Path(path)
+        try:
+            meta = json.loads((path / "store.json").read_text())
+            index = pd.read_csv(
+                path / "index.csv",
+                dtype={"file": str, "generator": str, "folder": str, "utterance": str},
+            )
+            skipped = pd.read_csv(path / "skipped.csv", dtype=str).fillna("")
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path}: not a complete frame store ({err})") from err
+        index["split"] = index["split"].astype(object)
+        return cls(path, meta, index, skipped)
+
+    def _open_arrays(self) -> list[np.ndarray]:
+        if self._arrays is None:
+            self._arrays = [
+                np.load(self.path / "shards" / s["folder"] / "frames.npy", mmap_mode="r")[
+                    : s["n_frames"]
+                ]
+                for s in self.meta["shards"]
+            ]
+        return self._arrays
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_arrays"] = None  # memmaps are reopened in each DataLoader worker
+        return state
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def read(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Frames by row number, as float32 in [-1, 1].
+
+        Args:
+            rows: Row numbers (any order, repeats allowed).
+
+        Returns:
+            Array (len(rows), frame_length), float32.
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"row out of range 0..{len(self) - 1}")
+        arrays = self._open_arrays()
+        out = np.empty((rows.size, self.frame_length), dtype=np.float32)
+        shard = np.searchsorted(self._bases, rows, side="right") - 1
+        for k in np.unique(shard):
+            sel = np.nonzero(shard == k)[0]
+            local = rows[sel] - self._bases[k]
+            order = np.argsort(local, kind="stable")
+            out[sel[order]] = arrays[k][local[order]]
+        if self.dtype == "int16":
+            out *= np.float32(1.0 / 32768.0)
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"FrameStore({self.path}, frames={len(self)}, sample_rate={self.sample_rate}, "
+            f"frame_length={self.frame_length}, dtype={self.dtype})"
+        )
+
+
+def _assemble(
+    sources: list[Source], store_dir: Path
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    tables, skipped, shards, base = [], [], [], 0
+    for src in sources:
+        table, skip, n = _read_shard(store_dir / "shards" / src.folder)
+        table = table.iloc[:n]
+        tables.append(
+            pd.DataFrame(
+                {
+                    "row": np.arange(base, base + n, dtype=np.int64),
+                    "file": [str(src.path / name) for name in table["name"]],
+                    "offset": table["offset"].to_numpy(np.int64),
+                    "label": src.label,
+                    "generator": src.name,
+                    "folder": src.folder,
+                    "utterance": table["utterance"].to_numpy(),
+                    "split": "",
+                    "silent": table["silent"].to_numpy(bool),
+                }
+            )
+        )
+        skipped.append(skip)
+        shards.append({"folder": src.folder, "base": base, "n_frames": n})
+        base += n
+    index = pd.concat(tables, ignore_index=True)
+    skipped_df = pd.concat(skipped, ignore_index=True)[["file", "problem"]]
+    return index, skipped_df, shards
+
+
+def prepare_store(
+    cfg: DataConfig, store_dir: str | Path | None = None, progress: bool = True
+) -> FrameStore:
+    """Decode a data root once into a frame store, reusing every folder already done.
+
+    Each folder becomes one shard keyed on the config and its file list (names, sizes,
+    mtimes); a shard whose completion marker matches is reused, so an interrupted
+    prepare resumes at the folder it stopped in and a second prepare decodes nothing.
+    Files that cannot be used are logged, skipped and listed in ``store.skipped``.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        cfg: What to read and how to cut and split it.
+        store_dir: Where the store lives (default :func:`default_store_dir`).
+        progress: Show tqdm progress bars.
+
+    Returns:
+        The opened store.
+
+    Raises:
+        DataError: Missing root, no usable folder, or no frame at all.
+    """
+    check_option(cfg.dtype, StoreDtype, "dtype")
+    sources = discover_sources(cfg.root, cfg.only_use)
+    store_dir = Path(store_dir) if store_dir is not None else default_store_dir(cfg)
+    (store_dir / "shards").mkdir(parents=True, exist_ok=True)
+    for src in tqdm(sources, desc="folders", unit="folder", disable=not progress):
+        shard, key = store_dir / "shards" / src.folder, _shard_key(src, cfg)
+        if not _shard_complete(shard, key):
+            _build_shard(src, cfg, shard, key, progress)
+    index, skipped, shards = _assemble(sources, store_dir)
+    if len(index) == 0:
+        raise DataError(f"{cfg.root}: no file yields a single {cfg.seconds:g} s frame")
+    index["split"] = assign_splits(index, cfg)
+    if len(skipped):
+        log.warning("%d file(s) skipped; see store.skipped", len(skipped))
+    meta = {
+        "version": STORE_VERSION,
+        "config": cfg.to_dict(),
+        "sample_rate": cfg.sample_rate,
+        "frame_length": cfg.frame_length,
+        "dtype": cfg.dtype,
+        "generators": [s.name for s in sources],
+        "shards": shards,
+    }
+    _atomic_write_csv(store_dir / "index.csv", index)
+    _atomic_write_csv(store_dir / "skipped.csv", skipped)
+    _atomic_write_text(store_dir / "store.json", json.dumps(meta, indent=1))
+    return FrameStore(store_dir, meta, index, skipped)
+
+
+# --- selecting frames and loading them ----------------------------------------------------
+def _names(store: FrameStore, names: str | Sequence[str]) -> list[str]:
+    """Generator names for generator or folder names; unknown names are an error."""
+    names = [names] if isinstance(names, str) else list(names)
+    by_folder = dict(zip(store.index["folder"], store.index["generator"], strict=False))
+    known = set(by_folder.values())
+    out = [by_folder.get(n, n) for n in names]
+    unknown = [n for n, g in zip(names, out, strict=True) if g not in known]
+    if unknown:
+        raise DataError(f"{store.path}: no frames of {unknown}; the store has {sorted(known)}")
+    return out
+
+
+def _cap(rows: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
+    if n is None or len(rows) <= n:
+        return rows
+    return rng.choice(rows, size=n, replace=False)
+
+
+def select_frames(
+    store: FrameStore,
+    split: Split,
+    generators: str | Sequence[str] | None = None,
+    *,
+    real: str | None = "ljspeech",
+    balance: bool = True,
+    limit: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Row numbers of one split: real frames and fake frames, balanced and capped, seeded.
+
+    Like the reference's ``limit_train``/``cross_limit``: with ``balance`` the larger
+    class is subsampled to the size of the smaller one, and ``limit`` caps each class.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        store: The frame store.
+        split: "train", "val" or "test".
+        generators: Fake generator names or folder names (None: every fake).
+        real: Name of the real source to include (None: none).
+        balance: Subsample so real and fake have the same number of frames.
+        limit: At most this many frames per class (None: no cap).
+        seed: Seed of the subsampling.
+
+    Returns:
+        Sorted row numbers (int64).
+
+    Raises:
+        DataError: A generator or real name the store does not hold.
+    """
+    check_option(split, Split, "split")
+    idx = store.index
+    in_split = (idx["split"] == split).to_numpy()
+    if generators is None:
+        fake_mask = (idx["label"] == 1).to_numpy()
+    else:
+        fake_mask = idx["generator"].isin(_names(store, generators)).to_numpy()
+    fake = idx["row"].to_numpy()[in_split & fake_mask]
+    real_rows = np.empty(0, dtype=np.int64)
+    if real is not None:
+        real_mask = (idx["generator"] == _names(store, real)[0]).to_numpy()
+        real_rows = idx["row"].to_numpy()[in_split & real_mask & ~fake_mask]
+    rng = np.random.default_rng(seed)
+    if balance and len(fake) and len(real_rows):
+        n = min(len(fake), len(real_rows))
+        fake, real_rows = _cap(fake, n, rng), _cap(real_rows, n, rng)
+    rows = np.concatenate([_cap(real_rows, limit, rng), _cap(fake, limit, rng)])
+    return np.sort(rows).astype(np.int64)
+
+
+class FrameDataset(torch.utils.data.Dataset):
+    """A torch Dataset over store rows: (float32 tensor (N,), int label).
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        store: The frame store.
+        rows: Row numbers, e.g. from :func:`select_frames`.
+        target: "binary" (0 real, 1 fake) or "generator" (position of the frame's
+            generator in ``store.generators``, so the real folder is 0 when it is "A").
+    """
+
+    def __init__(self, store: FrameStore, rows: Sequence[int] | np.ndarray, target: str = "binary"):
+        if target not in ("binary", "generator"):
+            raise ValueError(f"target={target!r} is not one of 'binary', 'generator'")
+        self.store = store
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.target = target
+        sub = store.index.iloc[self.rows]
+        if target == "binary":
+            self.classes = ["real", "fake"]
+            self.labels = sub["label"].to_numpy(np.int64)
+        else:
+            self.classes = list(store.generators)
+            pos = {g: i for i, g in enumerate(self.classes)}
+            self.labels = sub["generator"].map(pos).to_numpy(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.store.read(self.rows[i : i + 1])[0]
+        return torch.from_numpy(x), int(self.labels[i])
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
+        """Batched fetch (used by DataLoader): one store read for the whole batch."""
+        indices = np.asarray(indices, dtype=np.int64)
+        x = torch.from_numpy(self.store.read(self.rows[indices]))
+        return [(x[k], int(self.labels[i])) for k, i in enumerate(indices)]
+
+
+# --- summaries and other corpora ----------------------------------------------------------
+def summarize(
+    root: str | Path, sample_rate: int = SAMPLE_RATE, seconds: float = 1.0
+) -> pd.DataFrame:
+    """One row per source folder: how much audio and how many frames it yields.
+
+    Reads headers only. Files that cannot be used are not counted (``skipped`` column).
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        root: The data root.
+        sample_rate: Target rate in Hz.
+        seconds: Frame length in seconds.
+
+    Returns:
+        DataFrame with columns folder, generator, label, files, seconds, frames, skipped.
+    """
+    cfg = DataConfig(root=root, sample_rate=sample_rate, seconds=seconds)
+    rows = []
+    for src in discover_sources(root):
+        plan, skipped = _plan_shard(src, cfg)
+        secs = sum(sf.info(str(f)).duration for f, _ in plan)
+        rows.append(
+            {
+                "folder": src.folder,
+                "generator": src.name,
+                "label": src.label,
+                "files": len(plan),
+                "seconds": round(secs, 3),
+                "frames": sum(n for _, n in plan),
+                "skipped": len(skipped),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _protocol_lines(path: Path) -> Iterable[tuple[int, list[str]]]:
+    if not path.is_file():
+        raise DataError(f"{path}: protocol file does not exist")
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.strip():
+                yield lineno, line.split()
+
+
+def read_asvspoof2019_la(
+    protocol: str | Path, audio_dir: str | Path | None = None, ext: str = ".flac"
+) -> pd.DataFrame:
+    """Read an ASVspoof 2019 LA CM protocol (``LA_0079 LA_T_1138215 - - bonafide``).
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        protocol: The protocol file (e.g. ``ASVspoof2019.LA.cm.train.trn.txt``).
+        audio_dir: Folder of the audio files (default: the protocol's folder).
+        ext: Extension of the audio files.
+
+    Returns:
+        DataFrame with columns file, speaker, utterance, system ("-" for bona fide, else
+        "A01".."A19"), label (0 bona fide, 1 spoof), key.
+
+    Raises:
+        DataError: Missing file, or a line without 5 fields or with an unknown key,
+            naming the file and line number.
+    """
+    protocol = Path(protocol)
+    audio_dir = Path(audio_dir) if audio_dir is not None else protocol.parent
+    rows = []
+    for lineno, parts in _protocol_lines(protocol):
+        if len(parts) != 5:
+            raise DataError(f"{protocol}:{lineno}: expected 5 fields, got {len(parts)}")
+        speaker, utt, _, system, key = parts
+        if key not in ("bonafide", "spoof"):
+            raise DataError(f"{protocol}:{lineno}: key {key!r} is neither bonafide nor spoof")
+        rows.append(
+            {
+                "file": str(audio_dir / f"{utt}{ext}"),
+                "speaker": speaker,
+                "utterance": utt,
+                "system": system,
+                "label": int(key == "spoof"),
+                "key": key,
+            }
+        )
+    if not rows:
+        raise DataError(f"{protocol}: protocol holds no entries")
+    return pd.DataFrame(rows)
+
+
+def read_in_the_wild(meta: str | Path, audio_dir: str | Path | None = None) -> pd.DataFrame:
+    """Read In-the-Wild's ``meta.csv`` (``file,speaker,label`` with bona-fide/spoof).
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        meta: The ``meta.csv`` file.
+        audio_dir: Folder of the clips (default: the folder of ``meta.csv``).
+
+    Returns:
+        DataFrame with columns file, speaker, label (0 bona fide, 1 spoof), key.
+
+    Raises:
+        DataError: Missing file or columns, or an unknown label (file and line number).
+    """
+    meta = Path(meta)
+    if not meta.is_file():
+        raise DataError(f"{meta}: meta file does not exist")
+    audio_dir = Path(audio_dir) if audio_dir is not None else meta.parent
+    df = pd.read_csv(meta, dtype=str, keep_default_na=False)
+    missing = {"file", "speaker", "label"} - set(df.columns)
+    if missing:
+        raise DataError(f"{meta}:1: missing column(s) {sorted(missing)} in the header")
+    keys = df["label"].str.strip()
+    bad = ~keys.isin(["bona-fide", "spoof"]) | (df["file"].str.strip() == "")
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise DataError(
+            f"{meta}:{i + 2}: label {keys.iloc[i]!r} is neither bona-fide nor spoof "
+            "or the file is empty"
+        )
+    return pd.DataFrame(
+        {
+            "file": [str(audio_dir / f.strip()) for f in df["file"]],
+            "speaker": df["speaker"].str.strip(),
+            "label": (keys == "spoof").astype(int),
+            "key": keys,
+        }
+    )
