@@ -1,0 +1,515 @@
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+from _signals import SR, chirp, make_tree, noise, tone, write_wav
+
+from gpwave import data
+from gpwave.data import DataConfig, FrameDataset, FrameStore, prepare_store, select_frames
+from gpwave.errors import AudioError, DataError
+
+# --- discovery ----------------------------------------------------------------------------
+
+
+def test_discover_sources_labels_and_names(tmp_path):
+    make_tree(tmp_path)
+    sources = data.discover_sources(tmp_path)
+    assert [s.folder for s in sources] == ["A_ljspeech", "B_melgan", "C_hifigan"]
+    assert [s.label for s in sources] == [0, 1, 1]
+    assert [s.name for s in sources] == ["ljspeech", "melgan", "hifigan"]
+    assert len(sources[0].files()) == 6
+
+
+def test_discover_sources_only_use_by_name_or_folder(tmp_path):
+    make_tree(tmp_path)
+    by_name = data.discover_sources(tmp_path, only_use=["ljspeech", "melgan"])
+    by_folder = data.discover_sources(tmp_path, only_use=["A_ljspeech", "B_melgan"])
+    assert (
+        [s.folder for s in by_name] == [s.folder for s in by_folder] == ["A_ljspeech", "B_melgan"]
+    )
+    with pytest.raises(DataError, match="waveglow"):
+        data.discover_sources(tmp_path, only_use=["waveglow"])
+
+
+def test_folder_without_prefix_and_empty_folder_are_ignored_with_warning(tmp_path):
+    make_tree(tmp_path)
+    write_wav(tmp_path / "melgan_noprefix" / "LJ001-0001_gen.wav", tone(440, 2.0))
+    (tmp_path / "D_empty").mkdir()
+    with pytest.warns(UserWarning) as rec:
+        sources = data.discover_sources(tmp_path)
+    messages = " ".join(str(w.message) for w in rec)
+    assert "melgan_noprefix" in messages and "prefix" in messages
+    assert "D_empty" in messages and "no .wav" in messages
+    assert [s.folder for s in sources] == ["A_ljspeech", "B_melgan", "C_hifigan"]
+
+
+def test_nothing_valid_left_is_an_error(tmp_path):
+    write_wav(tmp_path / "melgan" / "x.wav", tone(440, 2.0))
+    (tmp_path / "B_empty").mkdir()
+    with pytest.warns(UserWarning), pytest.raises(DataError, match=str(tmp_path)):
+        data.discover_sources(tmp_path)
+
+
+def test_missing_root_is_an_error(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataError, match="nowhere"):
+        data.discover_sources(missing)
+    with pytest.raises(DataError, match="nowhere"):
+        prepare_store(DataConfig(missing), store_dir=tmp_path / "s", progress=False)
+
+
+@pytest.mark.parametrize(
+    "name, utt",
+    [
+        ("LJ016-0433_1s_gen.wav", "LJ016-0433"),
+        ("LJ008-0217_generated.wav", "LJ008-0217"),
+        ("LJ008-0217.wav", "LJ008-0217"),
+        ("/a/B_melgan/LJ050-0029_gen.wav", "LJ050-0029"),
+        ("prompt_17_gen.wav", "prompt_17"),
+    ],
+)
+def test_utterance_id(name, utt):
+    assert data.utterance_id(name) == utt
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+
+def test_load_audio_pcm16_matches_soundfile(tmp_path):
+    p = write_wav(tmp_path / "a.wav", chirp(seconds=1.5))
+    ref, _ = sf.read(p, dtype="float32")
+    x = data.load_audio(p)
+    assert x.dtype == np.float32 and x.shape == ref.shape
+    np.testing.assert_array_equal(x, ref)
+
+
+def test_load_audio_8bit_and_float32(tmp_path):
+    x = chirp(seconds=1.0)
+    p8 = write_wav(tmp_path / "u8.wav", x, subtype="PCM_U8")
+    pf = write_wav(tmp_path / "f32.wav", x, subtype="FLOAT")
+    assert sf.info(p8).subtype == "PCM_U8" and sf.info(pf).subtype == "FLOAT"
+    np.testing.assert_allclose(data.load_audio(p8), x, atol=1 / 128 + 1e-6)
+    np.testing.assert_array_equal(data.load_audio(pf), x)
+
+
+def test_load_audio_stereo_is_mixed_to_mono(tmp_path):
+    left, right = tone(440), noise()
+    p = write_wav(tmp_path / "st.wav", np.stack([left, right], axis=1), subtype="FLOAT")
+    np.testing.assert_allclose(data.load_audio(p), (left + right) / 2, atol=1e-7)
+
+
+def test_load_audio_48k_is_resampled_like_librosa_soxr(tmp_path):
+    x = chirp(100, 9000, 2.0, sr=48000)
+    p = write_wav(tmp_path / "48k.wav", x, sr=48000, subtype="FLOAT")
+    ours = data.load_audio(p, 22050)
+    ref = librosa.resample(x, orig_sr=48000, target_sr=22050, res_type="soxr_hq")
+    assert ours.shape == ref.shape == (44100,)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_load_audio_8k_is_refused(tmp_path):
+    p = write_wav(tmp_path / "8k.wav", tone(440, 2.0, sr=8000), sr=8000)
+    with pytest.raises(AudioError, match="8k.wav.*8000 Hz.*upsampling"):
+        data.load_audio(p, 22050)
+
+
+def test_non_audio_file_with_wav_name(tmp_path):
+    p = tmp_path / "notes.wav"
+    p.write_text("this is not audio\n" * 10)
+    with pytest.raises(AudioError, match="notes.wav.*cannot be decoded"):
+        data.load_audio(p)
+
+
+def test_truncated_header_is_an_error(tmp_path):
+    p = write_wav(tmp_path / "t.wav", tone(440, 2.0))
+    p.write_bytes(p.read_bytes()[:30])
+    with pytest.raises(AudioError, match="t.wav"):
+        data.load_audio(p)
+
+
+def test_truncated_data_yields_the_samples_present(tmp_path):
+    p = write_wav(tmp_path / "t.wav", tone(440, 2.0))
+    raw = p.read_bytes()
+    p.write_bytes(raw[: 44 + 2 * 30000])  # header claims 44100 samples, 30000 remain
+    x = data.load_audio(p)
+    assert len(x) == 30000 and np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_samples_are_refused(tmp_path, bad):
+    x = tone(440, 1.5)
+    x[100] = bad
+    p = write_wav(tmp_path / "nan.wav", x, subtype="FLOAT")
+    with pytest.raises(AudioError, match="nan.wav.*NaN or infinite"):
+        data.load_audio(p)
+
+
+def test_empty_wav_is_an_error(tmp_path):
+    p = write_wav(tmp_path / "empty.wav", np.zeros(0, np.float32))
+    with pytest.raises(AudioError, match="empty.wav.*no samples"):
+        data.load_audio(p)
+
+
+def test_frame_audio_drops_the_tail_and_never_pads():
+    x = np.arange(10 * 7 + 3, dtype=np.float32)
+    frames = data.frame_audio(x, 7)
+    assert frames.shape == (10, 7)
+    np.testing.assert_array_equal(frames, x[:70].reshape(10, 7))
+    assert data.frame_audio(x[:6], 7).shape == (0, 7)
+
+
+# --- splits -------------------------------------------------------------------------------
+
+
+def test_split_is_a_function_of_the_utterance_and_seed():
+    utts = [f"LJ{i // 1000:03d}-{i % 1000:04d}" for i in range(5000)]
+    a = [data.split_of(u, (0.8, 0.1, 0.1), 0) for u in utts]
+    assert a == [data.split_of(u, (0.8, 0.1, 0.1), 0) for u in utts]
+    counts = pd.Series(a).value_counts(normalize=True)
+    assert abs(counts["train"] - 0.8) < 0.03 and abs(counts["val"] - 0.1) < 0.02
+    b = [data.split_of(u, (0.8, 0.1, 0.1), 1) for u in utts]
+    assert a != b
+
+
+def test_assign_splits_pins_test_only_utterances_everywhere():
+    index = pd.DataFrame(
+        {
+            "utterance": [f"U{i}" for i in range(200)] * 2,
+            "folder": ["A_ljspeech"] * 200 + ["O_kbpwg"] * 200,
+            "generator": ["ljspeech"] * 200 + ["kbpwg"] * 200,
+        }
+    )
+    index.loc[200:, "utterance"] = [f"U{i}" for i in range(100)] + [f"V{i}" for i in range(100)]
+    split = data.assign_splits(index, DataConfig(".", only_test_folders=["kbpwg"]))
+    assert (split[index.folder == "O_kbpwg"] == "test").all()
+    pinned = set(index.utterance[index.folder == "O_kbpwg"])
+    assert (split[index.utterance.isin(pinned)] == "test").all()
+    assert set(split[~index.utterance.isin(pinned)]) == {"train", "val", "test"}
+
+
+# --- the store ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bad_tree(tmp_path):
+    root = make_tree(tmp_path / "root", seconds=2.5)
+    a = root / "A_ljspeech"
+    write_wav(a / "LJ009-0001.wav", chirp(seconds=3.2, sr=48000), sr=48000)  # resampled
+    write_wav(a / "LJ009-0002.wav", tone(300, 2.0, sr=8000), sr=8000)  # refused
+    write_wav(a / "LJ009-0003.wav", np.stack([tone(300, 2.0), noise(2.0)], 1))  # stereo
+    write_wav(a / "LJ009-0004.wav", tone(300, 0.5))  # shorter than a window
+    write_wav(a / "LJ009-0005.wav", np.zeros(2 * SR, np.float32))  # silence
+    (a / "LJ009-0006.wav").write_text("not audio")
+    x = tone(300, 2.0)
+    x[7] = np.nan
+    write_wav(a / "LJ009-0007.wav", x, subtype="FLOAT")
+    write_wav(a / "LJ009-0008.wav", tone(300, 2.0, amp=0.9), subtype="PCM_U8")
+    write_wav(a / "LJ009-0009.wav", tone(300, 2.0), subtype="FLOAT")
+    p = write_wav(a / "LJ009-0010.wav", tone(300, 2.0))
+    p.write_bytes(p.read_bytes()[:20])  # corrupt header
+    return root
+
+
+def test_prepare_store_reports_and_skips_bad_files(bad_tree, tmp_path):
+    store = prepare_store(DataConfig(bad_tree), store_dir=tmp_path / "store", progress=False)
+    problems = {
+        Path(f).name: p for f, p in zip(store.skipped.file, store.skipped.problem, strict=True)
+    }
+    assert set(problems) == {
+        "LJ009-0002.wav",
+        "LJ009-0004.wav",
+        "LJ009-0006.wav",
+        "LJ009-0007.wav",
+        "LJ009-0010.wav",
+    }
+    assert "upsampling" in problems["LJ009-0002.wav"]
+    assert "shorter than one window" in problems["LJ009-0004.wav"]
+    assert "cannot be decoded" in problems["LJ009-0006.wav"]
+    assert "NaN" in problems["LJ009-0007.wav"]
+    per_file = store.index.groupby(store.index.file.map(lambda f: Path(f).name)).size()
+    assert per_file["LJ009-0001.wav"] == 3  # 3.2 s at 48 kHz -> 3 frames at 22.05 kHz
+    assert per_file["LJ009-0003.wav"] == 2
+    assert per_file["LJ001-0001.wav"] == 2  # 2.5 s -> 2 frames, the tail is dropped
+    silent = store.index[store.index.file.str.endswith("LJ009-0005.wav")]
+    assert len(silent) == 2 and silent.silent.all() and not store.index.silent.iloc[0]
+    frames = store.read(silent.row.to_numpy())
+    assert np.isfinite(frames).all() and (frames == 0).all()
+
+
+def test_store_frames_match_soundfile_reference(bad_tree, tmp_path):
+    store = prepare_store(DataConfig(bad_tree), store_dir=tmp_path / "store", progress=False)
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(store), size=20, replace=False)
+    got = store.read(rows)
+    for k, row in enumerate(rows):
+        r = store.index.iloc[row]
+        assert r.row == row
+        info = sf.info(r.file)
+        if info.samplerate != SR or info.channels != 1:
+            continue
+        ref, _ = sf.read(r.file, start=r.offset, stop=r.offset + SR, dtype="float32")
+        np.testing.assert_allclose(got[k], ref, atol=1 / 32768)
+    assert got.dtype == np.float32 and got.shape == (20, SR)
+    assert np.abs(got).max() <= 1.0
+
+
+def test_float16_store(tmp_path):
+    root = make_tree(tmp_path / "root", seconds=2.0)
+    cfg = DataConfig(root, dtype="float16")
+    store = prepare_store(cfg, store_dir=tmp_path / "s", progress=False)
+    r = store.index.iloc[5]
+    ref, _ = sf.read(r.file, start=r.offset, stop=r.offset + SR, dtype="float32")
+    np.testing.assert_allclose(store.read([5])[0], ref.astype(np.float16), atol=0)
+    with pytest.raises(ValueError, match="dtype"):
+        prepare_store(DataConfig(root, dtype="int8"), store_dir=tmp_path / "t", progress=False)
+
+
+def test_second_prepare_reuses_the_store(tmp_path, monkeypatch):
+    root = make_tree(tmp_path / "root", seconds=2.0)
+    cfg = DataConfig(root)
+    first = prepare_store(cfg, store_dir=tmp_path / "s", progress=False)
+
+    def boom(*a, **k):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(data, "load_audio", boom)
+    second = prepare_store(cfg, store_dir=tmp_path / "s", progress=False)
+    pd.testing.assert_frame_equal(first.index, second.index)
+    opened = FrameStore.open(tmp_path / "s")
+    pd.testing.assert_frame_equal(first.index, opened.index)
+    np.testing.assert_array_equal(opened.read([0, 3]), first.read([0, 3]))
+
+
+def test_default_store_dir_under_gpwave_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "gd"))
+    root = make_tree(tmp_path / "root", {"A_ljspeech": ["LJ001-0001"]}, seconds=1.0)
+    store = prepare_store(DataConfig(root), progress=False)
+    assert store.path.parent == tmp_path / "gd" / "stores"
+    assert len(store) == 1
+
+
+def test_interrupted_prepare_keeps_finished_folders(tmp_path, monkeypatch):
+    root = make_tree(tmp_path / "root", seconds=2.0)
+    cfg = DataConfig(root)
+    real_load = data.load_audio
+    calls = []
+
+    def interrupt_in_b(path, sample_rate=22050):
+        if "B_melgan" in str(path):
+            raise KeyboardInterrupt
+        calls.append(Path(path).parent.name)
+        return real_load(path, sample_rate)
+
+    monkeypatch.setattr(data, "load_audio", interrupt_in_b)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_store(cfg, store_dir=tmp_path / "s", progress=False)
+    assert (tmp_path / "s" / "shards" / "A_ljspeech" / "COMPLETE.json").is_file()
+    assert not (tmp_path / "s" / "shards" / "B_melgan" / "COMPLETE.json").exists()
+
+    calls.clear()
+
+    def counting(path, sample_rate=22050):
+        calls.append(Path(path).parent.name)
+        return real_load(path, sample_rate)
+
+    monkeypatch.setattr(data, "load_audio", counting)
+    store = prepare_store(cfg, store_dir=tmp_path / "s", progress=False)
+    assert sorted(set(calls)) == ["B_melgan", "C_hifigan"]
+    assert store.index.folder.value_counts().to_dict() == {
+        "A_ljspeech": 12,
+        "B_melgan": 12,
+        "C_hifigan": 6,
+    }
+    # a changed file invalidates only its folder's shard
+    calls.clear()
+    f = root / "C_hifigan" / "LJ001-0001_gen.wav"
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    prepare_store(cfg, store_dir=tmp_path / "s", progress=False)
+    assert set(calls) == {"C_hifigan"}
+
+
+def test_store_index_columns_and_layout(tmp_path):
+    root = make_tree(tmp_path / "root", seconds=2.0)
+    store = prepare_store(DataConfig(root), store_dir=tmp_path / "s", progress=False)
+    for col in ["row", "file", "offset", "label", "generator", "folder", "utterance", "split"]:
+        assert col in store.index.columns
+    np.testing.assert_array_equal(store.index.row, np.arange(len(store)))
+    assert set(store.index.offset) == {0, SR}
+    meta = json.loads((tmp_path / "s" / "store.json").read_text())
+    assert meta["frame_length"] == SR and meta["dtype"] == "int16"
+    arr = np.load(tmp_path / "s" / "shards" / "B_melgan" / "frames.npy", mmap_mode="r")
+    assert isinstance(arr, np.memmap) and arr.dtype == np.int16
+    assert store.sample_rate == SR and store.frame_length == SR
+
+
+# --- selecting and loading ----------------------------------------------------------------
+
+
+@pytest.fixture
+def small_store(tmp_path):
+    folders = {
+        "A_ljspeech": [f"LJ001-{i:04d}" for i in range(40)],
+        "B_melgan": [f"LJ001-{i:04d}" for i in range(40)],
+        "C_hifigan": [f"LJ001-{i:04d}" for i in range(10)],
+    }
+    root = make_tree(tmp_path / "root", folders, seconds=2.0)
+    return prepare_store(DataConfig(root), store_dir=tmp_path / "s", progress=False)
+
+
+def test_select_frames_balances_and_caps(small_store):
+    idx = small_store.index
+    rows = select_frames(small_store, "train", ["melgan"], seed=3)
+    sel = idx.iloc[rows]
+    assert (sel.split == "train").all()
+    assert set(sel.generator) == {"ljspeech", "melgan"}
+    assert (sel.generator == "ljspeech").sum() == (sel.generator == "melgan").sum()
+    rows_all = select_frames(small_store, "train", seed=3)
+    n_fake = ((idx.split == "train") & (idx.label == 1)).sum()
+    n_real = ((idx.split == "train") & (idx.label == 0)).sum()
+    assert len(rows_all) == 2 * min(n_fake, n_real)
+    capped = select_frames(small_store, "train", ["B_melgan"], limit=5, seed=3)
+    assert len(capped) == 10
+    np.testing.assert_array_equal(
+        capped, select_frames(small_store, "train", ["melgan"], limit=5, seed=3)
+    )
+    assert not np.array_equal(
+        capped, select_frames(small_store, "train", ["melgan"], limit=5, seed=4)
+    )
+    only_fake = select_frames(small_store, "test", ["hifigan"], real=None, balance=False)
+    assert set(idx.iloc[only_fake].generator) <= {"hifigan"}
+    unbalanced = select_frames(small_store, "train", ["melgan"], balance=False)
+    assert (
+        len(unbalanced)
+        == ((idx.split == "train") & (idx.label != 1)).sum()
+        + ((idx.split == "train") & (idx.generator == "melgan")).sum()
+    )
+    with pytest.raises(DataError, match="waveglow"):
+        select_frames(small_store, "train", ["waveglow"])
+    with pytest.raises(ValueError, match="split"):
+        select_frames(small_store, "training")
+
+
+def test_frame_dataset_and_loader(small_store):
+    rows = select_frames(small_store, "train", ["melgan"])
+    ds = FrameDataset(small_store, rows)
+    x, y = ds[0]
+    assert x.dtype == torch.float32 and x.shape == (SR,)
+    assert y == small_store.index.label.iloc[rows[0]]
+    np.testing.assert_array_equal(x.numpy(), small_store.read([rows[0]])[0])
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True)
+    xb, yb = next(iter(loader))
+    assert xb.shape == (8, SR) and yb.dtype == torch.int64
+    gen = FrameDataset(small_store, rows, target="generator")
+    assert gen.classes == ["ljspeech", "melgan", "hifigan"]
+    expect = small_store.index.generator.iloc[rows].map(gen.classes.index).to_numpy()
+    np.testing.assert_array_equal([gen[i][1] for i in range(len(gen))], expect)
+    with pytest.raises(ValueError, match="target"):
+        FrameDataset(small_store, rows, target="speaker")
+
+
+def test_summarize(tmp_path):
+    root = make_tree(tmp_path / "root", seconds=2.5)
+    write_wav(root / "C_hifigan" / "LJ009-0001_gen.wav", tone(300, 0.5))
+    table = data.summarize(root)
+    assert list(table.columns[:6]) == ["folder", "generator", "label", "files", "seconds", "frames"]
+    row = table.set_index("folder").loc["C_hifigan"]
+    assert row.files == 3 and row.frames == 6 and row.skipped == 1
+    assert row.seconds == pytest.approx(7.5)
+    assert table.label.tolist() == [0, 1, 1]
+
+
+# --- other corpora ------------------------------------------------------------------------
+
+
+def test_read_asvspoof2019_la(tmp_path):
+    flac = tmp_path / "flac"
+    for utt in ["LA_T_1138215", "LA_T_1271820"]:
+        write_wav(flac / f"{utt}.flac", tone(300, 1.2, sr=16000), sr=16000)
+    proto = tmp_path / "ASVspoof2019.LA.cm.train.trn.txt"
+    proto.write_text("LA_0079 LA_T_1138215 - - bonafide\nLA_0079 LA_T_1271820 - A01 spoof\n\n")
+    df = data.read_asvspoof2019_la(proto, audio_dir=flac)
+    assert df.label.tolist() == [0, 1] and df.system.tolist() == ["-", "A01"]
+    assert df.speaker.tolist() == ["LA_0079"] * 2
+    assert all(Path(f).is_file() for f in df.file)
+    assert len(data.load_audio(df.file[0], 16000)) == 19200
+
+
+@pytest.mark.parametrize(
+    "line, match",
+    [("LA_0079 LA_T_1 - bonafide", "expected 5 fields"), ("LA_0079 LA_T_1 - - fake", "fake")],
+)
+def test_read_asvspoof2019_la_malformed(tmp_path, line, match):
+    proto = tmp_path / "p.txt"
+    proto.write_text(f"LA_0079 LA_T_0 - - bonafide\nLA_0079 LA_T_2 - A02 spoof\n{line}\n")
+    with pytest.raises(DataError, match=rf"p.txt:3: .*{match}"):
+        data.read_asvspoof2019_la(proto)
+    with pytest.raises(DataError, match="does not exist"):
+        data.read_asvspoof2019_la(tmp_path / "missing.txt")
+
+
+def test_read_in_the_wild(tmp_path):
+    for i in range(2):
+        write_wav(tmp_path / f"{i}.wav", tone(300, 1.0, sr=16000), sr=16000)
+    meta = tmp_path / "meta.csv"
+    meta.write_text(
+        "file,speaker,label\n0.wav,Alec Guinness,spoof\n1.wav,Alec Guinness,bona-fide\n"
+    )
+    df = data.read_in_the_wild(meta)
+    assert df.label.tolist() == [1, 0] and df.speaker.tolist() == ["Al G"] * 2
+    assert all(Path(f).is_file() for f in df.file)
+    meta.write_text("file,speaker,label\n0.wav,A,spoof\n1.wav,A,fake\n")
+    with pytest.raises(DataError, match=r"meta.csv:3: .*'fake'"):
+        data.read_in_the_wild(meta)
+    meta.write_text("file,label\n0.wav,spoof\n")
+    with pytest.raises(DataError, match="speaker"):
+        data.read_in_the_wild(meta)
+
+
+# --- the real mini benchmark --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mini_store(mini_root, tmp_path_factory):
+    cfg = DataConfig(mini_root)
+    return prepare_store(cfg, store_dir=tmp_path_factory.mktemp("mini_store"), progress=False)
+
+
+def test_mini_frame_counts_match_manifest(mini_store, shared_mini):
+    manifest = pd.read_csv(shared_mini / "MANIFEST.tsv", sep="\t")
+    manifest["folder"] = manifest.file.str.split("/").str[0]
+    expected = manifest.groupby("folder").seconds.apply(
+        lambda s: sum(math.floor(v + 1e-9) for v in s)
+    )
+    got = mini_store.index.groupby("folder").size()
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False)
+    assert len(mini_store.skipped) == 0
+
+
+def test_mini_no_utterance_in_two_splits(mini_store):
+    idx = mini_store.index
+    assert idx.groupby("utterance").split.nunique().max() == 1
+    shared = idx[idx.utterance.isin([f"LJ050-{i:04d}" for i in range(29, 34)])]
+    assert shared.folder.nunique() >= 13  # A, O-Z
+    assert shared.groupby("utterance").split.nunique().max() == 1
+    assert set(idx.split) == {"train", "val", "test"}
+
+
+def test_mini_only_test_folders(mini_store, mini_root, tmp_path):
+    cfg = DataConfig(mini_root, only_test_folders=["O_kbpwg", "wavenet"])
+    store = prepare_store(cfg, store_dir=mini_store.path, progress=False)
+    idx = store.index
+    assert (idx[idx.folder.isin(["O_kbpwg", "U_wavenet"])].split == "test").all()
+    pinned = [f"LJ050-{i:04d}" for i in range(29, 34)]
+    real = idx[(idx.folder == "A_ljspeech") & idx.utterance.isin(pinned)]
+    assert len(real) > 0 and (real.split == "test").all()
+    assert idx.groupby("utterance").split.nunique().max() == 1
+    prepare_store(DataConfig(mini_root), store_dir=mini_store.path, progress=False)
