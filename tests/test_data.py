@@ -464,7 +464,7 @@ def test_read_in_the_wild(tmp_path):
         "file,speaker,label\n0.wav,Alec Guinness,spoof\n1.wav,Alec Guinness,bona-fide\n"
     )
     df = data.read_in_the_wild(meta)
-    assert df.label.tolist() == [1, 0] and df.speaker.tolist() == ["Al G"] * 2
+    assert df.label.tolist() == [1, 0] and df.speaker.tolist() == ["Alec Guinness"] * 2
     assert all(Path(f).is_file() for f in df.file)
     meta.write_text("file,speaker,label\n0.wav,A,spoof\n1.wav,A,fake\n")
     with pytest.raises(DataError, match=r"meta.csv:3: .*'fake'"):
