@@ -1,0 +1,391 @@
+"""Build the book: execute the notebooks with papermill, then run Jupyter Book.
+
+The notebooks in ``notebooks/`` (jupytext ``py:percent`` sources with paired ``.ipynb``
+files committed without outputs) are executed by papermill in dependency order: the
+training notebook ``03_train`` once per detector that the later chapters compare, then
+``04_generalization``, ``05_dilation`` and ``06_attribution``. Every execution writes
+only under the results folder (``results/`` or ``results/quick/``) and leaves a stamp
+there: the hash of its inputs (notebook source, parameters, the gpwave sources, the
+data manifest and the stamps of the executions it depends on). An execution whose
+stamp matches is reused. The executed chapters are copied into ``book/executed/`` and
+``jupyter-book build`` turns them, with the markdown chapters of ``book/``, into
+``book/_build/html``, strictly (warnings are errors).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+BOOK = REPO / "book"
+EXECUTED = BOOK / "executed"
+HTML = BOOK / "_build" / "html"
+CHAPTERS = (
+    "01_fingerprints",
+    "02_data",
+    "03_train",
+    "04_generalization",
+    "05_dilation",
+    "06_attribution",
+)
+#: The training run shown as the chapter ``03_train`` in the book.
+CHAPTER_RUN = "dcnn_packets"
+#: Matplotlib backend of the kernels, so figures become outputs (``make`` exports Agg).
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One papermill execution of a notebook.
+
+    Args:
+        name: Unique name; the stamp and executed copy are ``<results>/.book/<name>.*``.
+        notebook: Stem of the notebook in ``notebooks/``, e.g. ``"03_train"``.
+        parameters: Papermill parameters.
+        chapter: Whether this execution is the one the book shows for ``notebook``.
+        deps: Names of the executions whose results this one reads.
+    """
+
+    name: str
+    notebook: str
+    parameters: dict = field(default_factory=dict)
+    chapter: bool = True
+    deps: tuple[str, ...] = ()
+
+
+def detector_runs(quick: bool) -> dict[str, dict]:
+    """The training runs (parameters of ``03_train``) that chapters 04–06 compare.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        quick: CI mode: one seed, one epoch, few frames.
+
+    Returns:
+        Run name -> the notebook parameters that differ between runs.
+    """
+    runs = {
+        "dcnn_packets": {"model": "dcnn", "feature": "packets"},
+        "dcnn_stft": {"model": "dcnn", "feature": "stft"},
+        "dcnn_nodil": {"model": "dcnn_nodil", "feature": "packets"},
+        "lcnn": {"model": "lcnn", "feature": "packets"},
+        "gmm_lfcc": {"model": "gmm", "feature": "lfcc"},
+        "gmm_mfcc": {"model": "gmm", "feature": "mfcc"},
+        "linear": {"model": "linear", "feature": "packets"},
+    }
+    for name, params in runs.items():
+        params["run_name"] = name
+        params["seeds"] = [0] if quick else [0, 1, 2]
+    return runs
+
+
+def plan(quick: bool, results_dir: str, data_dir: str) -> list[Execution]:
+    """All executions of one book build, in dependency order.
+
+    Args:
+        quick: CI mode (passed to every notebook as ``quick``).
+        results_dir: Results folder the notebooks read and write (relative to the repo).
+        data_dir: Root of the letter-prefixed data tree.
+
+    Returns:
+        The executions; each one's ``deps`` come before it.
+    """
+    common = {"quick": quick, "results_dir": results_dir, "data_dir": data_dir}
+    runs = detector_runs(quick)
+    train = [
+        Execution(f"03_train-{name}", "03_train", {**common, **p}, name == CHAPTER_RUN)
+        for name, p in runs.items()
+    ]
+    trained = tuple(e.name for e in train)
+    return [
+        Execution("01_fingerprints", "01_fingerprints", dict(common)),
+        Execution("02_data", "02_data", dict(common)),
+        *train,
+        Execution("04_generalization", "04_generalization", dict(common), deps=trained),
+        Execution(
+            "05_dilation",
+            "05_dilation",
+            {**common, "run": "dcnn_packets", "ablation_run": "dcnn_nodil"},
+            deps=("03_train-dcnn_packets", "03_train-dcnn_nodil"),
+        ),
+        Execution(
+            "06_attribution",
+            "06_attribution",
+            {**common, "run": "dcnn_packets"},
+            deps=("03_train-dcnn_packets",),
+        ),
+    ]
+
+
+def _digest(paths: list[Path], root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def sources_digest() -> str:
+    """Hash of the gpwave sources that notebooks call (every module but this one).
+
+    Returns:
+        Hex digest.
+    """
+    pkg = REPO / "gpwave"
+    files = [p for p in pkg.rglob("*.py") if p.name != "book.py" and "__pycache__" not in p.parts]
+    files += list(pkg.rglob("*.tsv")) + list(pkg.rglob("*.json"))
+    return _digest(files, REPO)
+
+
+def data_digest(data_dir: Path) -> str:
+    """Hash of the data: its ``MANIFEST.tsv`` if present, else names, sizes and mtimes.
+
+    Args:
+        data_dir: Root of the letter-prefixed data tree.
+
+    Returns:
+        Hex digest.
+    """
+    manifest = data_dir / "MANIFEST.tsv"
+    if manifest.is_file():
+        return hashlib.sha256(manifest.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    for p in sorted(data_dir.rglob("*.wav")):
+        st = p.stat()
+        h.update(f"{p.relative_to(data_dir)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def input_hash(ex: Execution, common: str, upstream: dict[str, str]) -> str:
+    """Hash of everything an execution depends on.
+
+    Args:
+        ex: The execution.
+        common: Digest of the gpwave sources and the data.
+        upstream: Input hashes of the executions already planned, by name.
+
+    Returns:
+        Hex digest.
+    """
+    h = hashlib.sha256(common.encode())
+    for suffix in (".py", ".ipynb"):
+        h.update((NOTEBOOKS / f"{ex.notebook}{suffix}").read_bytes())
+    h.update(json.dumps(ex.parameters, sort_keys=True).encode())
+    for dep in ex.deps:
+        h.update(upstream[dep].encode())
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _kernel_env() -> Iterator[None]:
+    """Let kernels draw inline figures even where ``MPLBACKEND=Agg`` is exported."""
+    old = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = old
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised during execution; the message names it and the error."""
+
+
+def execute(ex: Execution, stamps: Path, digest: str, force: bool) -> bool:
+    """Execute one notebook with papermill unless its stamp says it is up to date.
+
+    Args:
+        ex: The execution.
+        stamps: Folder of stamps and executed copies (``<results>/.book``).
+        digest: The execution's input hash.
+        force: Execute even if the stamp matches.
+
+    Returns:
+        True if the notebook was executed, False if the previous result was reused.
+
+    Raises:
+        NotebookFailed: If a cell raised; names the notebook, the error and the output file.
+    """
+    import papermill
+
+    stamp, out = stamps / f"{ex.name}.json", stamps / f"{ex.name}.ipynb"
+    if not force and out.is_file() and stamp.is_file():
+        if json.loads(stamp.read_text()).get("hash") == digest:
+            return False
+    stamp.unlink(missing_ok=True)
+    start = time.perf_counter()
+    try:
+        with _kernel_env():
+            papermill.execute_notebook(
+                str(NOTEBOOKS / f"{ex.notebook}.ipynb"),
+                str(out),
+                parameters=ex.parameters,
+                kernel_name="python3",
+                cwd=str(REPO),
+                progress_bar=False,
+                store_widget_state=False,
+            )
+    except papermill.PapermillExecutionError as err:
+        raise NotebookFailed(
+            f"notebook {ex.name} ({ex.notebook}.ipynb) failed in cell {err.exec_count}: "
+            f"{err.ename}: {err.evalue} -- see {out}"
+        ) from err
+    seconds = time.perf_counter() - start
+    stamp.write_text(json.dumps({"hash": digest, "seconds": round(seconds, 1)}))
+    return True
+
+
+def default_data_dir() -> Path:
+    """The mini benchmark's folder: ``$GPWAVE_DATA/wavefake-mini`` (default ``data/``).
+
+    Returns:
+        The path (not checked).
+    """
+    return Path(os.environ.get("GPWAVE_DATA", REPO / "data")) / "wavefake-mini"
+
+
+def execute_all(quick: bool, results: Path, force: bool, data_dir: Path) -> list[Execution]:
+    """Execute (or reuse) every notebook of the book in dependency order.
+
+    Args:
+        quick: CI mode.
+        results: Results folder (absolute or relative to the repository).
+        force: Re-execute everything.
+        data_dir: Root of the data tree.
+
+    Returns:
+        The executions, in order.
+    """
+    results_rel = os.path.relpath(results if results.is_absolute() else REPO / results, REPO)
+    executions = plan(quick, results_rel, str(data_dir))
+    stamps = REPO / results_rel / ".book"
+    stamps.mkdir(parents=True, exist_ok=True)
+    common = sources_digest() + data_digest(data_dir)
+    hashes: dict[str, str] = {}
+    for ex in executions:
+        hashes[ex.name] = input_hash(ex, common, hashes)
+        t0 = time.perf_counter()
+        ran = execute(ex, stamps, hashes[ex.name], force)
+        verb = "executed" if ran else "reused  "
+        print(f"[book] {verb} {ex.name} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    for old in EXECUTED.glob("*.ipynb"):
+        old.unlink()
+    for ex in executions:
+        if ex.chapter:
+            shutil.copyfile(stamps / f"{ex.name}.ipynb", EXECUTED / f"{ex.notebook}.ipynb")
+    return executions
+
+
+def jupyter_book_command() -> list[str]:
+    """The strict ``jupyter-book build`` command line (run from the repository root).
+
+    Returns:
+        The argument list.
+    """
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe)] if exe.is_file() else [shutil.which("jupyter-book") or "jupyter-book"]
+    return cmd + [
+        "build",
+        str(BOOK),
+        "--config",
+        str(REPO / "_config.yml"),
+        "--toc",
+        str(REPO / "_toc.yml"),
+        "--path-output",
+        str(BOOK),
+        "--all",
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
+
+
+def build_html() -> int:
+    """Run Jupyter Book on ``book/`` with the executed notebooks.
+
+    Returns:
+        Jupyter Book's exit status.
+    """
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    return subprocess.run(jupyter_book_command(), cwd=REPO, env=env, check=False).returncode
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def build(quick: bool = False, results: Path = Path("results"), force: bool = False) -> int:
+    """Execute every notebook with papermill and build the HTML book.
+
+    Notebook: every notebook in notebooks/ (this builds them all).
+
+    Args:
+        quick: CI mode: few frames, one epoch, one seed; results under ``results/quick``.
+        results: Results folder (checkpoints, tables, clips, stamps).
+        force: Re-execute notebooks even if their inputs did not change.
+
+    Returns:
+        0 on success, 1 if a notebook or the Jupyter Book build failed.
+    """
+    start = time.perf_counter()
+    results = Path(results) / "quick" if quick else Path(results)
+    data_dir = default_data_dir()
+    if not (data_dir / "A_ljspeech").is_dir():
+        print(f"[book] no data at {data_dir}: run `make data` first", file=sys.stderr)
+        return 1
+    try:
+        execute_all(quick, results, force, data_dir)
+    except NotebookFailed as err:
+        print(f"[book] {err}", file=sys.stderr)
+        return 1
+    t_html = time.perf_counter()
+    status = build_html()
+    if status != 0:
+        print("[book] jupyter-book build failed (warnings are errors)", file=sys.stderr)
+        return 1
+    total = time.perf_counter() - start
+    print(
+        f"[book] built {HTML} ({_size_mb(HTML):.1f} MB) in {total:.0f} s "
+        f"(jupyter-book {time.perf_counter() - t_html:.0f} s)",
+        flush=True,
+    )
+    return 0
+
+
+# --- Sphinx extension (loaded by _config.yml: sphinx.extra_extensions) -------------------
+def _drop_remote_scripts(app: object) -> None:
+    """Disconnect sphinx-thebe's hooks: they add a CDN script URL to every page."""
+    for event in ("env-before-read-docs", "doctree-resolved"):
+        for listener in list(app.events.listeners.get(event, [])):
+            if getattr(listener.handler, "__module__", "") == "sphinx_thebe":
+                app.disconnect(listener.id)
+
+
+def setup(app: object) -> dict:
+    """Sphinx hook: keep the book offline (no thebe, launch or CDN scripts).
+
+    Notebook: none (used by ``jupyter-book build`` through ``_config.yml``).
+
+    Args:
+        app: The Sphinx application.
+
+    Returns:
+        Extension metadata.
+    """
+    app.connect("builder-inited", _drop_remote_scripts)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

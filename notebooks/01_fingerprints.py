@@ -1,0 +1,118 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Fingerprints you can see and hear
+#
+# Every neural vocoder leaves a trace in the spectrum of what it generates. Averaged over
+# many frames, the absolute wavelet-packet coefficients of a Haar transform at level 14
+# (16 384 frequency bands of about 0.67 Hz) show it: the **mean packet spectrum** of each
+# generator differs from that of real LJSpeech recordings in ways specific to the
+# generator, most of all at high frequencies, where speech carries little energy.
+#
+# This chapter computes these spectra for every folder of the data set with
+# `gpwave.fingerprints`, plots them against real speech, shows the difference in dB, and
+# turns each difference back into sound.
+
+# %% tags=["hide-input"]
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from IPython.display import HTML, display
+
+from gpwave import fingerprints, widgets
+
+plt.ioff()
+
+# %% tags=["parameters"]
+data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
+results_dir = "results"
+quick = False
+wavelet = "haar"
+level = 14
+max_frames = None  # frames per folder; None: every frame
+example_generator = "melgan"
+fingerprint_seconds = 2.0
+
+# %%
+if quick:
+    max_frames = 8
+out = Path(results_dir) / "fingerprints"
+spectra = fingerprints.folder_spectra(data_dir, wavelet=wavelet, level=level, max_frames=max_frames)
+real = spectra["ljspeech"]
+generators = [g for g in spectra if g != "ljspeech"]
+print(f"{len(spectra)} sources, {sum(s.n_frames for s in spectra.values())} frames of 1 s")
+
+# %% [markdown]
+# ## Real speech against one generator
+#
+# The mean absolute level-14 Haar coefficient per band, real recordings against the
+# example generator, on a logarithmic amplitude axis; the shaded band is one standard
+# deviation over frames.
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean level-14 Haar packet spectrum of real LJSpeech frames and of one generator's frames (shaded: one standard deviation).", "name": "fig-real-vs-fake"}}
+fig = fingerprints.plot_spectra([real, spectra[example_generator]])
+display(fig)
+
+# %% [markdown]
+# ## Every generator's difference to real speech
+#
+# The difference $20 \log_{10}(\bar P^{\text{fake}} / \bar P^{\text{real}})$ in dB per
+# frequency band, one panel per generator. Zero means the generator matches real speech
+# in that band on average.
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Difference of each generator's mean level-14 Haar packet spectrum to that of real speech, in dB.", "name": "fig-difference-grid"}}
+fig = fingerprints.plot_difference_grid(spectra, reference="ljspeech")
+display(fig)
+
+# %% [markdown]
+# ## Audible fingerprints
+#
+# Each generator's difference spectrum (and the real mean spectrum) is turned back into
+# a short signal whose spectrum follows it (see
+# `gpwave.fingerprints.audible_fingerprint` for the method), peak-normalised with
+# headroom. Next to it: one second of real speech and one second of that generator.
+#
+# ```{warning}
+# Audible fingerprints concentrate their energy where the generators deviate, often at
+# high frequencies. **Listen at low volume.**
+# ```
+
+# %% tags=["hide-input"]
+rows = fingerprints.fingerprint_rows(
+    data_dir, spectra, out_dir=out / "audio", seconds=fingerprint_seconds
+)
+display(HTML(widgets.audio_table(rows)))
+
+# %% [markdown]
+# ## Explorer
+#
+# Pick a generator to see its spectrum against real speech and hear real speech, the
+# generator and its audible fingerprint. This version is precomputed and works in the
+# static book without a kernel or network.
+
+# %% tags=["hide-input"]
+display(HTML(widgets.static_explorer(spectra, audio=rows)))
+
+# %% [markdown]
+# In a live Jupyter kernel, `gpwave.widgets.explorer` offers the same with every choice
+# open: generators, wavelet, level, frequency range, linear or logarithmic axes. Run this
+# notebook in Jupyter to use it (the static book has no kernel, so its output is not
+# shown here).
+
+# %% tags=["remove-output"]
+live = widgets.explorer(data_dir, spectra=spectra)
+display(live)

@@ -1,0 +1,108 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # What is in the data
+#
+# A data set for `gpwave` is a folder of letter-prefixed folders: `A_ljspeech` holds real
+# recordings, every other `<LETTER>_<name>` folder the output of one generator. This
+# chapter shows what the folders hold, how files become one-second frames, how frames are
+# split into train, validation and test sets **by utterance**, and what real and
+# generated versions of the same sentence sound like.
+
+# %% tags=["hide-input"]
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from IPython.display import HTML, display
+
+from gpwave import data, widgets
+
+plt.ioff()
+
+# %% tags=["parameters"]
+data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
+results_dir = "results"
+quick = False
+seconds = 1.0
+sample_rate = 22050
+split_seed = 0
+example_utterances = ["LJ050-0029", "LJ008-0217"]
+
+# %% [markdown]
+# ## Folders, files and durations
+
+# %% tags=["hide-input"]
+summary = data.summarize(data_dir)
+display(summary)
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Seconds of audio per folder (log scale). Real speech and MelGAN dominate; most generators have a few files.", "name": "fig-seconds-per-folder"}}
+fig, ax = plt.subplots(figsize=(8, 4.5))
+summary.plot.barh(x="folder", y="seconds", ax=ax, logx=True, legend=False)
+ax.set_xlabel("seconds of audio")
+ax.invert_yaxis()
+fig.tight_layout()
+display(fig)
+
+# %% [markdown]
+# ## Frames and splits
+#
+# Each file is cut into non-overlapping windows of one second; a shorter tail is dropped,
+# never padded with zeros (fakes are padded to multiples of 256 samples, so zeros would
+# be a cue). Utterances, not frames, are assigned to splits, with one seed: all frames
+# of a sentence, real or generated, land in the same split.
+
+# %%
+cfg = data.DataConfig(root=data_dir, sample_rate=sample_rate, seconds=seconds, seed=split_seed)
+store = data.prepare_store(cfg, store_dir=Path(results_dir) / "stores" / "data", progress=False)
+index = store.index
+print(f"{len(store)} frames of {store.frame_length} samples in {store.path}")
+
+# %% tags=["hide-input"]
+frames_per_split = index.pivot_table(
+    index="folder", columns="split", values="row", aggfunc="count", fill_value=0
+)
+display(frames_per_split)
+
+# %% [markdown]
+# Files that give no frame are reported, not silently lost:
+
+# %% tags=["hide-input"]
+display(store.skipped)
+
+# %% [markdown]
+# ## No sentence in two splits
+#
+# The generators `O`–`Z` and matching real clips share the utterances LJ050-0029…0033.
+# A split by frame would put parts of the same sentence into training and test data, and
+# a detector could recognise the sentence instead of the generator. The count of splits
+# per utterance below is one for every utterance.
+
+# %% tags=["hide-input"]
+splits_per_utterance = index.groupby("utterance")["split"].nunique()
+print("utterances:", len(splits_per_utterance))
+print("largest number of splits one utterance appears in:", splits_per_utterance.max())
+index.groupby("split")["utterance"].nunique().rename("utterances").to_frame()
+
+# %% [markdown]
+# ## Listen: one sentence, real and generated
+#
+# The same sentence as recorded and as re-synthesised by every generator that has it.
+
+# %% tags=["hide-input"]
+for utterance in example_utterances:
+    display(HTML(f"<h3>{utterance}</h3>"))
+    display(HTML(widgets.audio_table(data.utterance_rows(data_dir, utterance))))

@@ -1,0 +1,252 @@
+"""The built book in a real browser: headless Chromium, served from 127.0.0.1, offline.
+
+Build the book first (`gpwave book --quick` or `make book`). Without a built book these
+tests skip, unless GPWAVE_REQUIRE_BOOK=1 (as `make test` sets), where they fail.
+Screenshots of every chapter land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+HTML = REPO / "book" / "_build" / "html"
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("GPWAVE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("GPWAVE_CHROMEDRIVER", "/usr/bin/chromedriver")
+REQUIRE = os.environ.get("GPWAVE_REQUIRE_BOOK") == "1"
+
+
+def _pages() -> list[str]:
+    """Every page of the table of contents, as paths relative to the HTML root."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part["chapters"]]
+    return [f"{f}.html" for f in files]
+
+
+PAGES = _pages()
+NOTEBOOK_PAGES = [p for p in PAGES if p.startswith("executed/")]
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    """Serve book/_build/html on a free port of 127.0.0.1 in a thread."""
+    if not (HTML / "index.html").is_file():
+        _unavailable(f"{HTML} is not built: run `gpwave book --quick` first")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[object]:
+    """Headless Chromium via selenium, with no network but the loopback."""
+    if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
+        _unavailable(f"{CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="gpwave-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1280,1600",
+        f"--user-data-dir={profile}",
+    ):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    drv.set_page_load_timeout(60)
+    drv.set_script_timeout(60)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+WAIT_FOR_MATH = """
+const done = arguments[arguments.length - 1];
+const mj = window.MathJax;
+if (mj && mj.startup && mj.startup.promise) {
+  mj.startup.promise.then(() => done(true), () => done(false));
+} else {
+  done(true);
+}
+"""
+
+
+def _open(driver, url: str) -> list[dict]:
+    """Load a page, wait until it and its math are rendered; return its console log."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get_log("browser")  # drop what earlier pages left
+    driver.get(url)
+    wait = WebDriverWait(driver, 30)
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    driver.execute_async_script(WAIT_FOR_MATH)
+    return driver.get_log("browser")
+
+
+def _screenshot(driver, page: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(max(int(height), 900), 12000))
+    driver.save_screenshot(str(ARTIFACTS / (page.replace("/", "_").removesuffix(".html") + ".png")))
+    driver.set_window_size(1280, 1600)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_loads_offline_without_console_errors(driver, base_url: str, page: str) -> None:
+    log = _open(driver, base_url + page)
+    severe = [e["message"] for e in log if e.get("level") == "SEVERE"]
+    assert not severe, f"{page}: console errors: {severe}"
+    resources = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    remote = [r for r in resources if not r.startswith((base_url, "data:", "blob:"))]
+    assert not remote, f"{page} requested remote resources: {remote}"
+    title = driver.execute_script("return document.querySelector('main h1')?.textContent || ''")
+    assert title.strip(), f"{page} has no heading"
+    _screenshot(driver, page)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_images_present_and_decoded(driver, base_url: str, page: str) -> None:
+    _open(driver, base_url + page)
+    images = driver.execute_script(
+        "return Array.from(document.querySelectorAll('main img')).map("
+        "i => [i.currentSrc.slice(0, 80), i.complete, i.naturalWidth, i.naturalHeight])"
+    )
+    broken = [i for i in images if not (i[1] and i[2] > 0 and i[3] > 0)]
+    assert not broken, f"{page}: images not decoded: {broken}"
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_notebook_figures_have_content(driver, base_url: str, page: str) -> None:
+    _open(driver, base_url + page)
+    n_figures = driver.execute_script("return document.querySelectorAll('main figure img').length")
+    n_captions = driver.execute_script(
+        "return document.querySelectorAll('main figure figcaption').length"
+    )
+    assert n_captions >= n_figures
+    if page.endswith(("01_fingerprints.html", "04_generalization.html", "06_attribution.html")):
+        assert n_figures >= 1, f"{page}: no captioned figure"
+
+
+DECODE_AUDIO = """
+const done = arguments[arguments.length - 1];
+const audios = Array.from(document.querySelectorAll('audio'));
+const ctx = new OfflineAudioContext(1, 1, 22050);
+Promise.all(audios.map(async (a) => {
+  const src = a.currentSrc || a.src || (a.querySelector('source') || {}).src || '';
+  if (!src) return {src: '', ok: false, error: 'no source'};
+  try {
+    const buf = await (await fetch(src)).arrayBuffer();
+    const audio = await ctx.decodeAudioData(buf);
+    return {src: src.slice(0, 60), ok: audio.duration > 0, duration: audio.duration};
+  } catch (e) {
+    return {src: src.slice(0, 60), ok: false, error: String(e)};
+  }
+})).then(done, e => done([{ok: false, error: String(e)}]));
+"""
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_audio_element_decodes(driver, base_url: str, page: str) -> None:
+    _open(driver, base_url + page)
+    results = driver.execute_async_script(DECODE_AUDIO)
+    bad = [r for r in results if not r.get("ok")]
+    assert not bad, f"{page}: audio that does not decode: {bad[:5]}"
+    if page.endswith(("01_fingerprints.html", "02_data.html")):
+        assert len(results) >= 2, f"{page}: expected audio players, found {len(results)}"
+
+
+def test_math_renders_offline(driver, base_url: str) -> None:
+    _open(driver, base_url + "method.html")
+    n_svg = driver.execute_script("return document.querySelectorAll('mjx-container svg').length")
+    raw = driver.execute_script(
+        "return Array.from(document.querySelectorAll('div.math')).filter("
+        "d => !d.querySelector('mjx-container')).length"
+    )
+    assert n_svg >= 5, "MathJax did not typeset the method chapter"
+    assert raw == 0, f"{raw} display equations left as TeX"
+
+
+def test_static_explorer_switches_generator(driver, base_url: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    _open(driver, base_url + "executed/01_fingerprints.html")
+    selects = driver.find_elements("css selector", ".gpwave-explorer select")
+    assert selects, "no kernel-free explorer with a <select> on the fingerprints page"
+    select = Select(selects[0])
+    assert len(select.options) >= 2
+
+    def sources() -> list[str]:
+        return driver.execute_script(
+            "return Array.from(document.querySelectorAll('.gpwave-explorer audio')).map("
+            "a => a.currentSrc || a.src || (a.querySelector('source') || {}).src || '')"
+        )
+
+    def images() -> list[str]:
+        return driver.execute_script(
+            "return Array.from(document.querySelectorAll('.gpwave-explorer img'))"
+            ".filter(i => i.offsetParent !== null).map(i => i.src)"
+        )
+
+    before_audio, before_img = sources(), images()
+    current = select.first_selected_option.get_attribute("value")
+    other = next(
+        o.get_attribute("value") for o in select.options if o.get_attribute("value") != current
+    )
+    select.select_by_value(other)
+    after_audio, after_img = sources(), images()
+    assert after_audio != before_audio, "switching generator did not change the player source"
+    assert after_img != before_img or not before_img, "switching generator did not change the plot"
+    results = driver.execute_async_script(DECODE_AUDIO)
+    assert all(r.get("ok") for r in results)
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.find_element("css selector", ".gpwave-explorer").screenshot(
+        str(ARTIFACTS / "explorer_switched.png")
+    )

@@ -1,0 +1,160 @@
+"""The notebooks: paired jupytext sources, in sync, no outputs, papermill parameters.
+
+Also the plan of the book build (gpwave.book): dependency order and input hashing.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+from jupytext.compare import compare_notebooks
+
+from gpwave import book
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("*.py"))
+EXPECTED = [
+    "01_fingerprints",
+    "02_data",
+    "03_train",
+    "04_generalization",
+    "05_dilation",
+    "06_attribution",
+]
+
+
+def test_every_chapter_has_a_source() -> None:
+    assert [p.stem for p in SOURCES] == EXPECTED
+
+
+def test_every_notebook_has_a_source() -> None:
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == [p.stem for p in SOURCES]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_paired_and_in_sync(source: Path) -> None:
+    paired = source.with_suffix(".ipynb")
+    assert paired.is_file(), f"{source.name} has no paired {paired.name}"
+    from_py = jupytext.read(source)
+    from_ipynb = jupytext.read(paired)
+    assert "py:percent" in from_ipynb.metadata.get("jupytext", {}).get("formats", "")
+    compare_notebooks(from_ipynb, from_py, fmt="py:percent")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_without_outputs(source: Path) -> None:
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{source.stem} cell {i} has outputs"
+            assert cell.execution_count is None, f"{source.stem} cell {i} was executed"
+
+
+def _parameters(source: Path) -> dict[str, object]:
+    nb = jupytext.read(source)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{source.stem}: expected one cell tagged 'parameters'"
+    names: dict[str, object] = {}
+    for node in ast.parse(cells[0].source).body:
+        assert isinstance(node, ast.Assign), f"{source.stem}: only assignments in parameters"
+        names[node.targets[0].id] = node.value
+    return names
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_parameters_cell(source: Path) -> None:
+    params = _parameters(source)
+    for name in ("quick", "data_dir", "results_dir"):
+        assert name in params, f"{source.stem}: no parameter {name!r}"
+    quick = params["quick"]
+    assert isinstance(quick, ast.Constant) and quick.value is False
+    assert "GPWAVE_DATA" in ast.unparse(params["data_dir"])
+    assert "wavefake-mini" in ast.unparse(params["data_dir"])
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_thin_cells_and_no_shell_or_network(source: Path) -> None:
+    text = source.read_text()
+    for banned in ("!pip", "%pip", "urllib", "requests.get", "http://", "https://"):
+        assert banned not in text, f"{source.stem} contains {banned!r}"
+    for cell in jupytext.read(source).cells:
+        if cell.cell_type == "code":
+            tree = ast.parse(cell.source)
+            defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+            assert not defs, f"{source.stem}: define functions in gpwave, not in a cell"
+
+
+def test_plan_runs_training_before_its_readers(tmp_path: Path) -> None:
+    executions = book.plan(quick=True, results_dir="results/quick", data_dir=str(tmp_path))
+    names = [e.name for e in executions]
+    assert len(set(names)) == len(names)
+    for i, ex in enumerate(executions):
+        assert set(ex.deps) <= set(names[:i]), f"{ex.name} runs before what it reads"
+        assert (NOTEBOOKS / f"{ex.notebook}.ipynb").is_file()
+        assert ex.parameters["quick"] is True
+        assert ex.parameters["results_dir"] == "results/quick"
+    chapters = [e.notebook for e in executions if e.chapter]
+    assert sorted(chapters) == EXPECTED
+    runs = {e.parameters.get("run_name") for e in executions if e.notebook == "03_train"}
+    for reader in executions:
+        for key in ("run", "ablation_run"):
+            if key in reader.parameters:
+                assert reader.parameters[key] in runs
+
+
+def test_plan_parameters_exist_in_notebooks(tmp_path: Path) -> None:
+    for ex in book.plan(quick=False, results_dir="results", data_dir=str(tmp_path)):
+        declared = _parameters(NOTEBOOKS / f"{ex.notebook}.py")
+        unknown = set(ex.parameters) - set(declared)
+        assert not unknown, f"{ex.name}: parameters {unknown} not in the parameters cell"
+
+
+def test_input_hash_changes_with_parameters_and_upstream() -> None:
+    ex = book.Execution("x", "04_generalization", {"quick": True}, deps=("a",))
+    base = book.input_hash(ex, "common", {"a": "1"})
+    assert base == book.input_hash(ex, "common", {"a": "1"})
+    assert base != book.input_hash(ex, "common", {"a": "2"})
+    assert base != book.input_hash(ex, "other", {"a": "1"})
+    changed = book.Execution("x", "04_generalization", {"quick": False}, deps=("a",))
+    assert base != book.input_hash(changed, "common", {"a": "1"})
+
+
+def test_data_digest_uses_manifest_or_listing(tmp_path: Path) -> None:
+    (tmp_path / "A_x").mkdir()
+    (tmp_path / "A_x" / "a.wav").write_bytes(b"RIFF")
+    listing = book.data_digest(tmp_path)
+    (tmp_path / "A_x" / "b.wav").write_bytes(b"RIFF")
+    assert book.data_digest(tmp_path) != listing
+    (tmp_path / "MANIFEST.tsv").write_text("file\tmd5\n")
+    with_manifest = book.data_digest(tmp_path)
+    (tmp_path / "A_x" / "c.wav").write_bytes(b"RIFF")
+    assert book.data_digest(tmp_path) == with_manifest
+
+
+def test_reuses_an_execution_with_a_matching_stamp(tmp_path: Path) -> None:
+    ex = book.Execution("02_data", "02_data", {})
+    (tmp_path / "02_data.ipynb").write_text("{}")
+    (tmp_path / "02_data.json").write_text(json.dumps({"hash": "abc"}))
+    assert book.execute(ex, tmp_path, "abc", force=False) is False
+
+
+def test_config_keeps_the_book_offline_and_strict() -> None:
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "_config.yml").read_text())
+    assert cfg["execute"]["execute_notebooks"] == "off"
+    sphinx = cfg["sphinx"]["config"]
+    assert "://" not in sphinx["mathjax_path"]
+    vendored = REPO / "book" / sphinx["html_extra_path"][0] / "vendor" / "mathjax" / "tex-svg.js"
+    assert vendored.is_file()
+    assert not (REPO / "book" / "_static").exists(), "JS in book/_static lands on every page"
+    assert sphinx["nb_ipywidgets_js"] == {}
+    assert not any(cfg["launch_buttons"].get(k) for k in ("binderhub_url", "colab_url", "thebe"))
+    cmd = book.jupyter_book_command()
+    assert {"-W", "-n", "--keep-going"} <= set(cmd)
