@@ -1,0 +1,700 @@
+"""Generator fingerprints: mean wavelet-packet spectra, differences to real, audio.
+
+A fingerprint is the mean absolute wavelet-packet coefficient per frequency band over all
+1 s frames of one folder (default: Haar, level 14, 16384 bands of ~0.67 Hz), computed
+with a streamed mean/variance so that full WaveFake folders never have to fit in memory.
+Comparing a generator's spectrum with the real one's (in dB) shows the spikes that give
+each vocoder away; :func:`audible_fingerprint` turns a spectrum back into sound.
+
+Notebook: notebooks/01_fingerprints.py
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pywt
+import soundfile as sf
+import torch
+from matplotlib.figure import Figure
+
+from gpwave.constants import SAMPLE_RATE, AxisScale, BoundaryMode, check_option
+from gpwave.errors import AudioError, DataError
+
+#: How :func:`audible_fingerprint` synthesises sound from a spectrum.
+SynthesisMethod = Literal["packets", "fft"]
+
+
+# --- the spectrum and its streamed statistics -------------------------------------------
+@dataclass
+class FingerprintSpectrum:
+    """Mean and std of |wavelet-packet coefficients| per band for one folder.
+
+    Attributes:
+        generator: Source name ("ljspeech" for real audio, "melgan", ...).
+        mean: Mean absolute coefficient per band, shape (F,), ascending frequency.
+        std: Standard deviation of the absolute coefficients per band, shape (F,).
+        n_frames: Number of frames averaged.
+        frequencies: Centre frequency of each band in Hz, shape (F,).
+        wavelet: PyWavelets name of the wavelet.
+        level: Decomposition level (F = 2**level bands).
+        label: 0 for real audio, 1 for a generator.
+        sample_rate: Sample rate of the frames in Hz.
+        folder: Folder the frames came from ("A_ljspeech"), if any.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+
+    generator: str
+    mean: np.ndarray
+    std: np.ndarray
+    n_frames: int
+    frequencies: np.ndarray
+    wavelet: str
+    level: int
+    label: int = 1
+    sample_rate: int = SAMPLE_RATE
+    folder: str = ""
+
+    def save(self, path: str | Path) -> Path:
+        """Save the spectrum as a compressed ``.npz`` file.
+
+        Args:
+            path: Target file; parent folders are created.
+
+        Returns:
+            The path written.
+
+        Notebook: notebooks/01_fingerprints.py
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **{k: np.asarray(v) for k, v in asdict(self).items()})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FingerprintSpectrum:
+        """Load a spectrum written by :meth:`save`.
+
+        Args:
+            path: An ``.npz`` file.
+
+        Returns:
+            The spectrum.
+
+        Raises:
+            DataError: If the file is missing or lacks a field.
+
+        Notebook: notebooks/01_fingerprints.py
+        """
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                raw = {k: z[k] for k in z.files}
+            kwargs = {f: raw[f] for f in ("mean", "std", "frequencies")}
+            kwargs |= {f: str(raw[f]) for f in ("generator", "wavelet", "folder")}
+            kwargs |= {f: int(raw[f]) for f in ("n_frames", "level", "label", "sample_rate")}
+        except (OSError, KeyError, ValueError) as err:
+            raise DataError(f"{path}: not a fingerprint spectrum ({err})") from err
+        return cls(**kwargs)
+
+
+@dataclass
+class RunningStats:
+    """Streamed per-feature mean and variance (Welford/Chan parallel update, float64).
+
+    Attributes:
+        n_features: Number of features (columns) per sample.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+
+    n_features: int
+    count: int = 0
+    mean: np.ndarray = field(init=False)
+    m2: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mean = np.zeros(self.n_features)
+        self.m2 = np.zeros(self.n_features)
+
+    def update(self, values: np.ndarray) -> None:
+        """Merge a batch of samples (n, n_features) into the running statistics.
+
+        Args:
+            values: The new samples, one per row.
+        """
+        values = np.asarray(values, dtype=np.float64).reshape(-1, self.n_features)
+        n_b = values.shape[0]
+        if n_b == 0:
+            return
+        mean_b = values.mean(axis=0)
+        m2_b = ((values - mean_b) ** 2).sum(axis=0)
+        total = self.count + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * (n_b / total)
+        self.m2 = self.m2 + m2_b + delta**2 * (self.count * n_b / total)
+        self.count = total
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation (ddof=0, as ``numpy.std``)."""
+        return np.sqrt(self.m2 / max(self.count, 1))
+
+
+def _batches(frames: np.ndarray | Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """Regroup frame blocks (k_i, N) into float32 batches of ``batch_size`` frames."""
+    blocks = [frames] if isinstance(frames, np.ndarray) else frames
+    pending: list[np.ndarray] = []
+    n_pending = 0
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float32)
+        pending.append(block.reshape(-1, block.shape[-1]))
+        n_pending += len(pending[-1])
+        if n_pending >= batch_size:
+            joined = np.concatenate(pending)
+            cut = len(joined) - len(joined) % batch_size
+            yield from np.split(joined[:cut], cut // batch_size)
+            pending, n_pending = [joined[cut:]], len(joined) - cut
+    if n_pending:
+        yield np.concatenate(pending)
+
+
+def packet_magnitudes(
+    frames: np.ndarray, wavelet: str = "haar", level: int = 14, mode: BoundaryMode = "reflect"
+) -> np.ndarray:
+    """Absolute wavelet-packet coefficients of frames, in ascending frequency order.
+
+    Args:
+        frames: Audio frames, shape (k, N).
+        wavelet: PyWavelets wavelet name.
+        level: Decomposition level.
+        mode: Boundary mode.
+
+    Returns:
+        Array (k, 2**level, T) of |coefficients|, float64.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    from gpwave.transforms import wavelet_packets
+
+    with torch.no_grad():
+        coeffs = wavelet_packets(torch.as_tensor(frames), wavelet, level, mode=mode, order="freq")
+    return coeffs.abs().double().numpy()
+
+
+def mean_packet_spectrum(
+    frames: np.ndarray | Iterable[np.ndarray],
+    wavelet: str = "haar",
+    level: int = 14,
+    *,
+    mode: BoundaryMode = "reflect",
+    sample_rate: int = SAMPLE_RATE,
+    generator: str = "",
+    label: int = 1,
+    batch_size: int = 128,
+) -> FingerprintSpectrum:
+    """Mean and std of |packet coefficients| per band over frames, streamed.
+
+    Every coefficient of every frame counts once (a frame of N samples has about
+    N / 2**level coefficients per band), so the result equals ``np.abs(c).mean((0, 2))``
+    and ``.std((0, 2))`` of the concatenated packets, without holding them all.
+
+    Args:
+        frames: An array (k, N) or an iterable of such arrays (e.g. one per file).
+        wavelet: PyWavelets wavelet name (the study: "haar").
+        level: Decomposition level (the study: 14).
+        mode: Boundary mode of the transform.
+        sample_rate: Sample rate of the frames, for the frequency axis.
+        generator: Name stored in the result.
+        label: 0 for real audio, 1 for a generator.
+        batch_size: Frames transformed at once.
+
+    Returns:
+        The spectrum; ``n_frames`` counts the frames seen.
+
+    Raises:
+        DataError: If there are no frames.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    from gpwave.transforms import packet_frequencies
+
+    check_option(mode, BoundaryMode, "mode")
+    stats, n_frames = RunningStats(2**level), 0
+    for batch in _batches(frames, batch_size):
+        mags = packet_magnitudes(batch, wavelet, level, mode)
+        stats.update(mags.transpose(0, 2, 1).reshape(-1, mags.shape[1]))
+        n_frames += len(batch)
+    if n_frames == 0:
+        raise DataError(f"no frames to average for {generator or 'these frames'}")
+    freqs = np.asarray(packet_frequencies(level, sample_rate, order="freq"), dtype=np.float64)
+    return FingerprintSpectrum(
+        generator, stats.mean, stats.std, n_frames, freqs, wavelet, level, label, sample_rate
+    )
+
+
+# --- spectra of folders ------------------------------------------------------------------
+def _file_frames(files: list[Path], sample_rate: int, frame_length: int) -> Iterator[np.ndarray]:
+    """Frames of each file in turn; unusable files are skipped with a warning."""
+    from gpwave import data
+
+    for path in files:
+        try:
+            x = data.load_audio(path, sample_rate=sample_rate)
+        except AudioError as err:
+            warnings.warn(f"skipped {err}", stacklevel=3)
+            continue
+        frames = data.frame_audio(x, frame_length)
+        if len(frames):
+            yield frames
+
+
+def _store_frames(store: Any, rows: np.ndarray, chunk: int = 256) -> Iterator[np.ndarray]:
+    for i in range(0, len(rows), chunk):
+        yield store.read(rows[i : i + chunk])
+
+
+def _limited(blocks: Iterable[np.ndarray], max_frames: int | None) -> Iterator[np.ndarray]:
+    left = np.inf if max_frames is None else max_frames
+    for block in blocks:
+        if left <= 0:
+            return
+        block = block[: int(min(left, len(block)))]
+        left -= len(block)
+        yield block
+
+
+def folder_spectra(
+    store_or_root: Any,
+    wavelet: str = "haar",
+    level: int = 14,
+    *,
+    mode: BoundaryMode = "reflect",
+    sample_rate: int = SAMPLE_RATE,
+    seconds: float = 1.0,
+    only_use: list[str] | None = None,
+    max_frames: int | None = None,
+    batch_size: int = 128,
+) -> dict[str, FingerprintSpectrum]:
+    """Fingerprint spectrum of every folder of a data tree or frame store.
+
+    Args:
+        store_or_root: A letter-prefixed folder tree (path) or a
+            :class:`gpwave.data.FrameStore` (all its frames, every split).
+        wavelet: PyWavelets wavelet name.
+        level: Decomposition level.
+        mode: Boundary mode.
+        sample_rate: Sample rate the audio is read at (trees only).
+        seconds: Frame length in seconds (trees only).
+        only_use: Generator or folder names to include (trees only; default all).
+        max_frames: Use at most this many frames per folder (default: all).
+        batch_size: Frames transformed at once.
+
+    Returns:
+        Generator name -> spectrum, real first, then in folder order.
+
+    Raises:
+        DataError: If a folder yields no frames.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    kw = dict(wavelet=wavelet, level=level, mode=mode, batch_size=batch_size)
+    out: dict[str, FingerprintSpectrum] = {}
+    for gen, folder, label, blocks, sr in _sources(store_or_root, sample_rate, seconds, only_use):
+        spec = mean_packet_spectrum(
+            _limited(blocks, max_frames), sample_rate=sr, generator=gen, label=label, **kw
+        )
+        spec.folder = folder
+        out[gen] = spec
+    return dict(sorted(out.items(), key=lambda kv: (kv[1].label, kv[1].folder)))
+
+
+def _sources(
+    store_or_root: Any, sample_rate: int, seconds: float, only_use: list[str] | None
+) -> Iterator[tuple[str, str, int, Iterator[np.ndarray], int]]:
+    """(generator, folder, label, frame blocks, sample rate) per folder."""
+    if hasattr(store_or_root, "index") and hasattr(store_or_root, "read"):
+        store = store_or_root
+        for (gen, folder, label), group in store.index.groupby(
+            ["generator", "folder", "label"], sort=True
+        ):
+            rows = np.sort(group["row"].to_numpy())
+            yield str(gen), str(folder), int(label), _store_frames(store, rows), store.sample_rate
+        return
+    from gpwave import data
+
+    frame_length = int(round(seconds * sample_rate))
+    for src in data.discover_sources(Path(store_or_root), only_use=only_use):
+        blocks = _file_frames(src.files(), sample_rate, frame_length)
+        yield src.name, src.folder, src.label, blocks, sample_rate
+
+
+def real_spectrum(spectra: Mapping[str, FingerprintSpectrum]) -> FingerprintSpectrum:
+    """The one real (label 0) spectrum among ``spectra``.
+
+    Args:
+        spectra: Generator name -> spectrum, as from :func:`folder_spectra`.
+
+    Returns:
+        The real spectrum.
+
+    Raises:
+        DataError: If there is not exactly one real spectrum.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    real = [s for s in spectra.values() if s.label == 0]
+    if len(real) != 1:
+        raise DataError(f"expected exactly one real (A_) folder, found {len(real)}")
+    return real[0]
+
+
+def _check_compatible(a: FingerprintSpectrum, b: FingerprintSpectrum) -> None:
+    same = (a.wavelet, a.level, a.sample_rate) == (b.wavelet, b.level, b.sample_rate)
+    if not same or a.mean.shape != b.mean.shape:
+        raise ValueError(
+            f"spectra differ: {a.generator} ({a.wavelet}, level {a.level}, {a.sample_rate} Hz)"
+            f" vs {b.generator} ({b.wavelet}, level {b.level}, {b.sample_rate} Hz)"
+        )
+
+
+def difference_db(
+    fake: FingerprintSpectrum, real: FingerprintSpectrum, floor: float = 1e-12
+) -> np.ndarray:
+    """Per-band level of a generator relative to real audio, in dB.
+
+    ``20 * log10(fake.mean / real.mean)`` (amplitude ratio); positive where the
+    generator has more energy than real speech.
+
+    Args:
+        fake: The generator's spectrum.
+        real: The real spectrum (same wavelet, level and sample rate).
+        floor: Added to both means to avoid log(0).
+
+    Returns:
+        Array (F,) in dB.
+
+    Raises:
+        ValueError: If the spectra are not comparable.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    _check_compatible(fake, real)
+    return 20.0 * np.log10((fake.mean + floor) / (real.mean + floor))
+
+
+# --- audible fingerprints ----------------------------------------------------------------
+def fingerprint_magnitude(
+    fake: FingerprintSpectrum, real: FingerprintSpectrum | None = None
+) -> np.ndarray:
+    """The magnitude per band that :func:`audible_fingerprint` renders.
+
+    Args:
+        fake: A spectrum.
+        real: The real spectrum, or None.
+
+    Returns:
+        ``|fake.mean - real.mean|`` (the generator's deviation from real speech), or
+        ``fake.mean`` itself when ``real`` is None or ``fake`` is the real spectrum.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    if real is None or fake is real:
+        return fake.mean.copy()
+    _check_compatible(fake, real)
+    return np.abs(fake.mean - real.mean)
+
+
+def _natural_index(level: int) -> np.ndarray:
+    """Natural (filter-bank tree) position of each frequency-ordered band: Gray code."""
+    k = np.arange(2**level)
+    return k ^ (k >> 1)
+
+
+def inverse_packets(coeffs: np.ndarray, wavelet: str = "haar") -> np.ndarray:
+    """Inverse wavelet packet transform of one level's nodes (periodization mode).
+
+    Args:
+        coeffs: Array (2**level, T): the nodes of one level in ascending frequency order.
+        wavelet: PyWavelets wavelet name.
+
+    Returns:
+        The signal, shape (T * 2**level,); the transform is orthogonal for orthogonal
+        wavelets, so ``pywt.WaveletPacket(x, wavelet, "periodization")`` gives back ``coeffs``.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    n_bands = coeffs.shape[0]
+    level = int(np.log2(n_bands))
+    if 2**level != n_bands:
+        raise ValueError(f"expected 2**level bands, got {n_bands}")
+    nodes = np.empty_like(coeffs, dtype=np.float64)
+    nodes[_natural_index(level)] = coeffs
+    while nodes.shape[0] > 1:
+        nodes = pywt.idwt(nodes[0::2], nodes[1::2], wavelet, mode="periodization", axis=-1)
+    return nodes[0]
+
+
+def _fade(x: np.ndarray, sample_rate: int, seconds: float = 0.01) -> np.ndarray:
+    n = min(int(seconds * sample_rate), len(x) // 2)
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))
+    x[:n] *= ramp
+    x[len(x) - n :] *= ramp[::-1]
+    return x
+
+
+def _synth_packets(mag: np.ndarray, n: int, wavelet: str, rng: np.random.Generator) -> np.ndarray:
+    n_t = int(np.ceil(n / len(mag)))
+    signs = rng.choice([-1.0, 1.0], size=(len(mag), n_t))
+    return inverse_packets(signs * mag[:, None], wavelet)[:n]
+
+
+def _synth_fft(
+    mag: np.ndarray, freqs: np.ndarray, n: int, sample_rate: int, rng: np.random.Generator
+) -> np.ndarray:
+    bins = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    amp = np.interp(bins, freqs, mag)
+    phase = rng.uniform(0.0, 2 * np.pi, len(bins))
+    return np.fft.irfft(amp * np.exp(1j * phase), n)
+
+
+def audible_fingerprint(
+    spectrum: FingerprintSpectrum | np.ndarray,
+    real: FingerprintSpectrum | None = None,
+    *,
+    wavelet: str | None = None,
+    method: SynthesisMethod = "packets",
+    seconds: float = 2.0,
+    sample_rate: int | None = None,
+    peak_dbfs: float = -3.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Render a fingerprint as sound whose spectrum follows it.
+
+    Method ``"packets"`` (the default, as in the study): take the per-band magnitude ``m``
+    (:func:`fingerprint_magnitude`: ``|fake - real|`` for a generator, the mean itself for
+    real audio), fill each band's wavelet-packet coefficients for ``seconds`` of audio
+    with ``m`` times random signs (so every coefficient of band b has magnitude ``m_b``),
+    and run the inverse wavelet packet transform (:func:`inverse_packets`, same wavelet,
+    periodization mode). Forward-transforming the result returns exactly ``m`` per band.
+    Method ``"fft"``: interpolate ``m`` onto the rFFT bins at the band centres, give each
+    bin a random phase and inverse-FFT (sharper tones for leaky wavelets such as Haar).
+    Both are peak-normalised to ``peak_dbfs`` and faded in/out over 10 ms. Listen at low
+    volume.
+
+    Args:
+        spectrum: A spectrum, or a magnitude array (F,) in ascending frequency order.
+        real: The real spectrum to subtract (None: render ``spectrum`` itself).
+        wavelet: Synthesis wavelet (default: the spectrum's, else "haar").
+        method: "packets" or "fft".
+        seconds: Length of the sound.
+        sample_rate: Sample rate (default: the spectrum's, else 22050).
+        peak_dbfs: Peak level after normalisation, in dB full scale.
+        seed: Seed of the random signs/phases.
+
+    Returns:
+        float32 samples in [-1, 1].
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    check_option(method, SynthesisMethod, "method")
+    if isinstance(spectrum, FingerprintSpectrum):
+        mag, freqs = fingerprint_magnitude(spectrum, real), spectrum.frequencies
+        wavelet = wavelet or spectrum.wavelet
+        sample_rate = sample_rate or spectrum.sample_rate
+    else:
+        mag = np.asarray(spectrum, dtype=np.float64)
+        sample_rate = sample_rate or SAMPLE_RATE
+        freqs = (np.arange(len(mag)) + 0.5) * sample_rate / 2 / len(mag)
+    n, rng = int(round(seconds * sample_rate)), np.random.default_rng(seed)
+    if method == "packets":
+        x = _synth_packets(mag, n, wavelet or "haar", rng)
+    else:
+        x = _synth_fft(mag, freqs, n, sample_rate, rng)
+    x = _fade(x, sample_rate)
+    peak = np.max(np.abs(x))
+    scale = 10 ** (peak_dbfs / 20) / peak if peak > 0 else 0.0
+    return (x * scale).astype(np.float32)
+
+
+def write_wav(path: str | Path, x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write float samples in [-1, 1] as a 16-bit PCM wav file.
+
+    Args:
+        path: Target file; parent folders are created.
+        x: Samples (N,).
+        sample_rate: Sample rate in Hz.
+
+    Returns:
+        The path written.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.clip(x, -1.0, 1.0), sample_rate, subtype="PCM_16")
+    return path
+
+
+# --- plots --------------------------------------------------------------------------------
+def _band_mask(spec: FingerprintSpectrum, freq_range: tuple[float, float] | None) -> np.ndarray:
+    if freq_range is None:
+        return np.ones(len(spec.frequencies), dtype=bool)
+    lo, hi = freq_range
+    return (spec.frequencies >= lo) & (spec.frequencies <= hi)
+
+
+def plot_spectra(
+    real: FingerprintSpectrum,
+    fake: FingerprintSpectrum | None = None,
+    *,
+    scale: AxisScale = "log",
+    freq_range: tuple[float, float] | None = None,
+    show_std: bool = True,
+) -> Figure:
+    """Real and (optionally) one generator's mean spectrum, overlaid, std as a band.
+
+    Args:
+        real: The real spectrum.
+        fake: A generator's spectrum (same wavelet and level), or None.
+        scale: "log" or "linear" magnitude axis.
+        freq_range: (low, high) in Hz to show (default: all bands).
+        show_std: Draw mean ± std as a shaded band (on a log axis the band is
+            symmetric in log: mean * (1 + std/mean) ** ±1, so it stays positive).
+
+    Returns:
+        The figure (frequency axis in kHz).
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    check_option(scale, AxisScale, "scale")
+    fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
+    for spec, color in ((real, "C0"), (fake, "C3")):
+        if spec is None:
+            continue
+        if spec is not real:
+            _check_compatible(spec, real)
+        m = _band_mask(spec, freq_range)
+        khz, mean = spec.frequencies[m] / 1e3, spec.mean[m]
+        ax.plot(khz, mean, color=color, lw=0.6, label=spec.generator, rasterized=len(khz) > 2048)
+        if show_std:
+            high = mean + spec.std[m]
+            low = mean**2 / high if scale == "log" else mean - spec.std[m]
+            ax.fill_between(khz, low, high, color=color, alpha=0.15, lw=0, rasterized=True)
+    ax.set(xlabel="frequency [kHz]", ylabel="mean |packet coefficient|", yscale=scale)
+    ax.set_title(f"{real.wavelet} level {real.level}, {real.n_frames} real frames")
+    ax.legend(loc="upper right")
+    return fig
+
+
+def plot_differences(
+    spectra: Mapping[str, FingerprintSpectrum],
+    *,
+    freq_range: tuple[float, float] | None = None,
+    ncols: int = 4,
+) -> Figure:
+    """A grid of every generator's difference to real audio in dB.
+
+    Args:
+        spectra: Generator name -> spectrum, including exactly one real spectrum.
+        freq_range: (low, high) in Hz to show (default: all bands).
+        ncols: Panels per row.
+
+    Returns:
+        The figure, one panel per generator with shared axes (frequency in kHz).
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    real = real_spectrum(spectra)
+    fakes = [s for s in spectra.values() if s.label != 0]
+    if not fakes:
+        raise DataError("no generator spectra to compare with the real one")
+    ncols = min(ncols, len(fakes))
+    nrows = int(np.ceil(len(fakes) / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.2 * ncols, 2.2 * nrows), sharex=True, sharey=True,
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    for ax, spec in zip(axes.flat, fakes, strict=False):
+        m = _band_mask(spec, freq_range)
+        d = difference_db(spec, real)[m]
+        ax.plot(spec.frequencies[m] / 1e3, d, lw=0.5, color="C3", rasterized=m.sum() > 2048)
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_title(spec.generator, fontsize=9)
+    for ax in axes.flat[len(fakes) :]:
+        ax.set_visible(False)
+    fig.supxlabel("frequency [kHz]")
+    fig.supylabel(f"level relative to {real.generator} [dB]")
+    return fig
+
+
+# --- everything for a folder tree --------------------------------------------------------
+def _save_figure(fig: Figure, stem: Path) -> dict[str, str]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(stem.with_suffix(".png"), dpi=110)
+    fig.savefig(stem.with_suffix(".svg"))
+    plt.close(fig)
+    return {"png": stem.with_suffix(".png").name, "svg": stem.with_suffix(".svg").name}
+
+
+def write_fingerprints(
+    data_dir: str | Path, out: str | Path, wavelet: str = "haar", level: int = 14
+) -> Path:
+    """Compute and write the fingerprints of every folder of a data tree.
+
+    Writes ``spectra/<generator>.npz`` (:class:`FingerprintSpectrum`),
+    ``plots/<generator>.png|svg`` (real vs the generator), ``plots/differences.png|svg``
+    (all generators in dB), ``audio/<generator>.wav`` (:func:`audible_fingerprint`,
+    16-bit) and ``index.json`` (what was written, with frame counts and compute time).
+
+    Args:
+        data_dir: Letter-prefixed folder tree (``A_ljspeech`` real, others generators).
+        out: Output folder (created).
+        wavelet: PyWavelets wavelet name.
+        level: Decomposition level.
+
+    Returns:
+        ``out``; ``out / "index.json"`` lists every file.
+
+    Raises:
+        DataError: If the tree has no real folder or a folder has no frames.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    out = Path(out)
+    start = time.perf_counter()
+    spectra = folder_spectra(data_dir, wavelet, level)
+    seconds = time.perf_counter() - start
+    real = real_spectrum(spectra)
+    entries = [_write_one(spec, real, out) for spec in spectra.values()]
+    index = {
+        "data_dir": str(data_dir), "wavelet": wavelet, "level": level,
+        "sample_rate": real.sample_rate, "real": real.generator,
+        "compute_seconds": round(seconds, 3), "generators": entries,
+    }  # fmt: skip
+    if len(spectra) > 1:
+        index["differences"] = _save_figure(plot_differences(spectra), out / "plots/differences")
+    (out / "index.json").write_text(json.dumps(index, indent=2))
+    return out
+
+
+def _write_one(spec: FingerprintSpectrum, real: FingerprintSpectrum, out: Path) -> dict[str, Any]:
+    name = spec.generator
+    spec.save(out / "spectra" / f"{name}.npz")
+    fig = plot_spectra(real, None if spec is real else spec)
+    plots = _save_figure(fig, out / "plots" / name)
+    write_wav(out / "audio" / f"{name}.wav", audible_fingerprint(spec, real), spec.sample_rate)
+    return {
+        "generator": name, "folder": spec.folder, "label": spec.label,
+        "n_frames": spec.n_frames, "spectrum": f"spectra/{name}.npz",
+        "plot_png": f"plots/{plots['png']}", "plot_svg": f"plots/{plots['svg']}",
+        "audio": f"audio/{name}.wav",
+    }  # fmt: skip

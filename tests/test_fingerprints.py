@@ -1,0 +1,242 @@
+"""Fingerprint spectra, audible fingerprints and `gpwave fingerprint`, against references."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import pywt
+import scipy.signal
+import soundfile as sf
+from _signals import SR, make_tree, noise, tone
+from matplotlib.figure import Figure
+
+from gpwave import cli
+from gpwave import fingerprints as fp
+from gpwave.errors import DataError
+
+
+def _pywt_packets(frames: np.ndarray, wavelet: str, level: int, mode: str) -> np.ndarray:
+    """|coefficients| (k, 2**level, T) in frequency order, node by node with PyWavelets."""
+    out = []
+    for x in frames.astype(np.float64):
+        wp = pywt.WaveletPacket(x, wavelet, mode=mode, maxlevel=level)
+        out.append(np.stack([n.data for n in wp.get_level(level, order="freq")]))
+    return np.abs(np.stack(out))
+
+
+def _spectrum(mean: np.ndarray, generator: str = "g", label: int = 1) -> fp.FingerprintSpectrum:
+    level = int(np.log2(len(mean)))
+    freqs = (np.arange(len(mean)) + 0.5) * SR / 2 / len(mean)
+    return fp.FingerprintSpectrum(
+        generator, mean, 0.1 * mean, 10, freqs, "haar", level, label=label, folder=f"X_{generator}"
+    )
+
+
+# --- streamed statistics ------------------------------------------------------------------
+def test_running_stats_equal_numpy_over_concatenation():
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(3.0, 2.0, size=(n, 7)) for n in (1, 5, 0, 13, 2)]
+    stats = fp.RunningStats(7)
+    for b in blocks:
+        stats.update(b)
+    allv = np.concatenate(blocks)
+    assert stats.count == len(allv)
+    np.testing.assert_allclose(stats.mean, allv.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats.std, allv.std(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("wavelet", "level", "mode"), [("haar", 5, "reflect"), ("db2", 4, "zero")])
+def test_streamed_spectrum_equals_pywt_over_all_frames(wavelet, level, mode):
+    rng = np.random.default_rng(1)
+    blocks = [rng.standard_normal((n, 512)).astype(np.float32) for n in (3, 1, 4)]
+    spec = fp.mean_packet_spectrum(blocks, wavelet, level, mode=mode, batch_size=2)
+    ref = _pywt_packets(np.concatenate(blocks), wavelet, level, mode)
+    assert spec.n_frames == 8
+    np.testing.assert_allclose(spec.mean, ref.mean(axis=(0, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(spec.std, ref.std(axis=(0, 2)), rtol=1e-4, atol=1e-6)
+    expected_freqs = (np.arange(2**level) + 0.5) * SR / 2 ** (level + 1)
+    np.testing.assert_allclose(spec.frequencies, expected_freqs)
+
+
+def test_no_frames_is_a_data_error():
+    with pytest.raises(DataError, match="no frames"):
+        fp.mean_packet_spectrum([], "haar", 4, generator="empty")
+
+
+# --- synthetic signals --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("wavelet", "level", "tolerance"),
+    # 1 s frames resolve ~1 Hz: at level 14 (0.67 Hz bands) the peak may sit one band over.
+    [("haar", 8, 0), ("db8", 8, 0), ("sym5", 10, 0), ("haar", 14, 1)],
+)
+def test_tone_peaks_in_its_band(wavelet, level, tolerance):
+    band_width = SR / 2 / 2**level
+    k = int(0.3 * 2**level)
+    f = (k + 0.5) * band_width  # hand computation: centre of band k
+    spec = fp.mean_packet_spectrum(tone(f, 3.0).reshape(3, -1), wavelet, level)
+    assert abs(int(spec.mean.argmax()) - k) <= tolerance
+    assert spec.frequencies[k] == pytest.approx(f)
+
+
+@pytest.mark.parametrize("wavelet", ["haar", "db4"])
+def test_white_noise_gives_a_flat_spectrum(wavelet):
+    sigma = 0.1
+    spec = fp.mean_packet_spectrum(noise(20.0, amp=sigma).reshape(20, -1), wavelet, 6)
+    expected = np.sqrt(2 / np.pi) * sigma  # E|N(0, sigma^2)|, orthogonal transform
+    np.testing.assert_allclose(spec.mean, expected, rtol=0.08)
+    np.testing.assert_allclose(spec.std, np.sqrt(1 - 2 / np.pi) * sigma, rtol=0.08)
+
+
+def test_difference_db_by_hand_and_incompatible_spectra():
+    real = _spectrum(np.array([1.0, 2.0, 4.0, 8.0]), "ljspeech", 0)
+    fake = _spectrum(np.array([10.0, 2.0, 0.4, 8.0]))
+    np.testing.assert_allclose(fp.difference_db(fake, real, floor=0), [20, 0, -20, 0], atol=1e-9)
+    other = _spectrum(np.ones(8))
+    with pytest.raises(ValueError, match="spectra differ"):
+        fp.difference_db(other, real)
+
+
+def test_spectrum_save_load_roundtrip(tmp_path):
+    spec = _spectrum(np.linspace(1, 2, 16), "melgan")
+    back = fp.FingerprintSpectrum.load(spec.save(tmp_path / "s" / "melgan.npz"))
+    assert (back.generator, back.wavelet, back.level, back.n_frames, back.label, back.folder) == (
+        "melgan", "haar", 4, 10, 1, "X_melgan",
+    )  # fmt: skip
+    np.testing.assert_array_equal(back.mean, spec.mean)
+    np.testing.assert_array_equal(back.frequencies, spec.frequencies)
+    with pytest.raises(DataError):
+        fp.FingerprintSpectrum.load(tmp_path / "missing.npz")
+
+
+# --- audible fingerprints -----------------------------------------------------------------
+def _target(level: int = 10) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    mag = 0.05 + 0.02 * np.abs(rng.standard_normal(2**level))
+    mag[[100, 420, 777]] = [1.5, 0.8, 1.0]  # generator-like spikes
+    return mag
+
+
+@pytest.mark.parametrize("wavelet", ["haar", "db4"])
+def test_inverse_packets_inverts_pywt(wavelet):
+    x = np.random.default_rng(4).standard_normal(1024)
+    wp = pywt.WaveletPacket(x, wavelet, mode="periodization", maxlevel=5)
+    coeffs = np.stack([n.data for n in wp.get_level(5, order="freq")])
+    np.testing.assert_allclose(fp.inverse_packets(coeffs, wavelet), x, atol=1e-10)
+
+
+def test_audible_packets_spectrum_follows_the_fingerprint():
+    mag = _target()
+    x = fp.audible_fingerprint(mag, method="packets", seconds=2.0)
+    assert x.dtype == np.float32 and len(x) == 2 * SR
+    assert np.abs(x).max() == pytest.approx(10 ** (-3 / 20), rel=1e-4)
+    measured = _pywt_packets(x[None], "haar", 10, "periodization").mean(axis=(0, 2))
+    assert np.corrcoef(measured, mag)[0, 1] > 0.9
+
+
+def test_audible_fft_spectrum_follows_the_fingerprint():
+    mag = _target()
+    x = fp.audible_fingerprint(mag, method="fft", seconds=2.0, peak_dbfs=-6.0)
+    assert np.abs(x).max() == pytest.approx(10 ** (-6 / 20), rel=1e-4)
+    f, psd = scipy.signal.welch(x, SR, nperseg=4096)
+    edges = np.linspace(0, SR / 2, 65)
+    bands = zip(edges[:-1], edges[1:], strict=True)
+    measured = [psd[(f >= lo) & (f < hi)].sum() for lo, hi in bands]
+    target = (mag**2).reshape(64, -1).sum(axis=1)
+    assert np.corrcoef(measured, target)[0, 1] > 0.9
+
+
+def test_audible_fingerprint_of_a_generator_is_its_difference_to_real(tmp_path):
+    real = _spectrum(np.full(1024, 0.1), "ljspeech", 0)
+    fake_mean = np.full(1024, 0.1)
+    fake_mean[300] = 0.9
+    fake = _spectrum(fake_mean)
+    np.testing.assert_allclose(fp.fingerprint_magnitude(fake, real)[[299, 300]], [0, 0.8])
+    x = fp.audible_fingerprint(fake, real, method="fft")
+    spectrum = np.abs(np.fft.rfft(x))
+    peak_hz = np.fft.rfftfreq(len(x), 1 / SR)[spectrum.argmax()]
+    assert peak_hz == pytest.approx(fake.frequencies[300], abs=2.0)
+    path = fp.write_wav(tmp_path / "a" / "fake.wav", x)
+    info = sf.info(path)
+    assert (info.subtype, info.samplerate) == ("PCM_16", SR)
+    np.testing.assert_allclose(sf.read(path)[0], x, atol=1 / 2**15)
+
+
+# --- plots ----------------------------------------------------------------------------------
+def test_plots_return_figures_with_khz_axes():
+    spectra = {"ljspeech": _spectrum(np.linspace(1, 2, 64), "ljspeech", 0)}
+    for name in ("melgan", "hifigan", "pwg"):
+        spectra[name] = _spectrum(np.linspace(1, 3, 64), name)
+    fig = fp.plot_spectra(spectra["ljspeech"], spectra["melgan"], freq_range=(1000, 5000))
+    assert isinstance(fig, Figure)
+    assert fig.axes[0].get_xlabel() == "frequency [kHz]" and fig.axes[0].get_yscale() == "log"
+    assert fig.axes[0].get_lines()[0].get_xdata().max() <= 5.0
+    grid = fp.plot_differences(spectra, ncols=2)
+    assert sum(ax.get_visible() for ax in grid.axes) == 3
+    with pytest.raises(ValueError, match="scale"):
+        fp.plot_spectra(spectra["ljspeech"], scale="db")
+
+
+# --- folders, stores and the command line -----------------------------------------------------
+def test_folder_spectra_of_a_tree(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    spectra = fp.folder_spectra(root, "haar", 8)
+    assert list(spectra) == ["ljspeech", "melgan", "hifigan"]
+    assert [s.label for s in spectra.values()] == [0, 1, 1]
+    assert [s.n_frames for s in spectra.values()] == [18, 18, 9]  # 3 frames of 1 s per file
+    assert spectra["melgan"].folder == "B_melgan"
+    assert fp.real_spectrum(spectra).generator == "ljspeech"
+
+
+def test_folder_spectra_of_a_frame_store_match_the_tree(tmp_path):
+    from gpwave import data
+
+    root = make_tree(tmp_path / "tree")
+    store = data.prepare_store(
+        data.DataConfig(root=root), store_dir=tmp_path / "st", progress=False
+    )
+    from_store = fp.folder_spectra(store, "db2", 6)
+    from_tree = fp.folder_spectra(root, "db2", 6)
+    assert set(from_store) == set(from_tree)
+    for name, spec in from_tree.items():
+        assert from_store[name].n_frames == spec.n_frames
+        np.testing.assert_allclose(from_store[name].mean, spec.mean, rtol=1e-5)
+
+
+def test_cli_fingerprint_writes_spectra_plots_audio_and_index(tmp_path, capsys):
+    root = make_tree(tmp_path / "tree")
+    out = tmp_path / "fp"
+    assert cli.main(["fingerprint", str(root), "--out", str(out), "--level", "10"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    index = json.loads((out / "index.json").read_text())
+    assert (index["wavelet"], index["level"], index["real"]) == ("haar", 10, "ljspeech")
+    assert [g["generator"] for g in index["generators"]] == ["ljspeech", "melgan", "hifigan"]
+    for g in index["generators"]:
+        for key in ("spectrum", "plot_png", "plot_svg", "audio"):
+            assert (out / g[key]).stat().st_size > 0
+        assert sf.info(out / g["audio"]).subtype == "PCM_16"
+    assert (out / "plots" / index["differences"]["svg"]).is_file()
+    spec = fp.FingerprintSpectrum.load(out / "spectra" / "melgan.npz")
+    assert spec.level == 10 and spec.n_frames == 18
+
+
+def test_cli_fingerprint_reports_a_tree_without_real_folder(tmp_path, capsys):
+    root = make_tree(tmp_path / "tree", {"B_melgan": ["LJ001-0001"]})
+    assert cli.main(["fingerprint", str(root), "--out", str(tmp_path / "o"), "--level", "6"]) == 2
+    assert "real" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_level14_haar_fingerprints_of_the_mini_benchmark(mini_root, tmp_path):
+    start = time.perf_counter()
+    out = fp.write_fingerprints(mini_root, tmp_path / "fp", "haar", 14)
+    total = time.perf_counter() - start
+    index = json.loads((out / "index.json").read_text())
+    print(f"level-14 haar: spectra {index['compute_seconds']:.1f} s, with outputs {total:.1f} s")
+    assert len(index["generators"]) == 21
+    spectra = {g["generator"]: fp.FingerprintSpectrum.load(out / g["spectrum"])
+               for g in index["generators"]}  # fmt: skip
+    assert spectra["ljspeech"].mean.shape == (2**14,)
+    assert sum(s.n_frames for s in spectra.values()) > 1000
