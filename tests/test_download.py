@@ -1,0 +1,373 @@
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from _http import FileServer
+from _signals import SR, chirp, noise, tone
+
+from gpwave import data, download
+from gpwave.errors import ChecksumError, DataError
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(monkeypatch):
+    monkeypatch.setattr(download, "BACKOFF", 0.0)
+    monkeypatch.setattr(download, "TIMEOUT", 10.0)
+    monkeypatch.delenv("GPWAVE_DATA_MIRROR", raising=False)
+    monkeypatch.delenv("GPWAVE_ZENODO_API", raising=False)
+
+
+def md5(b: bytes) -> str:
+    return hashlib.md5(b).hexdigest()
+
+
+def wav_bytes(x: np.ndarray, sr: int = SR, subtype: str = "PCM_16") -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, subtype=subtype, format="WAV")
+    return buf.getvalue()
+
+
+def zip_bytes(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, payload in entries.items():
+            zf.writestr(name, payload)
+    return buf.getvalue()
+
+
+def tar_bytes(entries: dict[str, bytes], mode: str = "w:bz2", links=()) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, payload in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+        for name, target in links:
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tf.addfile(info)
+    return buf.getvalue()
+
+
+# --- single files -------------------------------------------------------------------------
+
+
+def test_file_hash_matches_hashlib(tmp_path):
+    payload = os.urandom(3 * download.CHUNK + 17)
+    (tmp_path / "f").write_bytes(payload)
+    assert download.file_hash(tmp_path / "f") == md5(payload)
+    assert download.file_hash(tmp_path / "f", "sha256") == hashlib.sha256(payload).hexdigest()
+
+
+def test_interrupted_download_resumes_with_range(tmp_path):
+    payload = os.urandom(1_000_003)
+    with FileServer({"/big.zip": payload}) as srv:
+        srv.drop_once.add("/big.zip")
+        out = download.download_file(srv.url("/big.zip"), tmp_path / "big.zip", md5(payload))
+        assert out.read_bytes() == payload
+        assert srv.requests[0] == ("/big.zip", None)
+        path, rng = srv.requests[1]
+        assert path == "/big.zip" and rng == f"bytes={len(payload) // 2}-"
+    assert not (tmp_path / "big.zip.part").exists()
+
+
+def test_server_ignoring_range_restarts_and_verifies(tmp_path):
+    payload = os.urandom(200_001)
+    with FileServer({"/f": payload}) as srv:
+        srv.ranges = False
+        srv.drop_once.add("/f")
+        out = download.download_file(srv.url("/f"), tmp_path / "f", md5(payload))
+        assert out.read_bytes() == payload and len(srv.requests) == 2
+
+
+def test_wrong_checksum_is_refused(tmp_path):
+    payload = b"x" * 5000
+    wrong = "0" * 32
+    with FileServer({"/f.wav": payload}) as srv:
+        with pytest.raises(ChecksumError) as err:
+            download.download_file(srv.url("/f.wav"), tmp_path / "f.wav", wrong)
+    msg = str(err.value)
+    assert "f.wav" in msg and wrong in msg and md5(payload) in msg
+    assert not (tmp_path / "f.wav").exists() and not (tmp_path / "f.wav.part").exists()
+
+
+def test_present_file_with_right_checksum_is_not_fetched(tmp_path):
+    payload = b"abc" * 100
+    (tmp_path / "f").write_bytes(payload)
+    with FileServer({"/f": b"other"}) as srv:
+        download.download_file(srv.url("/f"), tmp_path / "f", md5(payload))
+        assert srv.requests == []
+
+
+def test_not_found_fails_at_once_and_unreachable_after_retries(tmp_path, monkeypatch):
+    with FileServer({}) as srv:
+        with pytest.raises(DataError, match="404"):
+            download.download_file(srv.url("/nope"), tmp_path / "x", "0" * 32)
+        assert len(srv.requests) == 1
+        dead = srv.url("/x")
+    monkeypatch.setattr(download, "RETRIES", 2)
+    with pytest.raises(DataError, match="2 attempts"):
+        download.download_file(dead, tmp_path / "x", "0" * 32)
+
+
+# --- the mini benchmark -------------------------------------------------------------------
+
+
+def test_packaged_manifest_is_the_shared_one(shared_mini):
+    ours = download.mini_manifest()
+    theirs = download.read_manifest(shared_mini / "MANIFEST.tsv")
+    assert ours.equals(theirs) and len(ours) == 219
+
+
+def test_fetch_mini_from_mirror_folder(tmp_path, shared_mini, monkeypatch):
+    root = download.fetch("mini", dest=tmp_path, mirror=shared_mini, progress=False)
+    assert root == tmp_path / "wavefake-mini"
+    manifest = download.mini_manifest()
+    for rel in manifest.file:
+        assert (root / rel).read_bytes() == (shared_mini / rel).read_bytes()
+    assert (root / "MANIFEST.tsv").is_file()
+
+    def no_copy(*a, **k):
+        raise AssertionError("copied again")
+
+    monkeypatch.setattr(download, "_copy_attempt", no_copy)
+    monkeypatch.setenv("GPWAVE_DATA_MIRROR", str(shared_mini))
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    assert download.fetch("mini", progress=False) == root
+
+
+def _subset(shared_mini: Path):
+    manifest = download.mini_manifest()
+    plain = manifest[manifest.conversion == ""].iloc[[0, 100]]
+    conv = manifest[manifest.conversion != ""].iloc[[0]]
+    sub = manifest.loc[list(plain.index) + list(conv.index)].reset_index(drop=True)
+    served = {}
+    for _, row in sub.iterrows():
+        stored = (shared_mini / row.file).read_bytes()
+        if row.conversion:  # upstream is 32-bit float: rebuild it exactly from the stored file
+            x, sr = sf.read(shared_mini / row.file, dtype="float32")
+            stored = wav_bytes(x, sr, "FLOAT")
+            assert sf.info(io.BytesIO(stored)).subtype == "FLOAT"
+        served[row.file] = stored
+    return sub, served
+
+
+def test_fetch_manifest_converts_float_upstream_to_the_manifest_md5(tmp_path, shared_mini):
+    sub, served = _subset(shared_mini)
+    with FileServer({f"/up/{k}": v for k, v in served.items()}) as srv:
+        sub = sub.assign(source_url=[srv.url(f"/up/{f}") for f in sub.file])
+        root = download.fetch_manifest(sub, tmp_path / "mini", mirror=None, progress=False)
+    for _, row in sub.iterrows():
+        assert md5((root / row.file).read_bytes()) == row.md5
+        assert sf.info(root / row.file).subtype == "PCM_16"
+
+
+def test_fetch_manifest_from_url_mirror_and_bad_md5_row(tmp_path, shared_mini):
+    sub, served = _subset(shared_mini)
+    sub.loc[1, "md5"] = "f" * 32
+    with FileServer({f"/mirror/{k}": v for k, v in served.items()}) as srv:
+        sub = sub.assign(source_url="https://example.invalid/never-used")
+        with pytest.raises(ChecksumError) as err:
+            download.fetch_manifest(sub, tmp_path / "mini", mirror=srv.url("/mirror"))
+        assert all(p.startswith("/mirror/") for p, _ in srv.requests)
+    msg = str(err.value)
+    bad = sub.loc[1]
+    assert bad.file in msg and "f" * 32 in msg and md5(served[bad.file]) in msg
+    assert not (tmp_path / "mini" / bad.file).exists()
+    for i in (0, 2):  # nothing else lost
+        assert md5((tmp_path / "mini" / sub.file[i]).read_bytes()) == sub.md5[i]
+
+
+def test_manifest_missing_columns(tmp_path):
+    (tmp_path / "m.tsv").write_text("file\tmd5\nA/x.wav\tabc\n")
+    with pytest.raises(DataError, match="source_url"):
+        download.read_manifest(tmp_path / "m.tsv")
+
+
+# --- full data sets, offline --------------------------------------------------------------
+
+
+def _tiny_sets():
+    def w(seed):
+        return wav_bytes(np.clip(chirp(seconds=1.2) + noise(1.2, seed=seed), -1, 1))
+
+    utts = ["LJ001-0001", "LJ001-0002"]
+    wavefake = {}
+    for folder in [
+        "ljspeech_melgan",
+        "ljspeech_full_band_melgan",
+        "ljspeech_multi_band_melgan",
+        "ljspeech_melgan_large",
+        "ljspeech_parallel_wavegan",
+    ]:
+        for k, u in enumerate(utts):
+            wavefake[f"generated_audio/{folder}/{u}_gen.wav"] = w(k)
+    wavefake["generated_audio/ljspeech_hifiGAN/LJ001-0001_generated.wav"] = w(5)
+    wavefake["generated_audio/ljspeech_waveglow/LJ001-0001.wav"] = w(6)
+    wavefake["generated_audio/jsut_multi_band_melgan/BASIC5000_0001_gen.wav"] = w(7)
+    extension = {
+        f"{f}/{u}_gen.wav": w(8 + k)
+        for f in ["ljspeech_avocodo", "ljspeech_bigvgan"]
+        for k, u in enumerate(utts)
+    }
+    lj = {f"LJSpeech-1.1/wavs/{u}.wav": w(20 + k) for k, u in enumerate(utts)}
+    lj["LJSpeech-1.1/metadata.csv"] = b"LJ001-0001|x|x\nLJ001-0002|y|y\n"
+    return zip_bytes(wavefake), zip_bytes(extension), tar_bytes(lj)
+
+
+def _record(srv: FileServer, rid: int, name: str, payload: bytes, checksum: str | None = None):
+    rec = {
+        "id": rid,
+        "files": [
+            {
+                "key": name,
+                "size": len(payload),
+                "checksum": f"md5:{checksum or md5(payload)}",
+                "links": {"self": srv.url(f"/files/{rid}/{name}/content")},
+            }
+        ],
+    }
+    srv.files[f"/api/records/{rid}"] = json.dumps(rec).encode()
+    srv.files[f"/files/{rid}/{name}/content"] = payload
+
+
+@pytest.fixture
+def full_sets(tmp_path, monkeypatch):
+    wf, ext, lj = _tiny_sets()
+    with FileServer() as srv:
+        _record(srv, 5642694, "generated_audio.zip", wf)
+        _record(srv, 10512541, "extension.zip", ext)
+        srv.files["/mirror/LJSpeech-1.1.tar.bz2"] = lj
+        monkeypatch.setenv("GPWAVE_ZENODO_API", srv.url("/api/records"))
+        reg = download.registry()
+        reg["ljspeech"]["sha256"] = hashlib.sha256(lj).hexdigest()
+        monkeypatch.setattr(download, "registry", lambda: reg)
+        yield srv
+
+
+def test_fetch_full_sets_resume_and_arrange(full_sets, tmp_path):
+    srv = full_sets
+    srv.drop_once.add("/files/5642694/generated_audio.zip/content")
+    wavefake = download.fetch("wavefake", dest=tmp_path, progress=False)
+    ranged = [r for p, r in srv.requests if p.endswith("generated_audio.zip/content")]
+    assert ranged[0] is None and ranged[1].startswith("bytes=")
+    extension = download.fetch("extension", dest=tmp_path, progress=False)
+    lj = download.fetch("ljspeech", dest=tmp_path, mirror=srv.url("/mirror"), progress=False)
+    assert (tmp_path / "downloads" / "LJSpeech-1.1.tar.bz2").is_file()
+    out = download.arrange(wavefake, lj, extension, tmp_path / "data")
+    links = sorted(p.name for p in out.iterdir())
+    assert links == [
+        "A_ljspeech",
+        "B_melgan",
+        "C_hifigan",
+        "D_mbmelgan",
+        "E_fbmelgan",
+        "F_waveglow",
+        "G_pwg",
+        "H_lmelgan",
+        "I_avocodo",
+        "J_bigvgan",
+        "M_jsutmbmelgan",
+    ]
+    assert all((out / n).is_symlink() for n in links)
+    assert (out / "A_ljspeech").resolve().name == "wavs"
+    assert (out / "C_hifigan").resolve().name == "ljspeech_hifiGAN"
+    sources = data.discover_sources(out)
+    assert [s.label for s in sources] == [0] + [1] * 10
+    store = data.prepare_store(data.DataConfig(out), store_dir=tmp_path / "s", progress=False)
+    assert len(store) == 2 + 2 * 7 + 1 + 1 + 1  # 1.2 s files -> 1 frame each
+    # a second fetch verifies what is there and downloads nothing
+    n = len(srv.requests)
+    download.fetch("wavefake", dest=tmp_path, progress=False)
+    assert [p for p, _ in srv.requests[n:]] == ["/api/records/5642694"]
+
+
+def test_zenodo_wrong_checksum_refused(full_sets, tmp_path):
+    payload = full_sets.files["/files/5642694/generated_audio.zip/content"]
+    _record(full_sets, 5642694, "generated_audio.zip", payload, checksum="0" * 32)
+    with pytest.raises(ChecksumError, match=r"generated_audio.zip.*expected 0{32}, got"):
+        download.fetch("wavefake", dest=tmp_path, progress=False)
+    assert not (tmp_path / "wavefake").exists()
+
+
+def test_zenodo_file_mirror(full_sets, tmp_path):
+    payload = full_sets.files["/files/5642694/generated_audio.zip/content"]
+    full_sets.files["/m/generated_audio.zip"] = payload
+    download.fetch("wavefake", dest=tmp_path, mirror=full_sets.url("/m"), progress=False)
+    assert ("/m/generated_audio.zip", None) in full_sets.requests
+    assert not any(p.startswith("/files/") for p, _ in full_sets.requests)
+
+
+def test_unsafe_archive_via_fetch_is_refused(full_sets, tmp_path):
+    evil = zip_bytes({"ljspeech_avocodo/ok.wav": b"x", "../evil.wav": b"x"})
+    _record(full_sets, 10512541, "extension.zip", evil)
+    with pytest.raises(DataError, match=r"unsafe archive entry '\.\./evil\.wav'"):
+        download.fetch("extension", dest=tmp_path / "d", progress=False)
+    assert not (tmp_path / "evil.wav").exists() and not (tmp_path / "d" / "evil.wav").exists()
+
+
+@pytest.mark.parametrize(
+    "kind, entries, links",
+    [
+        ("zip", {"a/ok.wav": b"1", "a/../../evil.wav": b"2"}, ()),
+        ("zip", {"/abs/evil.wav": b"2"}, ()),
+        ("tar", {"a/ok.wav": b"1", "../evil.wav": b"2"}, ()),
+        ("tar", {"/abs/evil.wav": b"2"}, ()),
+        ("tar", {"a/ok.wav": b"1"}, [("a/link", "../../../etc")]),
+    ],
+)
+def test_safe_extract_refuses_escaping_entries(tmp_path, kind, entries, links):
+    payload = zip_bytes(entries) if kind == "zip" else tar_bytes(entries, "w:gz", links)
+    archive = tmp_path / "x" / f"a.{kind}"
+    archive.parent.mkdir()
+    archive.write_bytes(payload)
+    with pytest.raises(DataError, match="refusing"):
+        download.safe_extract(archive, tmp_path / "x" / "out")
+    assert not (tmp_path / "x" / "out").exists() and not (tmp_path / "evil.wav").exists()
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == [f"a.{kind}"]
+
+
+def test_safe_extract_normal_archives(tmp_path):
+    for kind in ("zip", "tar"):
+        payload = (zip_bytes if kind == "zip" else tar_bytes)({"d/a.txt": b"hello"})
+        (tmp_path / f"a.{kind}").write_bytes(payload)
+        out = download.safe_extract(tmp_path / f"a.{kind}", tmp_path / kind)
+        assert (out / "d" / "a.txt").read_bytes() == b"hello"
+    (tmp_path / "n.zip").write_bytes(b"not an archive")
+    with pytest.raises(DataError, match="neither"):
+        download.safe_extract(tmp_path / "n.zip", tmp_path / "n")
+
+
+def test_arrange_errors(tmp_path):
+    (tmp_path / "lj" / "wavs").mkdir(parents=True)
+    sf.write(tmp_path / "lj" / "wavs" / "LJ001-0001.wav", tone(300, 1.0), SR)
+    (tmp_path / "wf").mkdir()
+    with pytest.raises(DataError, match="missing"):
+        download.arrange(tmp_path / "missing", tmp_path / "lj", None, tmp_path / "out")
+    with pytest.raises(DataError, match="no WaveFake generator"):
+        download.arrange(tmp_path / "wf", tmp_path / "lj", None, tmp_path / "out")
+    with pytest.raises(DataError, match="no LJSpeech"):
+        download.arrange(tmp_path / "wf", tmp_path / "wf", None, tmp_path / "out2")
+    (tmp_path / "wf" / "ljspeech_melgan").mkdir()
+    (tmp_path / "out" / "B_melgan").mkdir(parents=True, exist_ok=True)
+    with pytest.raises(DataError, match="not a symlink"):
+        download.arrange(tmp_path / "wf", tmp_path / "lj", None, tmp_path / "out")
+    shutil.rmtree(tmp_path / "out" / "B_melgan")
+    out = download.arrange(tmp_path / "wf", tmp_path / "lj", None, tmp_path / "out")
+    assert (out / "B_melgan").is_symlink()
+
+
+def test_fetch_unknown_name():
+    with pytest.raises(ValueError, match="name"):
+        download.fetch("timit")
