@@ -43,8 +43,20 @@ def _cmd_data_arrange(args: argparse.Namespace) -> int:
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
     from gpwave import data
 
-    cfg = data.DataConfig(root=args.data_dir, sample_rate=args.sample_rate, seconds=args.seconds)
+    cfg = data.DataConfig(
+        root=args.data_dir,
+        sample_rate=args.sample_rate,
+        seconds=args.seconds,
+        only_use=args.only_use,
+        only_test_folders=args.only_test or (),
+        seed=args.seed,
+        dtype=args.dtype,
+    )
     store = data.prepare_store(cfg, store_dir=args.store)
+    counts = store.index.groupby(["folder", "split"]).size().unstack(fill_value=0)
+    print(counts.to_string(), file=sys.stderr)
+    if len(store.skipped):
+        print(store.skipped.to_string(index=False), file=sys.stderr)
     print(store.path)
     return 0
 
@@ -138,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--store", type=Path, default=None)
     pr.add_argument("--sample-rate", type=int, default=22050)
     pr.add_argument("--seconds", type=float, default=1.0)
+    pr.add_argument("--dtype", choices=["int16", "float16"], default="int16")
+    pr.add_argument("--seed", type=int, default=0, help="seed of the utterance split")
+    pr.add_argument("--only-use", nargs="+", default=None, help="generator or folder names")
+    pr.add_argument("--only-test", nargs="+", default=None, help="test-only folders")
     pr.set_defaults(func=_cmd_data_prepare)
     i = dsub.add_parser("info", help="folders, files, seconds and frames of a data tree")
     i.add_argument("data_dir", type=Path)

@@ -513,3 +513,24 @@ def test_mini_only_test_folders(mini_store, mini_root, tmp_path):
     assert len(real) > 0 and (real.split == "test").all()
     assert idx.groupby("utterance").split.nunique().max() == 1
     prepare_store(DataConfig(mini_root), store_dir=mini_store.path, progress=False)
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def test_cli_data_info_and_prepare(tmp_path, capsys):
+    from gpwave import cli
+
+    root = make_tree(tmp_path / "root", seconds=2.0)
+    assert cli.main(["data", "info", str(root), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["folder"] for r in rows] == ["A_ljspeech", "B_melgan", "C_hifigan"]
+    assert [r["frames"] for r in rows] == [12, 12, 6]
+    store = tmp_path / "store"
+    args = ["data", "prepare", str(root), "--store", str(store), "--only-use", "ljspeech"]
+    assert cli.main([*args, "melgan", "--dtype", "float16", "--seed", "3"]) == 0
+    assert capsys.readouterr().out.strip() == str(store)
+    opened = FrameStore.open(store)
+    assert opened.dtype == "float16" and set(opened.index.folder) == {"A_ljspeech", "B_melgan"}
+    assert cli.main(["data", "info", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err

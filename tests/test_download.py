@@ -371,3 +371,23 @@ def test_arrange_errors(tmp_path):
 def test_fetch_unknown_name():
     with pytest.raises(ValueError, match="name"):
         download.fetch("timit")
+
+
+def test_cli_fetch_mini_and_arrange(tmp_path, shared_mini, capsys, full_sets):
+    from gpwave import cli
+
+    assert (
+        cli.main(["data", "fetch", "mini", "--dest", str(tmp_path), "--mirror", str(shared_mini)])
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == str(tmp_path / "wavefake-mini")
+    assert cli.main(["data", "fetch", "wavefake", "--dest", str(tmp_path)]) == 0
+    wavefake = capsys.readouterr().out.strip()
+    mirror = full_sets.url("/mirror")
+    assert cli.main(["data", "fetch", "ljspeech", "--dest", str(tmp_path), "--mirror", mirror]) == 0
+    lj = capsys.readouterr().out.strip()
+    out = tmp_path / "arranged"
+    args = ["data", "arrange", "--wavefake", wavefake, "--ljspeech", lj, "--out", str(out)]
+    assert cli.main(args) == 0
+    assert (out / "A_ljspeech").is_symlink() and (out / "B_melgan").is_symlink()
+    assert not (out / "I_avocodo").exists()
