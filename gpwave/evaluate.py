@@ -1,0 +1,630 @@
+"""Honest evaluation: continuous scores, interpolated EER, utterance bootstrap, tables.
+
+Scores are the detector's continuous fake probabilities, never argmax labels. The EER
+is read off the ROC by linear interpolation between its points; confidence intervals
+resample utterances (not frames), because frames of one utterance are not independent.
+Tables are tidy DataFrames with columns ``generator, n_frames, eer, eer_ci_low,
+eer_ci_high, accuracy`` and render to Markdown, HTML and LaTeX.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from gpwave.errors import AudioError
+
+TABLE_COLUMNS = ["generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy"]
+POOLED = "pooled_unseen"
+
+
+# --- metrics --------------------------------------------------------------------------
+def _check_binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels).astype(int).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    if labels.min(initial=1) == labels.max(initial=0):
+        raise ValueError("the EER needs both classes (real and fake) among the labels")
+    return labels, scores
+
+
+def roc(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """ROC points (false and true positive rates) over every distinct threshold.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake (positive), 0 real.
+        scores: Continuous fake scores (higher = more fake).
+
+    Returns:
+        ``(fpr, tpr)``, both starting at 0 and ending at 1.
+    """
+    y, s = _check_binary(np.asarray(labels), np.asarray(scores))
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tps = np.cumsum(y)[last]
+    fps = last + 1 - tps
+    return np.r_[0.0, fps / fps[-1]], np.r_[0.0, tps / tps[-1]]
+
+
+def eer(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Equal error rate, interpolated linearly on the ROC where FPR = FNR.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Continuous fake scores.
+
+    Returns:
+        The EER in [0, 1] (0: perfect separation, 0.5: chance).
+    """
+    fpr, tpr = roc(labels, scores)
+    d = (1.0 - tpr) - fpr  # decreasing from 1 to -1
+    i = int(np.argmax(d <= 0))
+    if d[i] == 0 or i == 0:
+        return float(fpr[i])
+    t = d[i - 1] / (d[i - 1] - d[i])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> float:
+    """Fraction of frames classified correctly when ``score >= threshold`` means fake.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Fake probabilities.
+        threshold: Decision threshold.
+
+    Returns:
+        The accuracy in [0, 1].
+    """
+    y = np.asarray(labels).astype(int)
+    return float(np.mean((np.asarray(scores) >= threshold).astype(int) == y))
+
+
+def eer_ci(
+    labels: Sequence[int],
+    scores: Sequence[float],
+    groups: Sequence[Any],
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap confidence interval of the EER, resampling groups (utterances).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Continuous fake scores.
+        groups: Group id (utterance) of each frame; whole groups are resampled.
+        n_boot: Bootstrap resamples.
+        level: Coverage of the interval.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``(low, high)`` percentile interval; ``(nan, nan)`` if no resample has both classes.
+    """
+    y, s = _check_binary(np.asarray(labels), np.asarray(scores))
+    _, gid = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    members = [np.nonzero(gid == g)[0] for g in range(gid.max() + 1)]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(members), len(members))
+        idx = np.concatenate([members[g] for g in pick])
+        if 0 < y[idx].sum() < len(idx):
+            values.append(eer(y[idx], s[idx]))
+    if not values:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+# --- scoring --------------------------------------------------------------------------
+def score_waveforms(
+    detector: torch.nn.Module,
+    frames: np.ndarray | torch.Tensor,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    gain: float = 1.0,
+) -> np.ndarray:
+    """Fake probabilities of waveform frames ``(n, N)``.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        detector: A :class:`gpwave.models.Detector` (put in eval mode here).
+        frames: Waveforms.
+        batch_size: Frames per forward pass.
+        device: Where to run (default: the detector's device).
+        gain: Multiply the waveforms by this factor first (gain-invariance checks).
+
+    Returns:
+        float64 scores ``(n,)``.
+    """
+    detector.eval()
+    device = device or next(detector.parameters()).device
+    x = torch.as_tensor(np.asarray(frames, dtype=np.float32))
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            out.append(detector.fake_probability(x[i : i + batch_size].to(device) * gain).cpu())
+    return torch.cat(out).double().numpy() if out else np.empty(0)
+
+
+def score_frames(
+    detector: torch.nn.Module,
+    store: Any,
+    rows: Sequence[int],
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    gain: float = 1.0,
+    progress: bool = False,
+) -> np.ndarray:
+    """Fake probabilities of frame-store rows, read batch by batch.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        detector: A trained detector.
+        store: A :class:`gpwave.data.FrameStore`.
+        rows: Row numbers.
+        batch_size: Frames per forward pass.
+        device: Where to run.
+        gain: Multiply the waveforms by this factor first.
+        progress: Show a progress bar.
+
+    Returns:
+        float64 scores aligned with ``rows``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = range(0, len(rows), batch_size)
+    out = [
+        score_waveforms(detector, store.read(rows[i : i + batch_size]), batch_size, device, gain)
+        for i in tqdm(starts, desc="scoring", unit="batch", disable=not progress)
+    ]
+    return np.concatenate(out) if out else np.empty(0)
+
+
+# --- tables ---------------------------------------------------------------------------
+def metrics_row(
+    generator: str,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """One table row: EER with bootstrap CI and accuracy at 0.5.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        generator: Row name.
+        labels: 1 fake, 0 real.
+        scores: Fake probabilities.
+        groups: Utterance of each frame.
+        n_boot: Bootstrap resamples (0: no CI).
+        seed: Seed of the bootstrap.
+
+    Returns:
+        Dict with the :data:`TABLE_COLUMNS`.
+    """
+    low, high = eer_ci(labels, scores, groups, n_boot, seed=seed) if n_boot else (np.nan,) * 2
+    return {
+        "generator": generator,
+        "n_frames": int(len(labels)),
+        "eer": eer(labels, scores),
+        "eer_ci_low": low,
+        "eer_ci_high": high,
+        "accuracy": accuracy(labels, scores),
+    }
+
+
+def table_from_scores(
+    frames: pd.DataFrame,
+    scores: np.ndarray,
+    seen: Sequence[str] = (),
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per-generator table (each fake generator vs all real frames) plus a pooled row.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        frames: Index rows (columns label, generator, utterance) of the scored frames.
+        scores: Fake probabilities aligned with ``frames``.
+        seen: Generators seen in training; left out of the pooled-unseen row.
+        n_boot: Bootstrap resamples.
+        seed: Seed of the bootstrap.
+
+    Returns:
+        DataFrame with :data:`TABLE_COLUMNS`, one row per generator, then ``pooled_unseen``.
+    """
+    labels = frames["label"].to_numpy(int)
+    gens = frames["generator"].to_numpy(str)
+    utts = frames["utterance"].to_numpy(str)
+    real = labels == 0
+    rows = []
+    for g in pd.unique(gens[~real]):
+        m = real | (gens == g)
+        rows.append(metrics_row(g, labels[m], scores[m], utts[m], n_boot, seed))
+    unseen = real | (~real & ~np.isin(gens, list(seen)))
+    if 0 < labels[unseen].sum() < unseen.sum():
+        rows.append(metrics_row(POOLED, labels[unseen], scores[unseen], utts[unseen], n_boot, seed))
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def generalization_table(
+    detector: torch.nn.Module,
+    store: Any,
+    split: str | None = "test",
+    generators: Sequence[str] | None = None,
+    seen: Sequence[str] = (),
+    n_boot: int = 1000,
+    seed: int = 0,
+    gain: float = 1.0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Score the real and fake frames of a split and tabulate per generator.
+
+    Every real frame of the split is compared with each generator's frames (no class
+    balancing: the EER does not depend on it).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        detector: A trained detector.
+        store: A :class:`gpwave.data.FrameStore`.
+        split: "train", "val", "test", or None for every frame.
+        generators: Fake generators to include (None: all).
+        seen: Generators seen in training (excluded from the pooled row).
+        n_boot: Bootstrap resamples for the CIs.
+        seed: Seed of the bootstrap.
+        gain: Multiply test audio by this factor (gain-invariance checks).
+        batch_size: Frames per forward pass.
+        progress: Show a progress bar.
+
+    Returns:
+        DataFrame with :data:`TABLE_COLUMNS`.
+    """
+    idx = store.index
+    keep = np.ones(len(idx), bool) if split is None else (idx["split"] == split).to_numpy()
+    if generators is not None:
+        keep &= ((idx["label"] == 0) | idx["generator"].isin(list(generators))).to_numpy()
+    frames = idx[keep]
+    scores = score_frames(
+        detector, store, frames["row"].to_numpy(), batch_size, gain=gain, progress=progress
+    )
+    return table_from_scores(frames, scores, seen, n_boot, seed)
+
+
+def aggregate_seeds(tables: Sequence[pd.DataFrame] | dict[Any, pd.DataFrame]) -> pd.DataFrame:
+    """Mean and std over seeds of per-generator tables.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        tables: One table per seed (list, or dict seed -> table).
+
+    Returns:
+        DataFrame: generator, n_frames, n_seeds, eer_mean, eer_std, accuracy_mean,
+        accuracy_std, eer_ci_low, eer_ci_high (CI bounds averaged over seeds).
+    """
+    items = tables.items() if isinstance(tables, dict) else enumerate(tables)
+    df = pd.concat([t.assign(seed=s) for s, t in items], ignore_index=True)
+    g = df.groupby("generator", sort=False)
+    out = pd.DataFrame(
+        {
+            "n_frames": g["n_frames"].max(),
+            "n_seeds": g["seed"].nunique(),
+            "eer_mean": g["eer"].mean(),
+            "eer_std": g["eer"].std(ddof=0),
+            "accuracy_mean": g["accuracy"].mean(),
+            "accuracy_std": g["accuracy"].std(ddof=0),
+            "eer_ci_low": g["eer_ci_low"].mean(),
+            "eer_ci_high": g["eer_ci_high"].mean(),
+        }
+    )
+    return out.reset_index()
+
+
+def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
+    """Render a table as GitHub Markdown.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        df: Any table.
+        digits: Decimals of float columns.
+
+    Returns:
+        The Markdown text.
+    """
+    return df.to_markdown(index=False, floatfmt=f".{digits}f")
+
+
+def to_html(df: pd.DataFrame, digits: int = 3) -> str:
+    """Render a table as an HTML ``<table>``.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        df: Any table.
+        digits: Decimals of float columns.
+
+    Returns:
+        The HTML text.
+    """
+    return df.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0)
+
+
+def to_latex(df: pd.DataFrame, digits: int = 3) -> str:
+    """Render a table as a LaTeX ``tabular`` (booktabs rules).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        df: Any table.
+        digits: Decimals of float columns.
+
+    Returns:
+        The LaTeX text.
+    """
+    escaped = df.rename(columns=lambda c: str(c).replace("_", r"\_"))
+    for col in escaped.columns:
+        if not pd.api.types.is_numeric_dtype(escaped[col]):
+            escaped[col] = escaped[col].astype(str).str.replace("_", r"\_")
+    return escaped.to_latex(index=False, float_format=f"%.{digits}f")
+
+
+def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
+    """Save a table as CSV, JSON (records), Markdown, HTML and LaTeX next to each other.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        df: The table.
+        stem: Path without suffix, e.g. ``results/table``.
+
+    Returns:
+        ``{format: path}``.
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = {k: stem.with_suffix(f".{k}") for k in ("csv", "json", "md", "html", "tex")}
+    df.to_csv(paths["csv"], index=False)
+    paths["json"].write_text(json.dumps(df.to_dict(orient="records"), indent=1, default=float))
+    paths["md"].write_text(to_markdown(df) + "\n")
+    paths["html"].write_text(to_html(df) + "\n")
+    paths["tex"].write_text(to_latex(df))
+    return paths
+
+
+# --- checkpoints on folders and files -------------------------------------------------
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    data_dir: str | Path,
+    store_dir: str | Path | None = None,
+    n_boot: int = 1000,
+    device: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Per-folder table of a trained detector on any letter-prefixed folder tree.
+
+    Every frame of every folder is scored; each generator folder is compared with all
+    frames of the real folder (``A_...``).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        checkpoint: A checkpoint written by :mod:`gpwave.train`.
+        data_dir: Root of letter-prefixed folders.
+        store_dir: Frame-store location (default: the data module's default).
+        n_boot: Bootstrap resamples for the CIs.
+        device: Where to run (default: CUDA if available).
+        progress: Progress bars.
+
+    Returns:
+        DataFrame with :data:`TABLE_COLUMNS` (plus the pooled row).
+    """
+    from gpwave.data import DataConfig, prepare_store
+    from gpwave.models import Detector
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    det = Detector.load(checkpoint, map_location=device)
+    cfg = DataConfig(
+        root=data_dir,
+        sample_rate=det.feature_config.sample_rate,
+        seconds=det.n_samples / det.feature_config.sample_rate,
+    )
+    store = prepare_store(cfg, store_dir=store_dir, progress=progress)
+    return generalization_table(det, store, split=None, n_boot=n_boot, progress=progress)
+
+
+@dataclass
+class DetectionReport:
+    """Per-second fake scores and the verdict for one file.
+
+    Notebook: notebooks/04_generalization.py
+
+    Attributes:
+        file: The audio file.
+        scores: Fake probability of each non-overlapping window.
+        score: Mean of ``scores`` (the file's score).
+        verdict: ``fake`` if ``score >= threshold``, else ``real``; ``error`` on failure.
+        threshold: The decision threshold.
+        seconds: Seconds of audio scored.
+        error: Why the file could not be scored (empty when it could).
+    """
+
+    file: str
+    scores: list[float] = field(default_factory=list)
+    score: float = float("nan")
+    verdict: str = "error"
+    threshold: float = 0.5
+    seconds: float = 0.0
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready)."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"{self.file}: error: {self.error}"
+        per = " ".join(f"{s:.2f}" for s in self.scores)
+        return f"{self.file}: {self.verdict} (score {self.score:.3f}; per window: {per})"
+
+
+def detect_files(
+    checkpoint: str | Path | Any,
+    files: Sequence[str | Path],
+    threshold: float = 0.5,
+    device: str | None = None,
+    progress: bool = True,
+) -> list[DetectionReport]:
+    """Score audio files window by window (the detector's frame length, usually 1 s).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        checkpoint: A checkpoint path or an already loaded Detector.
+        files: Audio files (any rate >= the detector's; mono or stereo).
+        threshold: Fake if the mean window score is at least this.
+        device: Where to run (default: CUDA if available).
+        progress: Progress bar over files.
+
+    Returns:
+        One :class:`DetectionReport` per file; a file that cannot be used gets its
+        ``error`` set instead of stopping the others.
+    """
+    from gpwave.data import frame_audio, load_audio
+    from gpwave.models import Detector
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    det = (
+        checkpoint if isinstance(checkpoint, torch.nn.Module) else Detector.load(checkpoint, device)
+    )
+    rate = det.feature_config.sample_rate
+    reports = []
+    for f in tqdm(files, desc="detect", unit="file", disable=not progress):
+        rep = DetectionReport(file=str(f), threshold=threshold)
+        try:
+            frames = frame_audio(load_audio(f, rate), det.n_samples)
+            if len(frames) == 0:
+                raise AudioError(f, f"shorter than one {det.n_samples / rate:g} s window")
+        except AudioError as err:
+            rep.error = str(err)
+            reports.append(rep)
+            continue
+        scores = score_waveforms(det, frames, device=device)
+        rep.scores = [float(s) for s in scores]
+        rep.score = float(scores.mean())
+        rep.verdict = "fake" if rep.score >= threshold else "real"
+        rep.seconds = len(frames) * det.n_samples / rate
+        reports.append(rep)
+    return reports
+
+
+def inference_speed(detector: Any, n_frames: int = 32, batch_size: int = 32) -> float:
+    """Seconds of audio scored per second of wall time (random frames).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        detector: A detector.
+        n_frames: Frames to score.
+        batch_size: Frames per forward pass.
+
+    Returns:
+        Audio seconds per wall second.
+    """
+    x = np.random.default_rng(0).standard_normal((n_frames, detector.n_samples)) * 0.1
+    score_waveforms(detector, x[:2], batch_size)  # warm-up
+    t0 = time.perf_counter()
+    score_waveforms(detector, x, batch_size)
+    audio = n_frames * detector.n_samples / detector.feature_config.sample_rate
+    return audio / (time.perf_counter() - t0)
+
+
+# --- ablation: where two models disagree ----------------------------------------------
+def disagreements(
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    frames: pd.DataFrame,
+    threshold: float = 0.5,
+) -> pd.DataFrame:
+    """Frames that model A classifies correctly and model B gets wrong.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        scores_a: Fake probabilities of model A (e.g. DCNN with dilation).
+        scores_b: Fake probabilities of model B (e.g. without dilation), same frames.
+        frames: Index rows of the scored frames (columns row, file, offset, label,
+            generator, utterance).
+        threshold: Decision threshold.
+
+    Returns:
+        The matching index rows with ``score_a`` and ``score_b`` columns, sorted by how
+        confidently B is wrong.
+    """
+    y = frames["label"].to_numpy(int)
+    ok_a = (np.asarray(scores_a) >= threshold).astype(int) == y
+    ok_b = (np.asarray(scores_b) >= threshold).astype(int) == y
+    out = frames.assign(score_a=scores_a, score_b=scores_b)[ok_a & ~ok_b]
+    margin = np.abs(out["score_b"] - out["label"])
+    return out.assign(margin_b=margin).sort_values("margin_b", ascending=False)
+
+
+def export_disagreements(
+    table: pd.DataFrame, store: Any, out_dir: str | Path, n: int = 10
+) -> pd.DataFrame:
+    """Write up to ``n`` disagreement frames as 16-bit wav clips with their scores.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        table: Output of :func:`disagreements`.
+        store: The frame store the rows come from.
+        out_dir: Folder for the clips and ``disagreements.csv``.
+        n: Most clips to write.
+
+    Returns:
+        The exported rows with a ``clip`` column (wav path).
+    """
+    import soundfile as sf
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = table.head(n).copy()
+    clips = []
+    for k, r in enumerate(top.itertuples()):
+        x = store.read([r.row])[0]
+        path = out_dir / f"{k:02d}_{r.generator}_{Path(str(r.file)).stem}_{r.offset}.wav"
+        sf.write(path, x, store.sample_rate, subtype="PCM_16")
+        clips.append(str(path))
+    top["clip"] = clips
+    top.to_csv(out_dir / "disagreements.csv", index=False)
+    return top

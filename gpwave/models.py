@@ -1,0 +1,519 @@
+"""Detector models: the DCNN family, LCNN, the GMM and linear baselines, one registry.
+
+Every model maps normalised features ``(B, C, F, T)`` (channels, frequency bins, time
+steps) to logits ``(B, 2)`` (real, fake). :class:`Detector` wraps a feature extractor,
+the fitted normaliser and one model into a module that takes waveforms, and loads
+itself from a checkpoint with ``torch.load(..., weights_only=True)``.
+
+The DCNN follows the architecture of Gasenzer & Wolter (TMLR 2024), written anew from
+its description: a 2-D convolution stack over (packets x time), then the pooled time
+axis becomes the channel axis of three dilated convolutions over (channels x packets),
+a linear head per time step, and the mean over time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gpwave.constants import ModelName, check_option
+from gpwave.errors import CheckpointError
+
+Shape = tuple[int, int, int]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Count the trainable parameters of a model.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        model: Any module.
+
+    Returns:
+        The number of scalar parameters with ``requires_grad``.
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _probe(module: nn.Module, shape: Sequence[int]) -> torch.Size:
+    """Output shape of ``module`` for one zero input of ``shape`` (without the batch)."""
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        out = module(torch.zeros(1, *shape))
+    module.train(was_training)
+    return out.shape[1:]
+
+
+# --- DCNN -----------------------------------------------------------------------------
+def _conv_stack(in_ch: int, channels: Sequence[int], kernel1: int, dropout: float) -> nn.Module:
+    """The 2-D conv stack of the DCNN over (time x packets): PReLU, BatchNorm, 3 pools."""
+    c1, c2, c3, c4, c5 = channels
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_ch, c1, kernel1, padding=2),
+        nn.PReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.BatchNorm2d(c1, affine=False),
+        nn.Conv2d(c1, c2, 1),
+        nn.PReLU(),
+        nn.BatchNorm2d(c2, affine=False),
+        nn.Conv2d(c2, c3, 3, padding=1),
+        nn.PReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.BatchNorm2d(c3, affine=False),
+        nn.Conv2d(c3, c4, 3, padding=1),
+        nn.PReLU(),
+        nn.BatchNorm2d(c4, affine=False),
+        nn.Conv2d(c4, c5, 3, padding=1),
+        nn.PReLU(),
+        nn.BatchNorm2d(c5, affine=False),
+        nn.Conv2d(c5, 64, 3, padding=1),
+        nn.PReLU(),
+        nn.MaxPool2d(2, 2),
+    ]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+def _dilated_block(time_dim: int, dilations: Sequence[int], dropout: float) -> nn.Module:
+    """Three 2-D convs (kernels 3/5/7) over (channels x packets), time as channels."""
+    layers: list[nn.Module] = []
+    for kernel, padding, dilation in zip((3, 5, 7), (1, 2, 2), dilations, strict=True):
+        layers += [
+            nn.BatchNorm2d(time_dim, affine=True),
+            nn.Conv2d(time_dim, time_dim, kernel, padding=padding, dilation=dilation),
+            nn.PReLU(),
+        ]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class DCNN(nn.Module):
+    """Deep CNN with dilated convolutions (Gasenzer & Wolter, TMLR 2024).
+
+    For 256 packets of a 1 s sym5 level-8 transform (95 time steps) it has 239,015
+    parameters, the count of the reference checkpoints.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        input_shape: Feature shape ``(C, F, T)``.
+        channels: Output channels of the first five convolutions.
+        kernel1: Kernel size of the first convolution.
+        dropout_cnn: Dropout after the conv stack.
+        dropout_dil: Dropout after the dilated block.
+        dilations: Dilations of the three convolutions of the dilated block.
+        dilated: If False, drop the dilated block entirely (the paper's ablation).
+        n_classes: Number of outputs.
+    """
+
+    def __init__(
+        self,
+        input_shape: Shape,
+        channels: Sequence[int] = (64, 64, 96, 128, 32),
+        kernel1: int = 3,
+        dropout_cnn: float = 0.6,
+        dropout_dil: float = 0.2,
+        dilations: Sequence[int] = (1, 2, 4),
+        dilated: bool = True,
+        n_classes: int = 2,
+    ):
+        super().__init__()
+        c, f, t = input_shape
+        self.cnn = _conv_stack(c, channels, kernel1, dropout_cnn)
+        _, time_dim, packets = _probe(self.cnn, (c, t, f))
+        self.dil = _dilated_block(time_dim, dilations, dropout_dil) if dilated else nn.Identity()
+        try:
+            out = _probe(self.dil, (time_dim, 64, packets))
+        except RuntimeError as err:
+            raise ValueError(f"DCNN: input shape {input_shape} is too small ({err})") from err
+        if min(out) < 1:
+            raise ValueError(f"DCNN: input shape {input_shape} is too small")
+        self.fc = nn.Linear(out[1] * out[2], n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map features ``(B, C, F, T)`` to logits ``(B, n_classes)``."""
+        x = self.cnn(x.transpose(2, 3))  # (B, 64, T', F')
+        x = self.dil(x.transpose(1, 2).contiguous())  # (B, T', 64, F') -> time as channels
+        return self.fc(x.flatten(2)).mean(1)
+
+
+# --- LCNN -----------------------------------------------------------------------------
+class MaxFeatureMap(nn.Module):
+    """Max-feature-map: split the channels in two halves and keep the element-wise max."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Halve the channel axis of ``x`` (B, 2C, ...) -> (B, C, ...)."""
+        a, b = x.chunk(2, dim=1)
+        return torch.maximum(a, b)
+
+
+def _mfm(cin: int, cout: int, kernel: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, 2 * cout, kernel, padding=kernel // 2), MaxFeatureMap()]
+
+
+class LCNN(nn.Module):
+    """Light CNN with max-feature-map and two BLSTMs (ASVspoof 2021 LA baseline).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        input_shape: Feature shape ``(C, F, T)``.
+        dropout: Dropout after the conv stack.
+        n_classes: Number of outputs.
+    """
+
+    def __init__(self, input_shape: Shape, dropout: float = 0.7, n_classes: int = 2):
+        super().__init__()
+        c, f, t = input_shape
+        bn = nn.BatchNorm2d
+        self.cnn = nn.Sequential(
+            *_mfm(c, 32, 5), nn.MaxPool2d(2, 2),
+            *_mfm(32, 32, 1), bn(32, affine=False), *_mfm(32, 48, 3), nn.MaxPool2d(2, 2),
+            bn(48, affine=False), *_mfm(48, 48, 1), bn(48, affine=False), *_mfm(48, 64, 3),
+            nn.MaxPool2d(2, 2),
+            *_mfm(64, 64, 1), bn(64, affine=False), *_mfm(64, 32, 3), bn(32, affine=False),
+            *_mfm(32, 32, 1), bn(32, affine=False), *_mfm(32, 32, 3), nn.MaxPool2d(2, 2),
+            nn.Dropout(dropout),
+        )  # fmt: skip
+        ch, _, freq = _probe(self.cnn, (c, t, f))
+        if min(ch, freq) < 1:
+            raise ValueError(f"LCNN: input shape {input_shape} is too small")
+        dim = ch * freq
+        self.lstm1 = nn.LSTM(dim, dim // 2, batch_first=True, bidirectional=True)
+        self.lstm2 = nn.LSTM(dim, dim // 2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map features ``(B, C, F, T)`` to logits ``(B, n_classes)``."""
+        x = self.cnn(x.transpose(2, 3))  # (B, ch, T', F')
+        x = x.transpose(1, 2).flatten(2)  # (B, T', ch*F')
+        x = self.lstm1(x)[0]
+        x = self.lstm2(x)[0]
+        return self.fc(x).mean(1)
+
+
+# --- linear probe ---------------------------------------------------------------------
+class LinearProbe(nn.Module):
+    """Logistic regression on the mean (over time) of the features: the bar to clear.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        input_shape: Feature shape ``(C, F, T)``.
+        n_classes: Number of outputs.
+    """
+
+    def __init__(self, input_shape: Shape, n_classes: int = 2):
+        super().__init__()
+        self.fc = nn.Linear(input_shape[0] * input_shape[1], n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map features ``(B, C, F, T)`` to logits ``(B, n_classes)``."""
+        return self.fc(x.mean(-1).flatten(1))
+
+
+# --- GMM ------------------------------------------------------------------------------
+def deltas(x: torch.Tensor, width: int = 2) -> torch.Tensor:
+    """Regression deltas along the last axis (HTK formula, edges replicated).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        x: Tensor ``(..., T)``.
+        width: Half-width N of the regression window (window 2N + 1).
+
+    Returns:
+        ``d_t = sum_n n (x_{t+n} - x_{t-n}) / (2 sum_n n^2)``, same shape as ``x``.
+    """
+    pad = torch.nn.functional.pad(x.flatten(0, -2)[:, None], (width, width), mode="replicate")
+    pad = pad[:, 0].reshape(*x.shape[:-1], -1)
+    t = x.shape[-1]
+    num = sum(n * (pad[..., width + n : width + n + t] - pad[..., width - n : width - n + t])
+              for n in range(1, width + 1))  # fmt: skip
+    return num / (2 * sum(n * n for n in range(1, width + 1)))
+
+
+class GMMDetector(nn.Module):
+    """Two diagonal Gaussian mixtures (real, fake) over per-time-step feature vectors.
+
+    The WaveFake baseline (LFCC-GMM / MFCC-GMM): each time step's feature vector (with
+    deltas and double deltas) is scored under both mixtures; the logits are the mean
+    log-likelihoods, so ``softmax`` gives ``sigmoid`` of the log-likelihood ratio.
+    Fitted with :class:`sklearn.mixture.GaussianMixture` by :meth:`fit`; parameters live
+    in buffers so checkpoints hold only tensors.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        input_shape: Feature shape ``(C, F, T)``.
+        n_components: Mixture components per class (WaveFake: 128).
+        use_deltas: Append deltas and double deltas along time.
+        max_iter: EM iterations of the fit.
+        max_vectors: Most vectors per class used for fitting (random subset).
+    """
+
+    fit_by_gradient = False
+
+    def __init__(
+        self,
+        input_shape: Shape,
+        n_components: int = 128,
+        use_deltas: bool = True,
+        max_iter: int = 100,
+        max_vectors: int = 100_000,
+    ):
+        super().__init__()
+        self.use_deltas = use_deltas
+        self.max_iter = max_iter
+        self.max_vectors = max_vectors
+        dim = input_shape[0] * input_shape[1] * (3 if use_deltas else 1)
+        k = n_components
+        self.register_buffer("log_weights", torch.full((2, k), -math.log(k)))
+        self.register_buffer("means", torch.zeros(2, k, dim))
+        self.register_buffer("precisions", torch.ones(2, k, dim))
+        # A dummy parameter keeps optimisers and DDP happy; it does not affect the output.
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def vectors(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-time-step vectors ``(B, T, D)`` from features ``(B, C, F, T)``."""
+        x = x.flatten(1, 2)
+        if self.use_deltas:
+            d = deltas(x)
+            x = torch.cat([x, d, deltas(d)], dim=1)
+        return x.transpose(1, 2)
+
+    def fit(self, features: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> None:
+        """Fit one mixture per class with sklearn (diagonal covariances).
+
+        Args:
+            features: Training features ``(N, C, F, T)``.
+            labels: 0 (real) / 1 (fake), shape ``(N,)``.
+            seed: Random state of the fit and of the subsampling.
+        """
+        from sklearn.mixture import GaussianMixture
+
+        rng = np.random.default_rng(seed)
+        vec = self.vectors(features.float()).cpu().numpy()
+        k = self.means.shape[1]
+        for cls in (0, 1):
+            x = vec[labels.cpu().numpy() == cls].reshape(-1, vec.shape[-1]).astype(np.float64)
+            if len(x) > self.max_vectors:
+                x = x[rng.choice(len(x), self.max_vectors, replace=False)]
+            gmm = GaussianMixture(
+                k, covariance_type="diag", max_iter=self.max_iter, random_state=seed, reg_covar=1e-4
+            ).fit(x)
+            self.log_weights[cls] = torch.as_tensor(np.log(gmm.weights_))
+            self.means[cls] = torch.as_tensor(gmm.means_)
+            self.precisions[cls] = torch.as_tensor(gmm.precisions_)
+
+    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-class log-likelihood of each time step, ``(B, T, 2)``."""
+        v = self.vectors(x.float())  # (B, T, D)
+        prec, mu = self.precisions, self.means  # (2, K, D)
+        quad = (
+            torch.einsum("btd,ckd->btck", v * v, prec)
+            - 2 * torch.einsum("btd,ckd->btck", v, mu * prec)
+            + (mu * mu * prec).sum(-1)
+        )
+        log_norm = 0.5 * (torch.log(prec).sum(-1) - v.shape[-1] * math.log(2 * math.pi))
+        return torch.logsumexp(self.log_weights + log_norm - 0.5 * quad, dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean log-likelihoods (real, fake) over time as logits ``(B, 2)``."""
+        return self.log_likelihood(x).mean(1) + 0 * self.dummy
+
+
+# --- registry -------------------------------------------------------------------------
+def _dcnn_nodrop(shape: Shape, **kw: Any) -> nn.Module:
+    return DCNN(shape, **{"dropout_cnn": 0.0, "dropout_dil": 0.0, **kw})
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "dcnn": DCNN,
+    "dcnn_nodil": lambda shape, **kw: DCNN(shape, **{"dilated": False, **kw}),
+    "dcnn_nodrop": _dcnn_nodrop,
+    "lcnn": LCNN,
+    "gmm": GMMDetector,
+    "linear": LinearProbe,
+}
+
+
+def build_model(name: ModelName, input_shape: Sequence[int], **kwargs: Any) -> nn.Module:
+    """Build a detector model by name.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        name: One of :data:`gpwave.constants.ModelName`.
+        input_shape: Feature shape ``(C, F, T)``.
+        **kwargs: Passed to the model's constructor.
+
+    Returns:
+        A module mapping features ``(B, C, F, T)`` to logits ``(B, 2)``.
+    """
+    check_option(name, ModelName, "model")
+    return MODELS[name](tuple(int(s) for s in input_shape), **kwargs)
+
+
+# --- Detector -------------------------------------------------------------------------
+def standardize_level(x: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
+    """Scale each waveform to unit RMS, so a gain cannot change any feature.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        x: Waveforms ``(B, N)`` or ``(B, 1, N)``.
+        floor: Smallest RMS divided by (digital silence stays finite).
+
+    Returns:
+        ``x / max(rms(x), floor)`` per waveform.
+    """
+    rms = x.float().pow(2).mean(-1, keepdim=True).sqrt().clamp_min(floor)
+    return x / rms
+
+
+class Detector(nn.Module):
+    """Waveforms in, logits out: feature extractor + normaliser + model.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        feature: A :class:`gpwave.transforms.FeatureConfig` or its ``to_dict()``.
+        model: Model name (:data:`gpwave.constants.ModelName`).
+        n_samples: Samples per input frame (e.g. 22050 for 1 s).
+        model_kwargs: Passed to :func:`build_model`.
+        level_norm: Standardise each frame's RMS before the features (gain invariance).
+    """
+
+    def __init__(
+        self,
+        feature: Any,
+        model: ModelName = "dcnn",
+        n_samples: int = 22050,
+        model_kwargs: dict[str, Any] | None = None,
+        level_norm: bool = True,
+    ):
+        super().__init__()
+        from gpwave.transforms import FeatureConfig, FeatureExtractor, Normalizer
+
+        cfg = FeatureConfig.from_dict(feature) if isinstance(feature, dict) else feature
+        self.feature_config = cfg
+        self.model_name = model
+        self.n_samples = int(n_samples)
+        self.model_kwargs = dict(model_kwargs or {})
+        self.level_norm = bool(level_norm)
+        self.extractor = FeatureExtractor(cfg)
+        self.input_shape = tuple(int(s) for s in self.extractor.output_shape(self.n_samples))
+        self.normalizer = Normalizer(self.input_shape)
+        self.model = build_model(model, self.input_shape, **self.model_kwargs)
+
+    def spec(self) -> dict[str, Any]:
+        """Everything needed to rebuild this detector (plain data, checkpoint-safe)."""
+        return {
+            "feature": self.feature_config.to_dict(),
+            "model": self.model_name,
+            "n_samples": self.n_samples,
+            "model_kwargs": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.model_kwargs.items()
+            },  # fmt: skip
+            "level_norm": self.level_norm,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Detector:
+        """Rebuild an (untrained) detector from :meth:`spec`."""
+        return cls(
+            spec["feature"],
+            spec["model"],
+            spec["n_samples"],
+            spec.get("model_kwargs"),
+            spec.get("level_norm", True),
+        )
+
+    def raw_features(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Un-normalised features ``(B, C, F, T)`` of waveforms ``(B, N)`` (float32)."""
+        x = waveforms.float()
+        if x.dim() == 3:
+            x = x[:, 0]
+        if self.level_norm:
+            x = standardize_level(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return self.extractor(x)
+
+    def features(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Normalised features ``(B, C, F, T)`` of waveforms ``(B, N)``."""
+        return self.normalizer(self.raw_features(waveforms))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 2)`` from normalised features."""
+        return self.model(features)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 2)`` (real, fake) of waveforms ``(B, N)``."""
+        return self.head(self.features(waveforms))
+
+    @torch.no_grad()
+    def fake_probability(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Continuous fake probability ``(B,)``: softmax of the logits, fake column."""
+        return torch.softmax(self(waveforms).float(), dim=-1)[:, 1]
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Detector:
+        """Load a trained detector (eval mode) from a checkpoint written by training.
+
+        Notebook: notebooks/04_generalization.py
+
+        Args:
+            path: A ``best.pt`` / ``last.pt`` file.
+            map_location: Device for the tensors.
+
+        Returns:
+            The detector with its weights and fitted normaliser.
+
+        Raises:
+            CheckpointError: If the file is missing, corrupt or not a gpwave checkpoint.
+        """
+        ckpt = load_checkpoint(path, map_location)
+        try:
+            det = cls.from_spec(ckpt["detector"])
+            det.load_state_dict(ckpt["model"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: not a usable gpwave checkpoint ({err})") from err
+        return det.to(map_location).eval()
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint dict safely (``weights_only=True``).
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        path: The checkpoint file.
+        map_location: Device for the tensors.
+
+    Returns:
+        The checkpoint dictionary.
+
+    Raises:
+        CheckpointError: If the file is missing or cannot be read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means corrupt
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({err})") from err
+    if not isinstance(ckpt, dict) or "detector" not in ckpt or "model" not in ckpt:
+        raise CheckpointError(f"{path}: not a gpwave checkpoint (no detector/model entries)")
+    return ckpt

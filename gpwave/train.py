@@ -1,0 +1,711 @@
+"""Training: real vs one generator, seeded, checkpointed every epoch, resumable, DDP.
+
+One run trains a :class:`gpwave.models.Detector` on the frames of one real source and one
+generator (frames from :mod:`gpwave.data`, features computed on the device inside the
+detector), validates every epoch, keeps the best checkpoint by validation EER, and at
+the end scores the test split of every generator. A YAML config whose list-valued keys
+are expanded to their cartesian product describes a grid of runs (like the reference's
+grid search); each run x seed writes ``last.pt``, ``best.pt``, ``config.yaml``,
+``metrics.json`` and ``test_table.{csv,json,md,html,tex}`` into its own folder.
+
+Reproducibility: weights are initialised from ``seed``; the shuffling and dropout of
+epoch ``e`` are seeded from ``(seed, e)`` alone, so a run resumed after epoch k ends with
+the same weights as an uninterrupted one (on the CPU; CUDA kernels may not be
+bit-deterministic). Under ``torchrun`` the model is wrapped in DistributedDataParallel
+(NCCL on GPU, gloo on CPU) with SyncBatchNorm; every step's global batch is the same set
+of frames as in a single-process run, split across ranks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+import yaml
+from tqdm.auto import tqdm
+
+from gpwave import evaluate
+from gpwave.errors import CheckpointError
+from gpwave.models import Detector, count_parameters, load_checkpoint
+
+CHECKPOINT_FORMAT = "gpwave-checkpoint/1"
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; YAML keys are these field names.
+
+    Notebook: notebooks/03_train.py
+
+    Attributes:
+        data_dir: Root of letter-prefixed folders.
+        store_dir: Frame-store folder (None: the data module's default under $GPWAVE_DATA).
+        sample_rate: Sample rate in Hz.
+        seconds: Frame length in seconds.
+        real: Name of the real source.
+        train_generator: The one generator trained against (paper: fbmelgan; mini: melgan).
+        test_generators: Generators scored at the end (None: every one).
+        only_test_folders: Folders whose frames all go to the test split.
+        split: Utterance fractions for train, val, test.
+        split_seed: Seed of the utterance split and of class balancing.
+        limit_train: At most this many training frames per class (None: all).
+        limit_val: At most this many validation frames per class.
+        feature: :class:`gpwave.transforms.FeatureConfig` fields (kind, wavelet, level...).
+        model: Model name (:data:`gpwave.constants.ModelName`).
+        model_kwargs: Passed to the model's constructor.
+        level_norm: Scale each frame to unit RMS before the features (gain invariance).
+        epochs: Training epochs.
+        batch_size: Frames per optimiser step (global, over all ranks).
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        seeds: One run per seed.
+        device: "auto" (CUDA if present), "cpu", "cuda" or "cuda:N".
+        amp: Mixed precision (float16 autocast + GradScaler) on CUDA; ignored on CPU.
+        cache_features: Compute features of the training frames once and keep them in
+            memory (fast on CPU for small sets; off for full WaveFake).
+        eval_test: Score the test split of every generator at the end.
+        n_boot: Bootstrap resamples of the test table's CIs.
+        threads: torch CPU threads (None: torch's default).
+        progress: Progress bars.
+    """
+
+    data_dir: str = "data/wavefake-mini"
+    store_dir: str | None = None
+    sample_rate: int = 22050
+    seconds: float = 1.0
+    real: str = "ljspeech"
+    train_generator: str = "melgan"
+    test_generators: list[str] | None = None
+    only_test_folders: list[str] = field(default_factory=list)
+    split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    split_seed: int = 0
+    limit_train: int | None = None
+    limit_val: int | None = None
+    feature: dict[str, Any] = field(default_factory=dict)
+    model: str = "dcnn"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    level_norm: bool = True
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 4e-4
+    weight_decay: float = 1e-3
+    seeds: list[int] = field(default_factory=lambda: [0])
+    device: str = "auto"
+    amp: bool = True
+    cache_features: bool = False
+    eval_test: bool = True
+    n_boot: int = 1000
+    threads: int | None = None
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build a config from a dict, refusing unknown keys.
+
+        Args:
+            d: Field values (missing ones take defaults).
+
+        Returns:
+            The config.
+
+        Raises:
+            ValueError: For keys that are not fields.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields (YAML/JSON/checkpoint-safe)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+# --- grid configs ---------------------------------------------------------------------
+_LIST_FIELDS = {"test_generators", "only_test_folders", "split", "seeds"}
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, str] | None) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (values parsed as YAML; ``a.b`` sets nested keys).
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        raw: The config dict.
+        overrides: ``{"epochs": "2", "feature.kind": "stft"}``.
+
+    Returns:
+        A new dict.
+    """
+    out = json.loads(json.dumps(raw))
+    for key, text in (overrides or {}).items():
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = _parse_value(text) if isinstance(text, str) else text
+    return out
+
+
+def _is_grid(key: str, value: Any) -> bool:
+    if not isinstance(value, list):
+        return False
+    if key in _LIST_FIELDS:
+        return bool(value) and all(isinstance(v, list) for v in value)
+    return not key.startswith("model_kwargs.")
+
+
+def expand_grid(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Expand list-valued keys into the cartesian product of configs.
+
+    Top-level keys and ``feature.*`` keys holding a list span the grid; keys that are
+    lists by nature (``seeds``, ``split``, ``only_test_folders``, ``test_generators``)
+    span it only when given a list of lists; ``model_kwargs`` never does.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        raw: A config dict as read from YAML.
+
+    Returns:
+        One dict per grid point, with a ``_grid`` entry naming the varied values.
+    """
+    flat: dict[str, Any] = {}
+    for k, v in raw.items():
+        if isinstance(v, dict) and k in ("feature", "model_kwargs"):
+            flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+            flat.setdefault(k, {})
+        else:
+            flat[k] = v
+    grid_keys = [k for k, v in flat.items() if _is_grid(k, v)]
+    points = []
+    for combo in itertools.product(*(flat[k] for k in grid_keys)):
+        point = {k: v for k, v in flat.items() if "." not in k}
+        point["feature"], point["model_kwargs"] = {}, {}
+        for k, v in flat.items():
+            if "." in k:
+                parent, leaf = k.split(".", 1)
+                point[parent][leaf] = v
+        for k, v in zip(grid_keys, combo, strict=True):
+            if "." in k:
+                parent, leaf = k.split(".", 1)
+                point[parent][leaf] = v
+            else:
+                point[k] = v
+        point["_grid"] = {k.split(".")[-1]: v for k, v in zip(grid_keys, combo, strict=True)}
+        points.append(point)
+    return points
+
+
+def _run_name(grid: dict[str, Any]) -> str:
+    if not grid:
+        return ""
+    text = "_".join(
+        f"{k}-{'+'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in grid.items()
+    )
+    return re.sub(r"[^A-Za-z0-9_.+=-]", "", text)
+
+
+def run_config(
+    path: str | Path | dict[str, Any],
+    out: str | Path,
+    resume: bool = False,
+    overrides: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Train every grid point x seed of a YAML config.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        path: The YAML file (or an already loaded dict).
+        out: Output folder; runs go to ``out/<grid point>/seed<k>``.
+        resume: Continue interrupted runs from their ``last.pt``.
+        overrides: ``key=value`` overrides (see :func:`apply_overrides`).
+
+    Returns:
+        One summary dict per run (run folder, seed, best epoch and val EER, pooled test EER).
+    """
+    raw = path if isinstance(path, dict) else yaml.safe_load(Path(path).read_text()) or {}
+    results = []
+    for point in expand_grid(apply_overrides(raw, overrides)):
+        name = _run_name(point.pop("_grid"))
+        cfg = TrainConfig.from_dict(point)
+        for seed in cfg.seeds:
+            run_dir = Path(out) / name / f"seed{seed}"
+            m = train_one(cfg, run_dir, seed, resume=resume)
+            pooled = [r["eer"] for r in m.get("test", []) if r["generator"] == evaluate.POOLED]
+            results.append(
+                {
+                    "run": str(run_dir),
+                    "seed": seed,
+                    "model": cfg.model,
+                    "feature": m["feature"]["kind"],
+                    "best_epoch": m["best"]["epoch"],
+                    "val_eer": m["best"]["val_eer"],
+                    "pooled_test_eer": pooled[0] if pooled else None,
+                    "train_seconds": m["train_seconds"],
+                }
+            )
+    return results
+
+
+# --- distributed ----------------------------------------------------------------------
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def lead(self) -> bool:
+        return self.rank == 0
+
+
+def _dist_setup(device: str) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    if not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _barrier(d: _Dist) -> None:
+    if d.world > 1:
+        dist.barrier()
+
+
+def _device(cfg: TrainConfig) -> str:
+    if cfg.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return cfg.device
+
+
+# --- provenance -----------------------------------------------------------------------
+def git_commit() -> str:
+    """The git commit of the gpwave checkout (``unknown`` outside a repository).
+
+    Notebook: notebooks/03_train.py
+
+    Returns:
+        The commit hash, with ``+dirty`` if the work tree has changes.
+    """
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty.strip() else "")
+
+
+def data_manifest_hash(store: Any, rows: np.ndarray | None = None) -> str:
+    """SHA-256 of the frames a run used: folder, file name, offset, split and label.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        store: The frame store.
+        rows: Rows to hash (None: all).
+
+    Returns:
+        Hex digest (independent of where the data root lives).
+    """
+    idx = store.index if rows is None else store.index.iloc[np.asarray(rows)]
+    names = idx["file"].map(lambda f: Path(f).name)
+    cols = [idx["folder"], names, idx["offset"].astype(str), idx["split"], idx["label"].astype(str)]
+    text = "\n".join("\t".join(map(str, t)) for t in zip(*cols, strict=True))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- data -----------------------------------------------------------------------------
+def _store(cfg: TrainConfig, d: _Dist, progress: bool) -> Any:
+    from gpwave.data import DataConfig, prepare_store
+
+    dcfg = DataConfig(
+        root=cfg.data_dir,
+        sample_rate=cfg.sample_rate,
+        seconds=cfg.seconds,
+        only_test_folders=tuple(cfg.only_test_folders),
+        split=tuple(cfg.split),
+        seed=cfg.split_seed,
+    )
+    if d.lead:
+        store = prepare_store(dcfg, store_dir=cfg.store_dir, progress=progress)
+    _barrier(d)
+    if not d.lead:
+        store = prepare_store(dcfg, store_dir=cfg.store_dir, progress=False)
+    return store
+
+
+def _rows(cfg: TrainConfig, store: Any, split: str, limit: int | None) -> np.ndarray:
+    from gpwave.data import select_frames
+
+    return select_frames(
+        store,
+        split,
+        [cfg.train_generator],
+        real=cfg.real,
+        balance=True,
+        limit=limit,
+        seed=cfg.split_seed,
+    )
+
+
+class _Frames:
+    """Training/validation frames: waveforms read from the store, or cached features."""
+
+    def __init__(self, store: Any, rows: np.ndarray, det: Detector, device: str, cache: bool):
+        self.store, self.rows, self.det, self.device = store, rows, det, device
+        self.labels = torch.as_tensor(store.index["label"].to_numpy()[rows], dtype=torch.long)
+        self.cache: torch.Tensor | None = None
+        if cache:
+            self.cache = torch.cat(
+                [self._compute(rows[i : i + 64]) for i in range(0, len(rows), 64)]
+            )
+
+    def _compute(self, rows: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(self.store.read(rows)).to(self.device)
+        with torch.no_grad():
+            return self.det.features(x)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def features(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised features and labels of positions ``idx``."""
+        y = self.labels[idx].to(self.device)
+        if self.cache is not None:
+            return self.cache[torch.as_tensor(idx)], y
+        return self._compute(self.rows[idx]), y
+
+
+def fit_normalizer(
+    det: Detector, store: Any, rows: np.ndarray, device: str, batch: int = 64
+) -> None:
+    """Fit the detector's normaliser on the raw features of ``rows``, streamed.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        det: The detector (its ``normalizer`` is updated in place).
+        store: The frame store.
+        rows: Training rows.
+        device: Where features are computed.
+        batch: Frames per step.
+    """
+    with torch.no_grad():
+        for i in range(0, len(rows), batch):
+            x = torch.from_numpy(store.read(rows[i : i + batch])).to(device)
+            det.normalizer.update(det.raw_features(x))
+
+
+def _batches(n: int, batch_size: int, seed: int, epoch: int, d: _Dist) -> list[np.ndarray]:
+    """This rank's share of each global batch of a seeded per-epoch permutation."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=g).numpy()
+    out = []
+    for i in range(0, n, batch_size):
+        b = perm[i : i + batch_size]
+        if len(b) >= max(2, d.world):  # BatchNorm needs 2 frames per step
+            out.append(b[d.rank :: d.world])
+    return out
+
+
+# --- one run --------------------------------------------------------------------------
+def _validate(model: torch.nn.Module, frames: _Frames, batch: int = 64) -> dict[str, float]:
+    model.eval()
+    logits = []
+    with torch.no_grad():
+        for i in range(0, len(frames), batch):
+            f, _ = frames.features(np.arange(i, min(i + batch, len(frames))))
+            logits.append(model(f).float().cpu())
+    model.train()
+    z = torch.cat(logits)
+    y = frames.labels
+    p = torch.softmax(z, -1)[:, 1].double().numpy()
+    both = 0 < int(y.sum()) < len(y)
+    return {
+        "val_loss": float(F.cross_entropy(z, y)),
+        "val_acc": evaluate.accuracy(y.numpy(), p),
+        "val_eer": evaluate.eer(y.numpy(), p) if both else float("nan"),
+    }
+
+
+def _better(m: dict[str, float], best: dict[str, Any]) -> bool:
+    if best.get("epoch") is None:
+        return True
+    eer_new = m["val_eer"] if m["val_eer"] == m["val_eer"] else 1.0
+    eer_old = best["val_eer"] if best["val_eer"] == best["val_eer"] else 1.0
+    return (eer_new, m["val_loss"]) < (eer_old, best["val_loss"])
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _checkpoint(det: Detector, cfg: TrainConfig, seed: int, state: dict[str, Any]) -> dict:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "detector": det.spec(),
+        "model": {k: v.detach().cpu() for k, v in det.state_dict().items()},
+        "config": cfg.to_dict(),
+        "seed": seed,
+        "train_generator": cfg.train_generator,
+        **state,
+    }
+
+
+def _restore(path: Path, det: Detector, opt: Any, scaler: Any, device: str) -> dict[str, Any]:
+    ckpt = load_checkpoint(path, map_location=device)
+    if ckpt.get("detector") != det.spec():
+        raise CheckpointError(f"{path}: was written by a different detector config; cannot resume")
+    det.load_state_dict(ckpt["model"])
+    if opt is not None and "optimizer" in ckpt:
+        opt.load_state_dict(ckpt["optimizer"])
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    return ckpt
+
+
+def _fit_gmm(det: Detector, frames: _Frames, seed: int) -> None:
+    feats, labels = frames.features(np.arange(len(frames)))
+    det.model.fit(feats, labels, seed=seed)
+
+
+def train_one(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    seed: int = 0,
+    resume: bool = False,
+    callback: Callable[[int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train one detector (one seed) and write its checkpoints and metrics.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        cfg: The run's configuration.
+        out_dir: Folder for ``last.pt``, ``best.pt``, ``config.yaml``, ``metrics.json``
+            and the test table.
+        seed: Seed of initialisation, shuffling and dropout.
+        resume: Continue from ``out_dir/last.pt`` if it exists.
+        callback: Called as ``callback(epoch, metrics)`` after each epoch's checkpoint is
+            written (progress hooks; tests use it to interrupt a run).
+
+    Returns:
+        The metrics dict also written to ``metrics.json``.
+    """
+    out_dir = Path(out_dir)
+    device = _device(cfg)
+    d = _dist_setup(device)
+    if device.startswith("cuda") and d.world > 1:
+        device = f"cuda:{d.local_rank}"
+        torch.cuda.set_device(device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    progress = cfg.progress and d.lead
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+
+    store = _store(cfg, d, progress)
+    train_rows = _rows(cfg, store, "train", cfg.limit_train)
+    val_rows = _rows(cfg, store, "val", cfg.limit_val)
+    torch.manual_seed(seed)
+    from gpwave.transforms import FeatureConfig
+
+    fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
+    det = Detector(fcfg, cfg.model, store.frame_length, cfg.model_kwargs, cfg.level_norm)
+    det.to(device)
+    by_gradient = getattr(det.model, "fit_by_gradient", True)
+    amp = cfg.amp and device.startswith("cuda")
+    opt = torch.optim.Adam(det.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    last = out_dir / "last.pt"
+    state: dict[str, Any] = {"epoch": 0, "best": {"epoch": None}, "history": []}
+    if resume and last.is_file():
+        ckpt = _restore(last, det, opt, scaler, device)
+        state = {k: ckpt[k] for k in ("epoch", "best", "history")}
+    else:
+        fit_normalizer(det, store, train_rows, device)
+    if d.world > 1:
+        det.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(det.model)
+    train = _Frames(store, train_rows, det, device, cfg.cache_features)
+    val = _Frames(store, val_rows, det, device, cfg.cache_features)
+    net: torch.nn.Module = det.model
+    if d.world > 1 and by_gradient:
+        net = torch.nn.parallel.DistributedDataParallel(
+            det.model, device_ids=[device] if device.startswith("cuda") else None
+        )
+
+    epochs = cfg.epochs if by_gradient else 1
+    t_train = time.perf_counter()
+    for epoch in tqdm(range(state["epoch"], epochs), desc="epochs", disable=not progress):
+        t0 = time.perf_counter()
+        torch.manual_seed(seed * 1_000_003 + 7919 * (epoch + 1) + d.rank)
+        det.model.train()
+        if by_gradient:
+            losses = _train_epoch(net, opt, scaler, train, cfg, seed, epoch, d, amp, progress)
+        else:
+            _fit_gmm(det, train, seed)
+            losses = [float("nan")]
+        m = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **_validate(det.model, val)}
+        m["seconds"] = time.perf_counter() - t0
+        state["history"].append(m)
+        state["epoch"] = epoch + 1
+        is_best = _better(m, state["best"])
+        if is_best:
+            state["best"] = {k: m[k] for k in ("epoch", "val_eer", "val_loss", "val_acc")}
+        if d.lead:
+            ck = _checkpoint(det, cfg, seed, state)
+            if is_best:
+                _save(ck, out_dir / "best.pt")
+            _save(
+                {
+                    **ck,
+                    "optimizer": opt.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": torch.get_rng_state(),
+                },
+                last,
+            )
+        _barrier(d)
+        if callback is not None:
+            callback(epoch + 1, m)
+    train_seconds = time.perf_counter() - t_train
+    return _finish(
+        cfg,
+        det,
+        store,
+        train_rows,
+        out_dir,
+        seed,
+        state,
+        d,
+        device,
+        {
+            "train_seconds": train_seconds,
+            "total_seconds": time.perf_counter() - t_start,
+        },
+    )
+
+
+def _train_epoch(
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    scaler: Any,
+    frames: _Frames,
+    cfg: TrainConfig,
+    seed: int,
+    epoch: int,
+    d: _Dist,
+    amp: bool,
+    progress: bool,
+) -> list[float]:
+    """One pass over the training frames; returns the batch losses."""
+    losses = []
+    device_type = "cuda" if amp else "cpu"
+    batches = _batches(len(frames), cfg.batch_size, seed, epoch, d)
+    for idx in tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
+        x, y = frames.features(idx)
+        with torch.autocast(device_type, dtype=torch.float16, enabled=amp):
+            loss = F.cross_entropy(net(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def _finish(
+    cfg: TrainConfig,
+    det: Detector,
+    store: Any,
+    train_rows: np.ndarray,
+    out_dir: Path,
+    seed: int,
+    state: dict[str, Any],
+    d: _Dist,
+    device: str,
+    times: dict[str, float],
+) -> dict[str, Any]:
+    """Reload the best weights, score the test split, write config.yaml + metrics.json."""
+    best = load_checkpoint(out_dir / "best.pt", map_location=device) if d.lead else None
+    if best is not None:
+        det.load_state_dict(best["model"], strict=False)
+    det.eval()
+    commit, data_hash = git_commit(), data_manifest_hash(store, train_rows)
+    metrics: dict[str, Any] = {
+        "seed": seed,
+        "model": cfg.model,
+        "feature": det.feature_config.to_dict(),
+        "n_parameters": count_parameters(det.model),
+        "input_shape": list(det.input_shape),
+        "n_train_frames": int(len(train_rows)),
+        "device": device,
+        "world_size": d.world,
+        "best": state["best"],
+        "history": state["history"],
+        **times,
+        "git_commit": commit,
+        "data_manifest_hash": data_hash,
+    }
+    if cfg.eval_test and d.lead:
+        table = evaluate.generalization_table(
+            det,
+            store,
+            "test",
+            cfg.test_generators,
+            seen=[cfg.train_generator],
+            n_boot=cfg.n_boot,
+            seed=seed,
+            progress=cfg.progress,
+        )
+        evaluate.save_table(table, out_dir / "test_table")
+        metrics["test"] = json.loads(table.to_json(orient="records"))
+    if d.lead:
+        conf = {
+            **cfg.to_dict(),
+            "seed": seed,
+            "git_commit": commit,
+            "data_manifest_hash": data_hash,
+        }
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+    return metrics

@@ -1,0 +1,148 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.interpolate import interp1d
+from scipy.optimize import brentq
+from sklearn.metrics import roc_curve
+
+from gpwave import evaluate
+
+
+def sklearn_eer(y, s):
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    return brentq(lambda x: 1.0 - x - interp1d(fpr, tpr)(x), 0.0, 1.0)
+
+
+def test_eer_perfect_separation():
+    assert evaluate.eer([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 0.0
+
+
+def test_eer_perfectly_wrong():
+    assert evaluate.eer([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == pytest.approx(1.0)
+
+
+def test_eer_identical_distributions():
+    y = np.r_[np.zeros(50), np.ones(50)]
+    assert evaluate.eer(y, np.full(100, 0.3)) == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    s = rng.random(200_000)
+    y = rng.integers(0, 2, 200_000)
+    assert evaluate.eer(y, s) == pytest.approx(0.5, abs=0.01)
+
+
+def test_eer_known_roc():
+    # Scores: reals at 1, 2, 3, 4; fakes at 2.5, 3.5, 5, 6 -> ROC steps cross FPR=FNR=0.25
+    y = [0, 0, 0, 0, 1, 1, 1, 1]
+    s = [1, 2, 3, 4, 2.5, 3.5, 5, 6]
+    assert evaluate.eer(y, s) == pytest.approx(0.25)
+    # Ties between classes make a diagonal ROC segment: interpolated, not a step
+    y2 = [0, 0, 1, 1]
+    s2 = [0.0, 0.5, 0.5, 1.0]
+    fpr, tpr = evaluate.roc(y2, s2)
+    np.testing.assert_allclose(fpr, [0, 0, 0.5, 1])
+    np.testing.assert_allclose(tpr, [0, 0.5, 1, 1])
+    # FNR = 1 - TPR falls from 0.5 to 0 while FPR rises from 0 to 0.5: they meet at 0.25
+    assert evaluate.eer(y2, s2) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_eer_matches_sklearn_roc(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 400))
+    y = rng.integers(0, 2, n)
+    s = rng.normal(size=n) + y * rng.uniform(0, 2)
+    s = np.round(s, 1)  # ties
+    fpr, tpr = evaluate.roc(y, s)
+    ref_fpr, ref_tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, ref_fpr)
+    np.testing.assert_allclose(tpr, ref_tpr)
+    assert evaluate.eer(y, s) == pytest.approx(sklearn_eer(y, s), abs=1e-9)
+
+
+def test_eer_needs_both_classes():
+    with pytest.raises(ValueError, match="both classes"):
+        evaluate.eer([1, 1], [0.2, 0.3])
+
+
+def test_accuracy_at_half():
+    assert evaluate.accuracy([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.5]) == 0.5
+
+
+def test_bootstrap_resamples_utterances_not_frames():
+    rng = np.random.default_rng(1)
+    # 20 utterances, 30 frames each; each utterance's frames share one score.
+    utt = np.repeat(np.arange(20), 30)
+    y = (utt % 2).astype(int)
+    base = rng.normal(size=20) + 0.8 * (np.arange(20) % 2)
+    s = base[utt]
+    lo, hi = evaluate.eer_ci(y, s, utt, n_boot=400)
+    assert lo <= evaluate.eer(y, s) <= hi
+    # Treating frames as independent understates the spread; groups must give a wider CI.
+    lo_f, hi_f = evaluate.eer_ci(y, s, np.arange(len(y)), n_boot=400)
+    assert hi - lo > 2 * (hi_f - lo_f)
+
+
+def make_frames():
+    rng = np.random.default_rng(0)
+    rows = []
+    for gen, label, shift in [("ljspeech", 0, 0.0), ("melgan", 1, 3.0), ("pwg", 1, 0.0)]:
+        for u in range(10):
+            for _k in range(3):
+                rows.append((gen, label, f"{gen}{u}", rng.normal() + shift))
+    df = pd.DataFrame(rows, columns=["generator", "label", "utterance", "score"])
+    return df, 1 / (1 + np.exp(-df["score"].to_numpy()))
+
+
+def test_table_per_generator_and_pooled(tmp_path):
+    frames, scores = make_frames()
+    t = evaluate.table_from_scores(frames, scores, seen=["melgan"], n_boot=50)
+    assert list(t.columns) == evaluate.TABLE_COLUMNS
+    assert list(t["generator"]) == ["melgan", "pwg", evaluate.POOLED]
+    assert t.set_index("generator").loc["melgan", "eer"] < 0.1
+    assert t.set_index("generator").loc["pwg", "eer"] > 0.2
+    # pooled unseen == pwg here (melgan is seen)
+    assert t.iloc[2]["eer"] == pytest.approx(t.iloc[1]["eer"])
+    assert (t["n_frames"] == [60, 60, 60]).all()
+    paths = evaluate.save_table(t, tmp_path / "table")
+    assert json.loads(paths["json"].read_text())[0]["generator"] == "melgan"
+    assert "melgan" in paths["md"].read_text()
+    assert r"pooled\_unseen" in paths["tex"].read_text()
+    assert "<table" in paths["html"].read_text()
+
+
+def test_aggregate_seeds():
+    t0 = pd.DataFrame(
+        {
+            "generator": ["a", "b"],
+            "n_frames": [10, 10],
+            "eer": [0.1, 0.3],
+            "eer_ci_low": [0, 0],
+            "eer_ci_high": [1, 1],
+            "accuracy": [0.9, 0.7],
+        }
+    )
+    t1 = t0.assign(eer=[0.3, 0.3], accuracy=[0.7, 0.7])
+    agg = evaluate.aggregate_seeds([t0, t1]).set_index("generator")
+    assert agg.loc["a", "eer_mean"] == pytest.approx(0.2)
+    assert agg.loc["a", "eer_std"] == pytest.approx(0.1)
+    assert agg.loc["b", "eer_std"] == pytest.approx(0.0)
+    assert agg.loc["a", "n_seeds"] == 2
+
+
+def test_disagreements_lists_a_right_b_wrong():
+    frames = pd.DataFrame(
+        {
+            "row": [0, 1, 2, 3],
+            "label": [0, 1, 1, 0],
+            "generator": ["ljspeech", "melgan", "melgan", "ljspeech"],
+            "file": ["a.wav"] * 4,
+            "offset": [0, 1, 2, 3],
+        }
+    )
+    a = np.array([0.1, 0.9, 0.9, 0.8])
+    b = np.array([0.6, 0.2, 0.9, 0.9])
+    d = evaluate.disagreements(a, b, frames)
+    assert sorted(d["row"]) == [0, 1]
+    assert list(d["row"]) == [1, 0]  # most confidently wrong first
