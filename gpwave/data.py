@@ -25,7 +25,8 @@ import os
 import re
 import shutil
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -334,6 +335,22 @@ def _atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
     os.replace(tmp, path)
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (fcntl) so concurrent prepares build each shard once."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _hash(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -428,8 +445,9 @@ def _build_shard(src: Source, cfg: DataConfig, shard: Path, key: str, progress: 
     plan, skipped = _plan_shard(src, cfg)
     for s in skipped:
         log.warning("skipping %s: %s", s["file"], s["problem"])
+    for stale in shard.parent.glob(f".{shard.name}.*.partial"):  # left by an interrupted run
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = shard.with_name(f".{shard.name}.{os.getpid()}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     capacity = sum(n for _, n in plan)
     dtype = np.int16 if cfg.dtype == "int16" else np.float16
@@ -512,7 +530,9 @@ class FrameStore:
 
     @classmethod
     def open(cls, path: str | Path) -> FrameStore:
-        """Open a prepared store.
+        """Open a prepared store (its index is that of the latest prepare).
+
+        Notebook: notebooks/02_data.py
 
         Args:
             path: The store folder (holding ``store.json``).
@@ -557,6 +577,8 @@ class FrameStore:
     def read(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Frames by row number, as float32 in [-1, 1].
 
+        Notebook: notebooks/03_train.py
+
         Args:
             rows: Row numbers (any order, repeats allowed).
 
@@ -596,7 +618,7 @@ def _assemble(
             pd.DataFrame(
                 {
                     "row": np.arange(base, base + n, dtype=np.int64),
-                    "file": [str(src.path / name) for name in table["name"]],
+                    "file": [str(src.path.absolute() / name) for name in table["name"]],
                     "offset": table["offset"].to_numpy(np.int64),
                     "label": src.label,
                     "generator": src.name,
@@ -644,8 +666,9 @@ def prepare_store(
     (store_dir / "shards").mkdir(parents=True, exist_ok=True)
     for src in tqdm(sources, desc="folders", unit="folder", disable=not progress):
         shard, key = store_dir / "shards" / src.folder, _shard_key(src, cfg)
-        if not _shard_complete(shard, key):
-            _build_shard(src, cfg, shard, key, progress)
+        with _locked(store_dir / "shards" / f".{src.folder}.lock"):
+            if not _shard_complete(shard, key):
+                _build_shard(src, cfg, shard, key, progress)
     index, skipped, shards = _assemble(sources, store_dir)
     if len(index) == 0:
         raise DataError(f"{cfg.root}: no file yields a single {cfg.seconds:g} s frame")

@@ -113,6 +113,8 @@ def mini_manifest() -> pd.DataFrame:
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest TSV (columns at least ``file``, ``md5``, ``source_url``).
 
+    Notebook: notebooks/02_data.py
+
     Args:
         path: The TSV file.
 

@@ -534,3 +534,26 @@ def test_cli_data_info_and_prepare(tmp_path, capsys):
     assert opened.dtype == "float16" and set(opened.index.folder) == {"A_ljspeech", "B_melgan"}
     assert cli.main(["data", "info", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_concurrent_prepares_build_each_shard_once(tmp_path):
+    import subprocess
+    import sys
+
+    root = make_tree(tmp_path / "root", seconds=2.0)
+    code = (
+        "import sys; from gpwave import data; "
+        "s = data.prepare_store(data.DataConfig(sys.argv[1]), store_dir=sys.argv[2], "
+        "progress=False); print(len(s))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(root), str(tmp_path / "s")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0] and outs == ["30"] * 3
+    assert not list((tmp_path / "s" / "shards").glob("*.partial"))
