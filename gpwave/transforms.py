@@ -475,14 +475,10 @@ class FeatureExtractor(nn.Module):
         super().__init__()
         self.cfg = cfg or FeatureConfig()
         c = self.cfg
-        if c.kind == "stft":
-            n_fft, _ = stft_params(c.level)
-            self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        elif c.kind in ("lfcc", "mfcc"):
+        if c.kind in ("lfcc", "mfcc"):
             scale = "linear" if c.kind == "lfcc" else "mel"
             fb = triangular_filterbank(c.n_fft, c.sample_rate, c.n_filters, scale)
             dct = dct_matrix(c.n_filters, c.n_coeffs)
-            self.register_buffer("window", torch.hann_window(c.n_fft), persistent=False)
             self.register_buffer("filterbank", torch.as_tensor(fb.T.copy()), persistent=False)
             self.register_buffer("dct", torch.as_tensor(dct.T.copy()), persistent=False)
 
@@ -513,7 +509,7 @@ class FeatureExtractor(nn.Module):
         return feats.unsqueeze(1)
 
     def _power_spectrogram(self, x: Tensor, n_fft: int, hop: int) -> Tensor:
-        window = self.window.to(dtype=x.dtype)
+        window = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
         spec = torch.stft(
             x, n_fft, hop, window=window, center=True, pad_mode="reflect", return_complex=True
         )
