@@ -839,6 +839,40 @@ def summarize(
     return pd.DataFrame(rows)
 
 
+def utterance_rows(root: str | Path, utterance: str) -> list[dict]:
+    """Every file of one utterance across the source folders, for a table of players.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        root: The data root.
+        utterance: Utterance id, e.g. "LJ050-0029".
+
+    Returns:
+        One dict per file, real first: folder, generator, kind ("real"/"fake"),
+        seconds, audio (the file's path, which ``widgets.audio_table`` renders as a player).
+
+    Raises:
+        DataError: No folder holds the utterance.
+    """
+    rows = []
+    for src in discover_sources(root):
+        for f in src.files():
+            if utterance_id(f) == utterance:
+                rows.append(
+                    {
+                        "folder": src.folder,
+                        "generator": src.name,
+                        "kind": "real" if src.label == 0 else "fake",
+                        "seconds": round(float(sf.info(str(f)).duration), 3),
+                        "audio": f,
+                    }
+                )
+    if not rows:
+        raise DataError(f"{root}: no file of utterance {utterance!r}")
+    return sorted(rows, key=lambda r: (r["kind"] != "real", r["folder"]))
+
+
 def _protocol_lines(path: Path) -> Iterable[tuple[int, list[str]]]:
     if not path.is_file():
         raise DataError(f"{path}: protocol file does not exist")

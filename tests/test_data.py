@@ -557,3 +557,13 @@ def test_concurrent_prepares_build_each_shard_once(tmp_path):
     outs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0] and outs == ["30"] * 3
     assert not list((tmp_path / "s" / "shards").glob("*.partial"))
+
+
+def test_utterance_rows(mini_root):
+    rows = data.utterance_rows(mini_root, "LJ050-0029")
+    assert rows[0]["kind"] == "real" and rows[0]["folder"] == "A_ljspeech"
+    assert {r["folder"] for r in rows} >= {"O_kbpwg", "Z_r9y9pwg3spec"}
+    assert all(Path(r["audio"]).is_file() and r["seconds"] > 1 for r in rows)
+    assert all(data.utterance_id(r["audio"]) == "LJ050-0029" for r in rows)
+    with pytest.raises(DataError, match="LJ999-9999"):
+        data.utterance_rows(mini_root, "LJ999-9999")
