@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -413,8 +414,13 @@ def _plan_shard(
 
 
 def _decode_into(
-    mm: np.ndarray, plan: list[tuple[Path, int]], cfg: DataConfig, desc: str, progress: bool
+    out: BinaryIO, plan: list[tuple[Path, int]], cfg: DataConfig, desc: str, progress: bool
 ) -> tuple[list[dict], list[dict[str, str]]]:
+    """Decode file by file, appending quantised frames to ``out`` (the .npy's data part).
+
+    Plain writes, not a writable memmap, so written pages are page cache that never
+    counts against this process: memory stays at about one decoded file.
+    """
     rows, skipped, pos = [], [], 0
     for f, planned in tqdm(plan, desc=desc, unit="file", disable=not progress, leave=False):
         try:
@@ -425,7 +431,7 @@ def _decode_into(
             log.warning("skipping %s", err)
             skipped.append({"file": str(f), "problem": err.problem})
             continue
-        mm[pos : pos + len(frames)] = _quantize(frames, cfg.dtype)
+        out.write(_quantize(frames, cfg.dtype).tobytes())
         silent = ~np.any(frames != 0, axis=1)
         for j in range(len(frames)):
             rows.append(
@@ -451,12 +457,14 @@ def _build_shard(src: Source, cfg: DataConfig, shard: Path, key: str, progress: 
     tmp.mkdir(parents=True)
     capacity = sum(n for _, n in plan)
     dtype = np.int16 if cfg.dtype == "int16" else np.float16
-    mm = np.lib.format.open_memmap(
+    mm = np.lib.format.open_memmap(  # allocates the .npy (sparse) from header durations
         tmp / "frames.npy", mode="w+", dtype=dtype, shape=(max(capacity, 1), cfg.frame_length)
     )
-    rows, more = _decode_into(mm, plan, cfg, src.folder, progress)
-    mm.flush()
+    header = mm.offset
     del mm
+    with open(tmp / "frames.npy", "r+b") as fh:
+        fh.seek(header)
+        rows, more = _decode_into(fh, plan, cfg, src.folder, progress)
     pd.DataFrame(rows, columns=["name", "offset", "utterance", "silent"]).to_csv(
         tmp / "frames.csv", index=False
     )

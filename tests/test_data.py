@@ -567,3 +567,35 @@ def test_utterance_rows(mini_root):
     assert all(data.utterance_id(r["audio"]) == "LJ050-0029" for r in rows)
     with pytest.raises(DataError, match="LJ999-9999"):
         data.utterance_rows(mini_root, "LJ999-9999")
+
+
+@pytest.mark.slow
+def test_prepare_memory_stays_at_one_file(tmp_path):
+    """Peak RSS grows by about one decoded file, not by the store's size (streamed writes)."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "root"
+    rng = np.random.default_rng(0)
+    for i in range(40):  # 40 x 60 s: a 106 MB int16 store
+        x = (0.1 * rng.standard_normal(60 * SR)).astype(np.float32)
+        write_wav(root / "B_melgan" / f"LJ001-{i:04d}_gen.wav", x)
+    write_wav(root / "A_ljspeech" / "LJ001-0000.wav", tone(300, 2.0))
+    code = (
+        "import resource, sys; from gpwave import data; import torch, soxr, librosa; "
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "run = len(sys.argv) > 2 and data.prepare_store(data.DataConfig(sys.argv[1]), "
+        "store_dir=sys.argv[2], progress=False); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(root), str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    grown_mb = int(out.stdout.strip()) / 1024
+    store_mb = (tmp_path / "s" / "shards" / "B_melgan" / "frames.npy").stat().st_size / 2**20
+    assert store_mb > 100
+    print(f"peak RSS +{grown_mb:.0f} MB for a {store_mb:.0f} MB store")
+    assert grown_mb < 50, f"peak RSS grew by {grown_mb:.0f} MB for a {store_mb:.0f} MB store"
