@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -553,18 +553,19 @@ def _band_mask(spec: FingerprintSpectrum, freq_range: tuple[float, float] | None
 
 
 def plot_spectra(
-    real: FingerprintSpectrum,
+    spectra: FingerprintSpectrum | Sequence[FingerprintSpectrum],
     fake: FingerprintSpectrum | None = None,
     *,
     scale: AxisScale = "log",
     freq_range: tuple[float, float] | None = None,
     show_std: bool = True,
 ) -> Figure:
-    """Real and (optionally) one generator's mean spectrum, overlaid, std as a band.
+    """Mean spectra overlaid (real first, then generators), the std as a band.
 
     Args:
-        real: The real spectrum.
-        fake: A generator's spectrum (same wavelet and level), or None.
+        spectra: One spectrum (usually the real one) or a sequence of spectra with the
+            same wavelet and level; the first sets the title.
+        fake: One more spectrum to overlay (``plot_spectra(real, fake)``).
         scale: "log" or "linear" magnitude axis.
         freq_range: (low, high) in Hz to show (default: all bands).
         show_std: Draw mean ± std as a shaded band (on a log axis the band is
@@ -576,12 +577,13 @@ def plot_spectra(
     Notebook: notebooks/01_fingerprints.py
     """
     check_option(scale, AxisScale, "scale")
+    specs = [spectra] if isinstance(spectra, FingerprintSpectrum) else list(spectra)
+    specs += [fake] if fake is not None else []
+    first = specs[0]
     fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
-    for spec, color in ((real, "C0"), (fake, "C3")):
-        if spec is None:
-            continue
-        if spec is not real:
-            _check_compatible(spec, real)
+    for i, spec in enumerate(specs):
+        _check_compatible(spec, first)
+        color = "C0" if spec.label == 0 else ("C3" if i == 1 else f"C{i + 1}")
         m = _band_mask(spec, freq_range)
         khz, mean = spec.frequencies[m] / 1e3, spec.mean[m]
         ax.plot(khz, mean, color=color, lw=0.6, label=spec.generator, rasterized=len(khz) > 2048)
@@ -590,33 +592,42 @@ def plot_spectra(
             low = mean**2 / high if scale == "log" else mean - spec.std[m]
             ax.fill_between(khz, low, high, color=color, alpha=0.15, lw=0, rasterized=True)
     ax.set(xlabel="frequency [kHz]", ylabel="mean |packet coefficient|", yscale=scale)
-    ax.set_title(f"{real.wavelet} level {real.level}, {real.n_frames} real frames")
+    ax.set_title(
+        f"{first.wavelet} level {first.level}, {first.n_frames} frames of {first.generator}"
+    )
     ax.legend(loc="upper right")
     return fig
 
 
-def plot_differences(
+def plot_difference_grid(
     spectra: Mapping[str, FingerprintSpectrum],
+    reference: str | None = None,
     *,
     freq_range: tuple[float, float] | None = None,
     ncols: int = 4,
 ) -> Figure:
-    """A grid of every generator's difference to real audio in dB.
+    """A grid of every generator's difference to the reference (real) spectrum in dB.
 
     Args:
-        spectra: Generator name -> spectrum, including exactly one real spectrum.
+        spectra: Generator name -> spectrum.
+        reference: Name of the reference spectrum (default: the one real spectrum).
         freq_range: (low, high) in Hz to show (default: all bands).
         ncols: Panels per row.
 
     Returns:
-        The figure, one panel per generator with shared axes (frequency in kHz).
+        The figure, one panel per other spectrum with shared axes (frequency in kHz).
+
+    Raises:
+        DataError: If there is no reference or nothing to compare with it.
 
     Notebook: notebooks/01_fingerprints.py
     """
-    real = real_spectrum(spectra)
-    fakes = [s for s in spectra.values() if s.label != 0]
+    if reference is not None and reference not in spectra:
+        raise DataError(f"no spectrum named {reference!r} among {', '.join(spectra)}")
+    real = spectra[reference] if reference is not None else real_spectrum(spectra)
+    fakes = [s for s in spectra.values() if s is not real]
     if not fakes:
-        raise DataError("no generator spectra to compare with the real one")
+        raise DataError(f"no spectra to compare with {real.generator}")
     ncols = min(ncols, len(fakes))
     nrows = int(np.ceil(len(fakes) / ncols))
     fig, axes = plt.subplots(
@@ -634,6 +645,89 @@ def plot_differences(
     fig.supxlabel("frequency [kHz]")
     fig.supylabel(f"level relative to {real.generator} [dB]")
     return fig
+
+
+# --- example clips and rows of players ------------------------------------------------------
+def example_clip(
+    data_dir: str | Path,
+    generator: str,
+    utterance: str | None = None,
+    seconds: float = 1.0,
+    sample_rate: int = SAMPLE_RATE,
+) -> tuple[np.ndarray, str]:
+    """The first ``seconds`` of one file of a folder, preferably of a given utterance.
+
+    Args:
+        data_dir: Letter-prefixed folder tree.
+        generator: Generator (or folder) name.
+        utterance: Prefer the file of this utterance ("LJ008-0217"); default: first file.
+        seconds: Clip length.
+        sample_rate: Sample rate to read at.
+
+    Returns:
+        (float32 samples, utterance id of the file used).
+
+    Raises:
+        DataError: If the folder has no audio files.
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    from gpwave import data
+
+    sources = data.discover_sources(Path(data_dir), only_use=[generator])
+    files = [f for src in sources for f in src.files()]
+    if not files:
+        raise DataError(f"{data_dir}: no audio files for {generator!r}")
+    same = [f for f in files if data.utterance_id(f) == utterance]
+    path = (same or files)[0]
+    x = data.load_audio(path, sample_rate=sample_rate)
+    return x[: int(round(seconds * sample_rate))], data.utterance_id(path)
+
+
+def fingerprint_rows(
+    data_dir: str | Path,
+    spectra: Mapping[str, FingerprintSpectrum],
+    out_dir: str | Path | None = None,
+    seconds: float = 2.0,
+    clip_seconds: float = 1.0,
+    method: SynthesisMethod = "packets",
+) -> list[dict[str, Any]]:
+    """Rows of audio for :func:`gpwave.widgets.audio_table`: real, fake, fingerprint.
+
+    For each spectrum (real first): ``clip_seconds`` of a real recording (of the same
+    utterance as the generator's clip where the real folder has it), of the generator,
+    and its audible fingerprint (:func:`audible_fingerprint`, ``seconds`` long).
+
+    Args:
+        data_dir: The folder tree the spectra were computed from.
+        spectra: Generator name -> spectrum, with exactly one real spectrum.
+        out_dir: If given, also write ``<generator>_{real,fake,fingerprint}.wav`` there.
+        seconds: Length of the audible fingerprints.
+        clip_seconds: Length of the real and generated clips.
+        method: Synthesis method of the fingerprints.
+
+    Returns:
+        One dict per spectrum: generator, real, fake (None for the real row), fingerprint
+        (float32 arrays at the spectra's sample rate).
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    real = real_spectrum(spectra)
+    sr = real.sample_rate
+    rows = []
+    for name, spec in spectra.items():
+        fake, utt = (None, None)
+        if spec is not real:
+            fake, utt = example_clip(data_dir, name, seconds=clip_seconds, sample_rate=sr)
+        real_clip, _ = example_clip(data_dir, real.generator, utt, clip_seconds, sr)
+        audible = audible_fingerprint(spec, real, seconds=seconds, method=method)
+        rows.append({"generator": name, "real": real_clip, "fake": fake, "fingerprint": audible})
+    if out_dir is not None:
+        for row in rows:
+            for kind in ("real", "fake", "fingerprint"):
+                if row[kind] is not None:
+                    write_wav(Path(out_dir) / f"{row['generator']}_{kind}.wav", row[kind], sr)
+    return rows
 
 
 # --- everything for a folder tree --------------------------------------------------------
@@ -681,7 +775,9 @@ def write_fingerprints(
         "compute_seconds": round(seconds, 3), "generators": entries,
     }  # fmt: skip
     if len(spectra) > 1:
-        index["differences"] = _save_figure(plot_differences(spectra), out / "plots/differences")
+        index["differences"] = _save_figure(
+            plot_difference_grid(spectra), out / "plots/differences"
+        )
     (out / "index.json").write_text(json.dumps(index, indent=2))
     return out
 

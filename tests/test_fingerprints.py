@@ -173,8 +173,16 @@ def test_plots_return_figures_with_khz_axes():
     assert isinstance(fig, Figure)
     assert fig.axes[0].get_xlabel() == "frequency [kHz]" and fig.axes[0].get_yscale() == "log"
     assert fig.axes[0].get_lines()[0].get_xdata().max() <= 5.0
-    grid = fp.plot_differences(spectra, ncols=2)
+    grid = fp.plot_difference_grid(spectra, ncols=2)
     assert sum(ax.get_visible() for ax in grid.axes) == 3
+    three = fp.plot_spectra(list(spectra.values())[:3], scale="linear")
+    assert [ln.get_label() for ln in three.axes[0].get_lines()] == ["ljspeech", "melgan", "hifigan"]
+    vs_melgan = fp.plot_difference_grid(spectra, reference="melgan")
+    assert {ax.get_title() for ax in vs_melgan.axes if ax.get_visible()} == {
+        "ljspeech", "hifigan", "pwg",
+    }  # fmt: skip
+    with pytest.raises(DataError, match="wavenet"):
+        fp.plot_difference_grid(spectra, reference="wavenet")
     with pytest.raises(ValueError, match="scale"):
         fp.plot_spectra(spectra["ljspeech"], scale="db")
 
@@ -203,6 +211,30 @@ def test_folder_spectra_of_a_frame_store_match_the_tree(tmp_path):
     for name, spec in from_tree.items():
         assert from_store[name].n_frames == spec.n_frames
         np.testing.assert_allclose(from_store[name].mean, spec.mean, rtol=1e-5)
+
+
+def test_fingerprint_rows_pair_real_and_fake_clips_of_one_utterance(tmp_path):
+    root = make_tree(
+        tmp_path / "tree",
+        {"A_ljspeech": ["LJ001-0001", "LJ001-0002"], "B_melgan": ["LJ001-0002"]},
+    )
+    spectra = fp.folder_spectra(root, "haar", 6)
+    rows = fp.fingerprint_rows(root, spectra, out_dir=tmp_path / "wav", seconds=0.5)
+    assert [r["generator"] for r in rows] == ["ljspeech", "melgan"]
+    assert rows[0]["fake"] is None and len(rows[1]["fake"]) == SR
+    real_same_utt = sf.read(root / "A_ljspeech" / "LJ001-0002.wav", dtype="float32")[0][:SR]
+    np.testing.assert_array_equal(rows[1]["real"], real_same_utt)
+    np.testing.assert_array_equal(
+        rows[1]["fingerprint"],
+        fp.audible_fingerprint(spectra["melgan"], spectra["ljspeech"], seconds=0.5),
+    )
+    written = sorted(p.name for p in (tmp_path / "wav").iterdir())
+    assert written == [
+        "ljspeech_fingerprint.wav", "ljspeech_real.wav",
+        "melgan_fake.wav", "melgan_fingerprint.wav", "melgan_real.wav",
+    ]  # fmt: skip
+    with pytest.raises(DataError, match="hifigan"):
+        fp.example_clip(root, "hifigan")
 
 
 def test_cli_fingerprint_writes_spectra_plots_audio_and_index(tmp_path, capsys):
