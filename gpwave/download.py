@@ -429,8 +429,9 @@ def safe_extract(archive: str | Path, out: str | Path) -> Path:
     marker = out / ".gpwave-extracted"
     if marker.is_file() and marker.read_text() == archive.name:
         return out
+    for stale in out.parent.glob(f".{out.name}.*.partial"):  # left by an interrupted run
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             for name in zf.namelist():
