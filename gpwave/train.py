@@ -352,11 +352,32 @@ def data_manifest_hash(store: Any, rows: np.ndarray | None = None) -> str:
 
 
 # --- data -----------------------------------------------------------------------------
+def resolve_path(path: str | Path | None) -> Path | None:
+    """Expand ``~`` and environment variables; ``$GPWAVE_DATA`` defaults to ``./data``.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        path: A path from a config, e.g. ``${GPWAVE_DATA}/wavefake-mini``.
+
+    Returns:
+        The expanded path (None stays None).
+    """
+    if path is None:
+        return None
+    from gpwave.download import default_data_dir
+
+    text = str(path).replace("${GPWAVE_DATA}", str(default_data_dir()))
+    text = text.replace("$GPWAVE_DATA", str(default_data_dir()))
+    return Path(os.path.expandvars(text)).expanduser()
+
+
 def _store(cfg: TrainConfig, d: _Dist, progress: bool) -> Any:
     from gpwave.data import DataConfig, prepare_store
 
+    store_dir = resolve_path(cfg.store_dir)
     dcfg = DataConfig(
-        root=cfg.data_dir,
+        root=resolve_path(cfg.data_dir),
         sample_rate=cfg.sample_rate,
         seconds=cfg.seconds,
         only_test_folders=tuple(cfg.only_test_folders),
@@ -364,10 +385,10 @@ def _store(cfg: TrainConfig, d: _Dist, progress: bool) -> Any:
         seed=cfg.split_seed,
     )
     if d.lead:
-        store = prepare_store(dcfg, store_dir=cfg.store_dir, progress=progress)
+        store = prepare_store(dcfg, store_dir=store_dir, progress=progress)
     _barrier(d)
     if not d.lead:
-        store = prepare_store(dcfg, store_dir=cfg.store_dir, progress=False)
+        store = prepare_store(dcfg, store_dir=store_dir, progress=False)
     return store
 
 
@@ -544,6 +565,7 @@ def train_one(
     t_start = time.perf_counter()
 
     store = _store(cfg, d, progress)
+    t_train = time.perf_counter()  # training time: normaliser fit, features, epochs
     train_rows = _rows(cfg, store, "train", cfg.limit_train)
     val_rows = _rows(cfg, store, "val", cfg.limit_val)
     torch.manual_seed(seed)
@@ -574,7 +596,6 @@ def train_one(
         )
 
     epochs = cfg.epochs if by_gradient else 1
-    t_train = time.perf_counter()
     for epoch in tqdm(range(state["epoch"], epochs), desc="epochs", disable=not progress):
         t0 = time.perf_counter()
         torch.manual_seed(seed * 1_000_003 + 7919 * (epoch + 1) + d.rank)
