@@ -443,6 +443,7 @@ def safe_extract(archive: str | Path, out: str | Path) -> Path:
             tf.extractall(tmp, filter="data")
     else:
         raise DataError(f"{archive}: neither a zip nor a tar archive")
+    tmp.mkdir(parents=True, exist_ok=True)  # an empty archive creates nothing
     (tmp / marker.name).write_text(archive.name)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
