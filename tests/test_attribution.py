@@ -135,3 +135,20 @@ def test_a_detector_is_attributed_on_its_normalised_features():
     assert res.output_difference["fake"] == pytest.approx(diff, abs=1e-5)
     same = attr.attribute(det, feats, target="fake", n_steps=16)  # features in, same result
     np.testing.assert_allclose(same.maps["fake"], res.maps["fake"], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_dcnn_detector_has_matching_captum_and_independent_completeness():
+    models = pytest.importorskip("gpwave.models")
+    from gpwave.transforms import FeatureConfig
+
+    det = models.Detector(FeatureConfig(), model="dcnn", n_samples=SR // 2)
+    waves = torch.stack([torch.from_numpy(chirp(seconds=0.5)), torch.from_numpy(noise(0.5))])
+    with torch.no_grad():
+        det.normalizer.update(det.raw_features(waves))
+    res = attr.attribute(det, waves, target="both", n_steps=4, baseline=-1.0)
+    for target in ("real", "fake"):  # |sum attr - (f(x) - f(b))|: captum's and ours agree
+        assert res.completeness_error[target] == pytest.approx(
+            res.convergence_delta[target], rel=1e-3, abs=1e-6
+        )
+    assert res.maps["fake"].shape == det.input_shape[1:]
