@@ -237,7 +237,6 @@ def execute(ex: Execution, stamps: Path, digest: str, force: bool) -> bool:
                 kernel_name="python3",
                 cwd=str(REPO),
                 progress_bar=False,
-                store_widget_state=False,
             )
     except papermill.PapermillExecutionError as err:
         raise NotebookFailed(
@@ -245,8 +244,25 @@ def execute(ex: Execution, stamps: Path, digest: str, force: bool) -> bool:
             f"{err.ename}: {err.evalue} -- see {out}"
         ) from err
     seconds = time.perf_counter() - start
+    drop_widget_state(out)
     stamp.write_text(json.dumps({"hash": digest, "seconds": round(seconds, 1)}))
     return True
+
+
+def drop_widget_state(path: Path) -> None:
+    """Remove saved ipywidgets state from an executed notebook.
+
+    The static book cannot run live widgets (it loads no widget JavaScript), and the
+    state of the live explorer would only add megabytes of unused JSON to the page.
+
+    Args:
+        path: The executed notebook, rewritten in place.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    if nb.metadata.pop("widgets", None) is not None:
+        nbformat.write(nb, path)
 
 
 def default_data_dir() -> Path:

@@ -31,8 +31,6 @@ from IPython.display import HTML, display
 
 from gpwave import data, widgets
 
-plt.ioff()
-
 # %% tags=["parameters"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
@@ -55,7 +53,6 @@ summary.plot.barh(x="folder", y="seconds", ax=ax, logx=True, legend=False)
 ax.set_xlabel("seconds of audio")
 ax.invert_yaxis()
 fig.tight_layout()
-display(fig)
 
 # %% [markdown]
 # ## Frames and splits
@@ -67,7 +64,7 @@ display(fig)
 
 # %%
 cfg = data.DataConfig(root=data_dir, sample_rate=sample_rate, seconds=seconds, seed=split_seed)
-store = data.prepare_store(cfg, store_dir=Path(results_dir) / "stores" / "data", progress=False)
+store = data.prepare_store(cfg, store_dir=Path(results_dir) / "store", progress=False)
 index = store.index
 print(f"{len(store)} frames of {store.frame_length} samples in {store.path}")
 

@@ -30,19 +30,14 @@
 # ```
 
 # %% tags=["hide-input"]
-import json
 import os
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 from IPython.display import display
 
 from gpwave import data, evaluate, models, train
-
-plt.ioff()
 
 # %% tags=["parameters"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -60,45 +55,60 @@ device = "cpu"  # "cuda" on a GPU node; "auto" picks CUDA when present
 batch_size = 128
 learning_rate = 4e-4
 weight_decay = 1e-3
-limit_train = None  # cap on training frames per class; None: all
-num_workers = 0
+limit_train = None  # at most this many training frames per class; None: all
+limit_val = None
+cache_features = True  # keep training features in memory (off for full WaveFake)
+limit_test = None  # test frames per class scored after training; None: every test frame
+n_boot = 1000  # bootstrap resamples of the confidence intervals
+store_dir = None  # frame store; None: results_dir/store
 
 # %%
 if quick:
-    epochs, seeds, limit_train = 1, seeds[:1], 64
+    epochs, seeds, limit_train, limit_val, limit_test, n_boot = 1, seeds[:1], 8, 4, 8, 20
 out = Path(results_dir) / "runs" / run_name
 cfg = train.TrainConfig(
     data_dir=str(data_dir),
-    train_generators=[train_generator],
-    feature=feature,
-    wavelet=wavelet,
-    level=level,
+    store_dir=str(store_dir or Path(results_dir) / "store"),
+    train_generator=train_generator,
+    feature={"kind": feature, "wavelet": wavelet, "level": level},
     model=model,
     epochs=epochs,
     batch_size=batch_size,
-    learning_rate=learning_rate,
+    lr=learning_rate,
     weight_decay=weight_decay,
-    limit_train=limit_train,
+    seeds=list(seeds),
     device=device,
-    num_workers=num_workers,
+    limit_train=limit_train,
+    limit_val=limit_val,
+    cache_features=cache_features,
+    n_boot=n_boot,
+    eval_test=False,  # scored below, on `limit_test` frames per class
+    progress=False,
 )
-display(cfg)
+pd.Series(cfg.to_dict()).to_frame("value")
 
 # %% [markdown]
 # ## Training, one run per seed
+#
+# Adam with the paper's defaults, cross entropy, real speech against the training
+# generator; the checkpoint with the lowest validation EER is kept as `best.pt`.
 
 # %%
 metrics = {}
 for seed in seeds:
-    start = time.perf_counter()
-    metrics[seed] = train.train_one(cfg, out / f"seed_{seed}", seed=seed)
-    print(f"seed {seed}: {time.perf_counter() - start:.0f} s")
+    metrics[seed] = train.train_one(cfg, out / f"seed{seed}", seed=seed)
+    m = metrics[seed]
+    print(
+        f"seed {seed}: {m['n_parameters']:,} parameters, {m['n_train_frames']} training frames, "
+        f"best epoch {m['best']['epoch']} (validation EER {m['best']['val_eer']:.3f}), "
+        f"{m['train_seconds']:.0f} s"
+    )
 
 # %% tags=["hide-input"]
 history = pd.concat(
     [pd.DataFrame(m["history"]).assign(seed=s) for s, m in metrics.items()], ignore_index=True
 )
-display(history)
+display(history.round(4))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Training loss and validation EER per epoch, one line per seed.", "name": "fig-training-curves"}}
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -109,46 +119,50 @@ axes[0].set(xlabel="epoch", ylabel="training loss")
 axes[1].set(xlabel="epoch", ylabel="validation EER (%)")
 axes[1].legend()
 fig.tight_layout()
-display(fig)
 
 # %% [markdown]
 # ## Evaluation on every test folder
 #
-# Each seed's best checkpoint scores the test frames of every folder: EER from the
-# continuous fake probability, accuracy at 0.5, 95 % bootstrap intervals over utterances.
+# Each seed's best checkpoint scores the test frames of every folder (real frames against
+# each generator's): EER from the continuous fake probability, accuracy at 0.5, 95 %
+# bootstrap intervals over utterances; `pooled_unseen` pools every generator except the
+# training one. The table of each seed lands in `seed<k>/test_table.csv`; below, the
+# mean ± standard deviation over seeds.
 
 # %%
-tables = []
+store = data.prepare_store(data.DataConfig(root=data_dir), store_dir=cfg.store_dir, progress=False)
+test_rows = data.select_frames(store, "test", balance=False, limit=limit_test)
+test_frames = store.index[store.index["row"].isin(test_rows)]
+tables = {}
 for seed in seeds:
-    ckpt = out / f"seed_{seed}" / "best.pt"
-    table = evaluate.evaluate_checkpoint(ckpt, data_dir)
-    table.to_csv(out / f"seed_{seed}" / "generalization.csv", index=False)
-    tables.append(table)
+    detector = models.Detector.load(
+        out / f"seed{seed}" / "best.pt", map_location=metrics[seed]["device"]
+    )
+    scores = evaluate.score_frames(detector, store, test_frames["row"].to_numpy())
+    tables[seed] = evaluate.table_from_scores(
+        test_frames, scores, seen=[train_generator], n_boot=n_boot, seed=seed
+    )
+    evaluate.save_table(tables[seed], out / f"seed{seed}" / "test_table")
 summary = evaluate.aggregate_seeds(tables)
-summary.to_csv(out / "generalization.csv", index=False)
-display(summary)
+evaluate.save_table(summary, out / "test_summary")
+print(f"{len(test_frames)} test frames")
+
+# %% tags=["hide-input"]
+display(summary.round(3))
 
 # %% [markdown]
 # ## Throughput
 #
-# Frames per second of inference with the best checkpoint of the first seed on this
-# run's device (on a GPU node this is the number to compare).
+# Training frames per second (one-second frames, all epochs) and inference speed of the
+# last seed's best checkpoint in seconds of audio per second, on this run's device. On a
+# GPU node these are the numbers to compare.
 
-# %%
-detector = models.Detector.load(out / f"seed_{seeds[0]}" / "best.pt", map_location=device)
-store = data.FrameStore.open(Path(metrics[seeds[0]]["store"]))
-rows = data.select_frames(store, "test", limit=64 if quick else 1024)
-frames = torch.from_numpy(store.read(rows)).to(device)
-with torch.no_grad():
-    detector.fake_probability(frames[:8])
-    start = time.perf_counter()
-    detector.fake_probability(frames)
-    seconds = time.perf_counter() - start
-throughput = {
-    "run": run_name,
-    "device": device,
-    "frames": len(rows),
-    "frames_per_s": len(rows) / seconds,
+# %% tags=["hide-input"]
+first = metrics[seeds[0]]
+speed = {
+    "device": first["device"],
+    "training frames/s": first["n_train_frames"] * len(first["history"]) / first["train_seconds"],
+    "inference audio s/s": evaluate.inference_speed(detector, n_frames=4 if quick else 64),
 }
-(out / "throughput.json").write_text(json.dumps(throughput))
-display(throughput)
+pd.Series(speed).to_frame(run_name).to_json(out / "throughput.json")
+display(pd.Series(speed).to_frame(run_name))

@@ -19,8 +19,7 @@
 # The DCNN ends in three dilated convolution blocks over frequency (dilations 1, 2 and 4)
 # that see wide frequency context. The ablation replaces them by undilated blocks and
 # changes nothing else. This chapter compares the two trained models on every test folder
-# and lets you listen to the frames the full model gets right and the ablation gets
-# wrong.
+# and plays the test frames that the full model gets right and the ablation gets wrong.
 
 # %% tags=["hide-input"]
 import os
@@ -29,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, display
 
-from gpwave import attribution, evaluate, models, widgets
+from gpwave import data, evaluate, models, widgets
 
 # %% tags=["parameters"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -39,51 +38,73 @@ run = "dcnn_packets"
 ablation_run = "dcnn_nodil"
 seed = 0
 max_examples = 10
+limit_test = None  # test frames per class to compare; None: every test frame
 
 # %% [markdown]
 # ## The ablation table
 #
-# EER and accuracy per test folder, mean ± standard deviation over seeds, with and
+# EER and accuracy in % per test folder, mean ± standard deviation over seeds, with and
 # without dilation.
 
 # %% tags=["hide-input"]
 runs_dir = Path(results_dir) / "runs"
 both = {
     name: evaluate.aggregate_seeds(
-        [pd.read_csv(p) for p in sorted((runs_dir / name).glob("seed_*/generalization.csv"))]
-    )
+        [pd.read_csv(p) for p in sorted((runs_dir / name).glob("seed*/test_table.csv"))]
+    ).set_index("generator")[["eer_mean", "eer_std", "accuracy_mean"]]
     for name in (run, ablation_run)
 }
-ablation = pd.concat(
-    {
-        name: t.set_index("generator")[["eer_mean", "eer_std", "accuracy_mean"]]
-        for name, t in both.items()
-    },
-    axis=1,
-)
-(100 * ablation).round(1)
+ablation = pd.concat(both, axis=1)
+evaluate.save_table(ablation.reset_index(), Path(results_dir) / "dilation" / "ablation")
+display((100 * ablation).round(1))
 
 # %% [markdown]
 # ## Frames the dilated model gets right and the ablation gets wrong
 #
-# On the test split, the frames that the DCNN with dilation classifies correctly and the
-# DCNN without dilation does not, up to the parameter `max_examples`, with both models'
-# fake probabilities. The clips are written to `results_dir` as well.
+# Both models (seed `seed`) score every test frame; the frames that the DCNN with
+# dilation classifies correctly at 0.5 and the DCNN without dilation does not are sorted
+# by how confidently the ablation is wrong. Up to `max_examples` of them are written as
+# clips under `results_dir/dilation/examples/` and played below, with both models' fake
+# probabilities.
 
 # %%
-with_dilation = models.Detector.load(runs_dir / run / f"seed_{seed}" / "best.pt")
-without = models.Detector.load(runs_dir / ablation_run / f"seed_{seed}" / "best.pt")
-examples = attribution.disagreements(
-    with_dilation,
-    without,
-    data_dir,
-    limit=max_examples,
-    out_dir=Path(results_dir) / "dilation" / "examples",
+store = data.prepare_store(
+    data.DataConfig(root=data_dir), store_dir=Path(results_dir) / "store", progress=False
 )
-display(examples.drop(columns=["audio"], errors="ignore"))
+if quick:
+    limit_test = 8
+test_rows = data.select_frames(store, "test", balance=False, limit=limit_test)
+frames = store.index[store.index["row"].isin(test_rows)]
+scores = {
+    name: evaluate.score_frames(
+        models.Detector.load(runs_dir / name / f"seed{seed}" / "best.pt"),
+        store,
+        frames["row"].to_numpy(),
+    )
+    for name in (run, ablation_run)
+}
+disagree = evaluate.disagreements(scores[run], scores[ablation_run], frames)
+examples = evaluate.export_disagreements(
+    disagree, store, Path(results_dir) / "dilation" / "examples", n=max_examples
+)
+print(f"{len(frames)} test frames; {len(disagree)} right with dilation and wrong without it")
 
 # %% tags=["hide-input"]
-if len(examples):
-    display(HTML(widgets.audio_table(examples.to_dict(orient="records"))))
-else:
-    print("No test frame is right with dilation and wrong without it.")
+rows = [
+    {
+        "generator": r.generator,
+        "file": Path(r.file).name,
+        "second": r.offset / store.sample_rate,
+        "with dilation": r.score_a,
+        "without": r.score_b,
+        "audio": r.clip,
+    }
+    for r in examples.itertuples()
+]
+display(
+    HTML(
+        widgets.audio_table(
+            rows, caption="fake probability of each model; label: real if the generator is ljspeech"
+        )
+    )
+)
