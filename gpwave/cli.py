@@ -111,8 +111,9 @@ def _cmd_fingerprint(args: argparse.Namespace) -> int:
     from gpwave import fingerprints
 
     out = fingerprints.write_fingerprints(
-        args.data_dir, out=args.out, wavelet=args.wavelet, level=args.level
-    )
+        args.data_dir, out=args.out, wavelet=args.wavelet, level=args.level,
+        max_frames=args.max_frames, device=args.device,
+    )  # fmt: skip
     print(out)
     return 0
 
@@ -185,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--out", type=Path, required=True)
     fp.add_argument("--wavelet", default="haar")
     fp.add_argument("--level", type=int, default=14)
+    fp.add_argument("--max-frames", type=int, default=None, help="frames per folder (all)")
+    fp.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     fp.set_defaults(func=_cmd_fingerprint)
 
     b = sub.add_parser("book", help="execute the notebooks with papermill and build the book")

@@ -132,13 +132,22 @@ class RunningStats:
             values: The new samples, one per row.
         """
         values = np.asarray(values, dtype=np.float64).reshape(-1, self.n_features)
-        n_b = values.shape[0]
+        if len(values):
+            mean_b = values.mean(axis=0)
+            self.merge(len(values), mean_b, ((values - mean_b) ** 2).sum(axis=0))
+
+    def merge(self, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
+        """Merge the statistics of another batch (Chan et al.'s parallel update).
+
+        Args:
+            n_b: Its number of samples.
+            mean_b: Its per-feature mean.
+            m2_b: Its per-feature sum of squared deviations from ``mean_b``.
+        """
         if n_b == 0:
             return
-        mean_b = values.mean(axis=0)
-        m2_b = ((values - mean_b) ** 2).sum(axis=0)
         total = self.count + n_b
-        delta = mean_b - self.mean
+        delta = np.asarray(mean_b, dtype=np.float64) - self.mean
         self.mean = self.mean + delta * (n_b / total)
         self.m2 = self.m2 + m2_b + delta**2 * (self.count * n_b / total)
         self.count = total
@@ -168,8 +177,12 @@ def _batches(frames: np.ndarray | Iterable[np.ndarray], batch_size: int) -> Iter
 
 
 def packet_magnitudes(
-    frames: np.ndarray, wavelet: str = "haar", level: int = 14, mode: BoundaryMode = "reflect"
-) -> np.ndarray:
+    frames: np.ndarray | torch.Tensor,
+    wavelet: str = "haar",
+    level: int = 14,
+    mode: BoundaryMode = "reflect",
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
     """Absolute wavelet-packet coefficients of frames, in ascending frequency order.
 
     Args:
@@ -177,17 +190,27 @@ def packet_magnitudes(
         wavelet: PyWavelets wavelet name.
         level: Decomposition level.
         mode: Boundary mode.
+        device: Where to compute ("cpu", "cuda").
 
     Returns:
-        Array (k, 2**level, T) of |coefficients|, float64.
+        Tensor (k, 2**level, T) of |coefficients| (float32, on ``device``), from
+        :func:`gpwave.transforms.wavelet_packets`.
 
     Notebook: notebooks/01_fingerprints.py
     """
     from gpwave.transforms import wavelet_packets
 
+    x = torch.as_tensor(frames, dtype=torch.float32).to(device)
     with torch.no_grad():
-        coeffs = wavelet_packets(torch.as_tensor(frames), wavelet, level, mode=mode, order="freq")
-    return coeffs.abs().double().numpy()
+        return wavelet_packets(x, wavelet, level, mode=mode, order="freq").abs()
+
+
+def _batch_stats(mags: torch.Tensor) -> tuple[int, np.ndarray, np.ndarray]:
+    """(count, mean, m2) per band of |coefficients| (B, F, T), reduced in float64."""
+    m = mags.double()
+    mean = m.mean(dim=(0, 2))
+    m2 = ((m - mean[None, :, None]) ** 2).sum(dim=(0, 2))
+    return m.shape[0] * m.shape[2], mean.cpu().numpy(), m2.cpu().numpy()
 
 
 def mean_packet_spectrum(
@@ -200,6 +223,7 @@ def mean_packet_spectrum(
     generator: str = "",
     label: int = 1,
     batch_size: int = 128,
+    device: str | torch.device = "cpu",
 ) -> FingerprintSpectrum:
     """Mean and std of |packet coefficients| per band over frames, streamed.
 
@@ -216,6 +240,8 @@ def mean_packet_spectrum(
         generator: Name stored in the result.
         label: 0 for real audio, 1 for a generator.
         batch_size: Frames transformed at once.
+        device: Where to transform and reduce ("cpu", "cuda"); statistics are merged in
+            float64 on the CPU.
 
     Returns:
         The spectrum; ``n_frames`` counts the frames seen.
@@ -230,8 +256,7 @@ def mean_packet_spectrum(
     check_option(mode, BoundaryMode, "mode")
     stats, n_frames = RunningStats(2**level), 0
     for batch in _batches(frames, batch_size):
-        mags = packet_magnitudes(batch, wavelet, level, mode)
-        stats.update(mags.transpose(0, 2, 1).reshape(-1, mags.shape[1]))
+        stats.merge(*_batch_stats(packet_magnitudes(batch, wavelet, level, mode, device)))
         n_frames += len(batch)
     if n_frames == 0:
         raise DataError(f"no frames to average for {generator or 'these frames'}")
@@ -283,6 +308,7 @@ def folder_spectra(
     only_use: list[str] | None = None,
     max_frames: int | None = None,
     batch_size: int = 128,
+    device: str | torch.device = "cpu",
 ) -> dict[str, FingerprintSpectrum]:
     """Fingerprint spectrum of every folder of a data tree or frame store.
 
@@ -297,6 +323,7 @@ def folder_spectra(
         only_use: Generator or folder names to include (trees only; default all).
         max_frames: Use at most this many frames per folder (default: all).
         batch_size: Frames transformed at once.
+        device: Where to transform ("cpu", "cuda").
 
     Returns:
         Generator name -> spectrum, real first, then in folder order.
@@ -306,7 +333,7 @@ def folder_spectra(
 
     Notebook: notebooks/01_fingerprints.py
     """
-    kw = dict(wavelet=wavelet, level=level, mode=mode, batch_size=batch_size)
+    kw = dict(wavelet=wavelet, level=level, mode=mode, batch_size=batch_size, device=device)
     out: dict[str, FingerprintSpectrum] = {}
     for gen, folder, label, blocks, sr in _sources(store_or_root, sample_rate, seconds, only_use):
         spec = mean_packet_spectrum(
@@ -740,7 +767,13 @@ def _save_figure(fig: Figure, stem: Path) -> dict[str, str]:
 
 
 def write_fingerprints(
-    data_dir: str | Path, out: str | Path, wavelet: str = "haar", level: int = 14
+    data_dir: str | Path,
+    out: str | Path,
+    wavelet: str = "haar",
+    level: int = 14,
+    *,
+    max_frames: int | None = None,
+    device: str | torch.device | None = None,
 ) -> Path:
     """Compute and write the fingerprints of every folder of a data tree.
 
@@ -754,6 +787,8 @@ def write_fingerprints(
         out: Output folder (created).
         wavelet: PyWavelets wavelet name.
         level: Decomposition level.
+        max_frames: Use at most this many frames per folder (default: all).
+        device: Where to transform (default: "cuda" when available, else "cpu").
 
     Returns:
         ``out``; ``out / "index.json"`` lists every file.
@@ -765,14 +800,16 @@ def write_fingerprints(
     """
     out = Path(out)
     start = time.perf_counter()
-    spectra = folder_spectra(data_dir, wavelet, level)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    spectra = folder_spectra(data_dir, wavelet, level, max_frames=max_frames, device=device)
     seconds = time.perf_counter() - start
     real = real_spectrum(spectra)
     entries = [_write_one(spec, real, out) for spec in spectra.values()]
     index = {
         "data_dir": str(data_dir), "wavelet": wavelet, "level": level,
         "sample_rate": real.sample_rate, "real": real.generator,
-        "compute_seconds": round(seconds, 3), "generators": entries,
+        "compute_seconds": round(seconds, 3), "device": str(device),
+        "frames": sum(s.n_frames for s in spectra.values()), "generators": entries,
     }  # fmt: skip
     if len(spectra) > 1:
         index["differences"] = _save_figure(

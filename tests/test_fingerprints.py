@@ -254,6 +254,15 @@ def test_cli_fingerprint_writes_spectra_plots_audio_and_index(tmp_path, capsys):
     assert spec.level == 10 and spec.n_frames == 18
 
 
+def test_cli_fingerprint_max_frames_and_device(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    args = ["fingerprint", str(root), "--out", str(tmp_path / "o"), "--level", "5"]
+    assert cli.main([*args, "--max-frames", "2", "--device", "cpu"]) == 0
+    index = json.loads((tmp_path / "o" / "index.json").read_text())
+    assert [g["n_frames"] for g in index["generators"]] == [2, 2, 2]
+    assert (index["device"], index["frames"]) == ("cpu", 6)
+
+
 def test_cli_fingerprint_reports_a_tree_without_real_folder(tmp_path, capsys):
     root = make_tree(tmp_path / "tree", {"B_melgan": ["LJ001-0001"]})
     assert cli.main(["fingerprint", str(root), "--out", str(tmp_path / "o"), "--level", "6"]) == 2
