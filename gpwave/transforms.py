@@ -119,8 +119,9 @@ def _analysis_step(x: Tensor, filters: Tensor, mode: str) -> Tensor:
     n_batch, n_nodes, n = x.shape
     n_out = (n + flen - 1) // 2
     padded = flen - 2 + 2 * n_out
-    step = n_batch if x.device.type != "cpu" else max(1, _CPU_CHUNK // (n_nodes * padded))
-    outs = []
+    step = n_batch if x.device.type != "cpu" else _CPU_CHUNK // (n_nodes * padded)
+    step = max(1, step)
+    outs = [x.new_empty(0, 2 * n_nodes, n_out)] if n_batch == 0 else []
     for i in range(0, n_batch, step):
         xp = _extend(x[i : i + step], flen - 2, 2 * n_out - n, mode)
         out = nn.functional.conv1d(xp.reshape(-1, 1, padded), filters, stride=2)
