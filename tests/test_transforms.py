@@ -325,8 +325,11 @@ def test_feature_config_round_trip_and_validation():
 
 def test_normalizer_matches_numpy_over_concatenated_batches():
     rng = np.random.default_rng(1)
-    batches = [rng.normal(3.0, 2.0, (b, 2, 5, t)) * rng.uniform(0.5, 2, (1, 2, 5, 1)) for b, t in
-               [(4, 7), (1, 7), (9, 7), (2, 7)]]  # fmt: skip
+    # batches of different sizes and per-band scales, so the merge step matters
+    sizes = [4, 1, 9, 2]
+    batches = [
+        rng.normal(3.0, 2.0, (b, 2, 5, 7)) * rng.uniform(0.5, 2, (1, 2, 5, 1)) for b in sizes
+    ]
     norm = Normalizer((2, 5, 7))
     for b in batches:
         norm.update(torch.tensor(b, dtype=torch.float32))
