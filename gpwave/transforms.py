@@ -327,7 +327,11 @@ class FeatureConfig:
     n_coeffs: int = 20
 
     def __post_init__(self) -> None:
-        """Validate every option; raise ValueError naming the bad one."""
+        """Coerce numbers (YAML reads ``1e-12`` as a string), validate every option."""
+        for name, kind in (("level", int), ("power", float), ("eps", float)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        for name in ("sample_rate", "n_fft", "n_filters", "n_coeffs"):
+            object.__setattr__(self, name, int(getattr(self, name)))
         check_option(self.kind, FeatureKind, "kind")
         check_option(self.mode, BoundaryMode, "mode")
         check_option(self.order, PacketOrder, "order")
@@ -490,15 +494,20 @@ class FeatureExtractor(nn.Module):
             x: Waveforms ``(B, N)`` or ``(B, 1, N)``.
 
         Returns:
-            ``(B, C, F, T)`` features in the dtype and on the device of ``x``.
+            ``(B, C, F, T)`` features on the device of ``x``, float64 for float64 input,
+            else float32 (also under autocast).
         """
         x = _as_batch(x)
-        kind = self.cfg.kind
-        if kind == "packets":
-            return self._packets(x)
-        if kind == "stft":
-            return self._stft(x)
-        return self._cepstrum(x)
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+        # Features are computed in float32/64 even under autocast: in half precision
+        # eps=1e-12 would vanish and log(0) of silent frames become -inf.
+        with torch.autocast(x.device.type, enabled=False):
+            if self.cfg.kind == "packets":
+                return self._packets(x)
+            if self.cfg.kind == "stft":
+                return self._stft(x)
+            return self._cepstrum(x)
 
     def _packets(self, x: Tensor) -> Tensor:
         c = self.cfg

@@ -300,6 +300,23 @@ def test_output_shape_matches_forward(cfg, n):
     assert out.dtype == torch.float32
 
 
+def test_features_stay_float32_under_autocast_and_for_silence():
+    x = torch.tensor(_signals(2, 3000), dtype=torch.float32)
+    x[1] = 0.0  # digital silence: log(0 + eps) must stay finite
+    fe = FeatureExtractor(FeatureConfig(level=5))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fe(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, fe(x))
+    np.testing.assert_allclose(out[1].numpy(), np.log(1e-12), rtol=1e-6)
+    assert fe(x.half()).dtype == torch.float32
+
+
+def test_feature_config_coerces_yaml_strings():
+    cfg = FeatureConfig.from_dict({"eps": "1e-12", "level": "6", "power": 2})
+    assert (cfg.eps, cfg.level, cfg.power) == (1e-12, 6, 2.0)
+
+
 def test_default_features_shape_for_one_second():
     assert FeatureExtractor().output_shape(SR) == (1, 256, packet_length(SR, "sym5", 8))
     assert FeatureExtractor(FeatureConfig(kind="stft")).output_shape(SR)[1] == 256
