@@ -39,7 +39,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from gpwave import evaluate
-from gpwave.errors import CheckpointError
+from gpwave.errors import CheckpointError, DataError
 from gpwave.models import Detector, count_parameters, load_checkpoint
 
 CHECKPOINT_FORMAT = "gpwave-checkpoint/1"
@@ -568,6 +568,14 @@ def train_one(
     t_train = time.perf_counter()  # training time: normaliser fit, features, epochs
     train_rows = _rows(cfg, store, "train", cfg.limit_train)
     val_rows = _rows(cfg, store, "val", cfg.limit_val)
+    for name, rows in (("train", train_rows), ("val", val_rows)):
+        labels = set(store.index["label"].to_numpy()[rows])
+        if labels != {0, 1}:
+            raise DataError(
+                f"{cfg.data_dir}: the {name} split has no frames of "
+                f"{'both classes' if not labels else ('real' if 1 in labels else 'fake')} "
+                f"({cfg.real} vs {cfg.train_generator}); check split/only_test_folders"
+            )
     torch.manual_seed(seed)
     from gpwave.transforms import FeatureConfig
 

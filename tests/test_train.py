@@ -1,0 +1,275 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from _detector_data import base_config, make_detector_tree
+
+from gpwave import evaluate, train
+from gpwave.data import DataConfig, prepare_store, select_frames
+from gpwave.errors import CheckpointError
+from gpwave.models import Detector
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = make_detector_tree(tmp_path_factory.mktemp("det") / "data")
+    return root, root.parent / "store"
+
+
+def cfg_of(tree, **kw):
+    return train.TrainConfig.from_dict(base_config(*tree, **kw))
+
+
+def test_expand_grid_is_a_cartesian_product():
+    raw = {
+        "model": ["dcnn", "lcnn"],
+        "feature": {"kind": ["packets", "stft"], "level": 8},
+        "seeds": [0, 1],
+        "split": [0.8, 0.1, 0.1],
+        "model_kwargs": {"dilations": [1, 2, 4]},
+        "lr": 0.001,
+    }
+    points = train.expand_grid(raw)
+    assert len(points) == 4
+    assert {(p["model"], p["feature"]["kind"]) for p in points} == {
+        ("dcnn", "packets"),
+        ("dcnn", "stft"),
+        ("lcnn", "packets"),
+        ("lcnn", "stft"),
+    }
+    assert all(p["seeds"] == [0, 1] and p["split"] == [0.8, 0.1, 0.1] for p in points)
+    assert all(p["model_kwargs"] == {"dilations": [1, 2, 4]} and p["lr"] == 0.001 for p in points)
+    assert points[0]["_grid"] == {"model": "dcnn", "kind": "packets"}
+    assert len(train.expand_grid({"seeds": [[0], [1, 2]]})) == 2
+
+
+def test_overrides_parse_yaml_and_nested_keys():
+    raw = train.apply_overrides(
+        {"epochs": 10, "feature": {"kind": "packets"}},
+        {"epochs": "2", "feature.kind": "stft", "seeds": "[0, 1]"},
+    )
+    assert raw == {"epochs": 2, "feature": {"kind": "stft"}, "seeds": [0, 1]}
+
+
+def test_unknown_config_key_is_refused():
+    with pytest.raises(ValueError, match="epoch"):
+        train.TrainConfig.from_dict({"epoch": 3})
+
+
+def test_shipped_configs_are_valid():
+    for name in ("mini.yaml", "wavefake.yaml"):
+        for point in train.expand_grid(yaml.safe_load((REPO / "configs" / name).read_text())):
+            point.pop("_grid")
+            train.TrainConfig.from_dict(point)
+
+
+def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
+    cfg = cfg_of(tree, epochs=8, cache_features=True)
+    m = train.train_one(cfg, tmp_path, seed=0)
+    for f in (
+        "last.pt",
+        "best.pt",
+        "config.yaml",
+        "metrics.json",
+        "test_table.csv",
+        "test_table.json",
+        "test_table.md",
+        "test_table.tex",
+        "test_table.html",
+    ):
+        assert (tmp_path / f).is_file(), f
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert {
+        "detector",
+        "model",
+        "optimizer",
+        "scaler",
+        "epoch",
+        "best",
+        "history",
+        "config",
+        "seed",
+        "rng",
+    } <= set(ck)
+    assert ck["epoch"] == 8 and len(ck["history"]) == 8
+    conf = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert conf["git_commit"] and len(conf["data_manifest_hash"]) == 64
+    assert json.loads((tmp_path / "metrics.json").read_text())["best"] == m["best"]
+    table = {r["generator"]: r for r in m["test"]}
+    assert set(table) == {"melgan", "hifigan", evaluate.POOLED}
+    assert table["melgan"]["eer"] < 0.15
+
+
+def test_normalizer_is_fitted_on_training_frames(tree, tmp_path):
+    cfg = cfg_of(tree, epochs=1, eval_test=False)
+    train.train_one(cfg, tmp_path, seed=0)
+    det = Detector.load(tmp_path / "best.pt")
+    store = prepare_store(
+        DataConfig(
+            root=tree[0], seconds=0.25, split=(0.5, 0.25, 0.25), only_test_folders=("C_hifigan",)
+        ),
+        tree[1],
+        progress=False,
+    )
+    rows = select_frames(store, "train", ["melgan"])
+    feats = det.raw_features(torch.from_numpy(store.read(rows))).double().numpy()
+    np.testing.assert_allclose(det.normalizer.mean.numpy(), feats.mean(axis=(0, 3)), atol=1e-6)
+    np.testing.assert_allclose(det.normalizer.std.numpy(), feats.std(axis=(0, 3)), rtol=1e-5)
+
+
+def _state(path):
+    ck = torch.load(path, weights_only=True)
+    return (
+        ck["model"],
+        ck["optimizer"]["state"],
+        [{k: v for k, v in h.items() if k != "seconds"} for h in ck["history"]],
+    )
+
+
+class Stop(Exception):
+    pass
+
+
+def _interrupt_after(k):
+    def cb(epoch, metrics):
+        if epoch == k:
+            raise Stop
+
+    return cb
+
+
+def _assert_same_run(a, b):
+    (ma, oa, ha), (mb, ob, hb) = _state(a), _state(b)
+    assert ha == hb
+    assert all(torch.equal(ma[k], mb[k]) for k in ma)
+    assert all(torch.equal(oa[i][k], ob[i][k]) for i in oa for k in oa[i] if k != "step")
+
+
+@pytest.mark.parametrize("model", ["linear", pytest.param("dcnn", marks=pytest.mark.slow)])
+def test_resume_after_interruption_ends_with_the_same_weights(tree, tmp_path, model):
+    cfg = cfg_of(tree, model=model, epochs=3, eval_test=False, lr=0.001)
+    train.train_one(cfg, tmp_path / "full", seed=1)
+    with pytest.raises(Stop):
+        train.train_one(cfg, tmp_path / "cut", seed=1, callback=_interrupt_after(1))
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1
+    train.train_one(cfg, tmp_path / "cut", seed=1, resume=True)
+    _assert_same_run(tmp_path / "full" / "last.pt", tmp_path / "cut" / "last.pt")
+
+
+def test_same_seed_same_numbers_other_seed_differs(tree, tmp_path):
+    cfg = cfg_of(tree, epochs=2, eval_test=False)
+    train.train_one(cfg, tmp_path / "a", seed=3)
+    train.train_one(cfg, tmp_path / "b", seed=3)
+    train.train_one(cfg, tmp_path / "c", seed=4)
+    _assert_same_run(tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt")
+    wa, wc = _state(tmp_path / "a" / "last.pt")[0], _state(tmp_path / "c" / "last.pt")[0]
+    assert not torch.equal(wa["model.fc.weight"], wc["model.fc.weight"])
+
+
+def test_resume_refuses_a_different_detector(tree, tmp_path):
+    train.train_one(cfg_of(tree, epochs=1, eval_test=False), tmp_path, seed=0)
+    other = cfg_of(tree, epochs=2, eval_test=False, feature={"kind": "stft"})
+    with pytest.raises(CheckpointError, match="last.pt"):
+        train.train_one(other, tmp_path, seed=0, resume=True)
+
+
+def test_gmm_is_fitted_not_trained(tree, tmp_path):
+    cfg = cfg_of(
+        tree,
+        model="gmm",
+        feature={"kind": "lfcc"},
+        model_kwargs={"n_components": 4, "max_iter": 20},
+    )
+    m = train.train_one(cfg, tmp_path, seed=0)
+    assert len(m["history"]) == 1
+    assert {r["generator"] for r in m["test"]} >= {"melgan", "hifigan"}
+    det = Detector.load(tmp_path / "best.pt")
+    assert det.model.means.abs().sum() > 0
+
+
+def test_run_config_grid_over_features_and_seeds(tree, tmp_path):
+    raw = base_config(*tree, feature={"kind": ["lfcc", "mfcc"]}, seeds=[0, 1], eval_test=False)
+    results = train.run_config(raw, tmp_path, overrides={"epochs": "1"})
+    assert len(results) == 4
+    for kind in ("lfcc", "mfcc"):
+        for seed in (0, 1):
+            run = tmp_path / f"kind-{kind}" / f"seed{seed}"
+            assert (run / "best.pt").is_file()
+            conf = yaml.safe_load((run / "config.yaml").read_text())
+            assert (
+                conf["feature"] == {"kind": kind} and conf["seed"] == seed and conf["epochs"] == 1
+            )
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_agree_with_one(tree, tmp_path):
+    """torchrun, 2 CPU processes with gloo, SyncBatchNorm: same weights as 1 process."""
+    raw = base_config(
+        *tree, model="dcnn_nodrop", epochs=2, lr=0.001, eval_test=False, batch_size=16, threads=1
+    )
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "gpwave",
+        "train",
+        str(tmp_path / "cfg.yaml"),
+        "--out",
+        str(tmp_path / "ddp"),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    train.run_config(tmp_path / "cfg.yaml", tmp_path / "one")
+    one = torch.load(tmp_path / "one" / "seed0" / "last.pt", weights_only=True)
+    two = torch.load(tmp_path / "ddp" / "seed0" / "last.pt", weights_only=True)
+    for k, v in one["model"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(two["model"][k], v, atol=2e-3, rtol=1e-3, msg=k)
+    for h1, h2 in zip(one["history"], two["history"], strict=True):
+        assert h2["train_loss"] == pytest.approx(h1["train_loss"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_gain_invariance_on_the_mini_benchmark(mini_root, tmp_path):
+    """Scaling test audio by +-6 dB changes no generator's EER by more than 1 point."""
+    raw = yaml.safe_load((REPO / "configs" / "mini.yaml").read_text())
+    raw.update(
+        data_dir=str(mini_root),
+        store_dir=str(tmp_path / "store"),
+        model="linear",
+        lr=0.01,
+        epochs=30,
+        limit_train=96,
+        progress=False,
+        eval_test=False,
+    )
+    train.train_one(train.TrainConfig.from_dict(raw), tmp_path / "run", seed=0)
+    det = Detector.load(tmp_path / "run" / "best.pt")
+    store = prepare_store(
+        DataConfig(root=mini_root, only_test_folders=raw["only_test_folders"]),
+        tmp_path / "store",
+        progress=False,
+    )
+    tables = {
+        db: evaluate.generalization_table(
+            det, store, "test", n_boot=0, gain=10 ** (db / 20)
+        ).set_index("generator")
+        for db in (-6, 0, 6)
+    }
+    for db in (-6, 6):
+        change = (tables[db]["eer"] - tables[0]["eer"]).abs()
+        assert change.max() <= 0.01, change.sort_values().tail()
