@@ -190,6 +190,8 @@ def wavelet_packets(
     ``.get_level(level, order)`` (and to ptwt's ``WaveletPacket``), but every level is one
     strided filter step over all nodes at once, so it is much faster than node-by-node
     extraction. Runs on the device and in the dtype of ``x`` and is differentiable.
+    Extensions wider than a node are handled as ``pywt.pad`` does; where PyWavelets
+    refuses (``reflect`` of a single-sample node) the sample is repeated instead.
 
     Notebook: notebooks/01_fingerprints.py
 
