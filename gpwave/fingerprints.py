@@ -626,6 +626,43 @@ def plot_spectra(
     return fig
 
 
+def plot_comparison(
+    real: FingerprintSpectrum,
+    fake: FingerprintSpectrum,
+    *,
+    scale: AxisScale = "log",
+    freq_range: tuple[float, float] | None = None,
+) -> Figure:
+    """Real vs one generator: overlaid spectra (top) and the difference in dB (bottom).
+
+    Args:
+        real: The real spectrum.
+        fake: The generator's spectrum.
+        scale: "log" or "linear" magnitude axis of the top panel.
+        freq_range: (low, high) in Hz to show (default: all bands).
+
+    Returns:
+        The figure (frequency axis in kHz, shared).
+
+    Notebook: notebooks/01_fingerprints.py
+    """
+    check_option(scale, AxisScale, "scale")
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(8, 5), sharex=True, height_ratios=(3, 2), layout="constrained"
+    )
+    m = _band_mask(real, freq_range)
+    khz = real.frequencies[m] / 1e3
+    for spec, color in ((real, "C0"), (fake, "C3")):
+        top.plot(khz, spec.mean[m], color=color, lw=0.6, label=spec.generator, rasterized=True)
+    top.set(ylabel="mean |packet coefficient|", yscale=scale)
+    top.set_title(f"{real.wavelet} level {real.level}: {fake.generator} vs {real.generator}")
+    top.legend(loc="upper right")
+    bottom.plot(khz, difference_db(fake, real)[m], color="C3", lw=0.5, rasterized=True)
+    bottom.axhline(0.0, color="k", lw=0.5)
+    bottom.set(xlabel="frequency [kHz]", ylabel="difference [dB]")
+    return fig
+
+
 def plot_difference_grid(
     spectra: Mapping[str, FingerprintSpectrum],
     reference: str | None = None,

@@ -219,12 +219,13 @@ def static_explorer(
 ) -> str:
     """The kernel-free fingerprint explorer: pick a generator, see and hear it, offline.
 
-    Every choice is precomputed: one PNG of real vs the generator's spectrum
-    (:func:`gpwave.fingerprints.plot_spectra`) and players for real, fake and fingerprint
-    audio, all as ``data:`` URIs inside one ``<div class="gpwave-explorer">``. A
-    ``<select class="gpwave-explorer-select">`` switches the ``<img
-    class="gpwave-explorer-plot">`` and the ``<audio class="gpwave-explorer-audio"
-    data-kind="real|fake|fingerprint">`` sources with a few lines of inline JavaScript;
+    Every choice is precomputed: one PNG of real vs the generator's spectrum and their
+    difference in dB (:func:`gpwave.fingerprints.plot_comparison`) and players for real,
+    fake and fingerprint audio, all as ``data:`` URIs inside one
+    ``<div class="gpwave-explorer">``. A ``<select class="gpwave-explorer-select">``
+    switches the ``<img class="gpwave-explorer-plot">`` and the ``<audio
+    class="gpwave-explorer-audio" data-kind="real|fake|fingerprint">`` sources with a few
+    lines of inline JavaScript (it also works with only the first choice, without JS);
     no external URL is referenced.
 
     Args:
@@ -247,8 +248,10 @@ def static_explorer(
     sounds = _explorer_audio(spectra, audio)
     pool, choices = _Pool(), {}
     for name in names:
-        shown = [real] if spectra[name] is real else [real, spectra[name]]
-        fig = fp.plot_spectra(shown, scale=scale, freq_range=freq_range)
+        if spectra[name] is real:
+            fig = fp.plot_spectra(real, scale=scale, freq_range=freq_range)
+        else:
+            fig = fp.plot_comparison(real, spectra[name], scale=scale, freq_range=freq_range)
         plot = pool.add(figure_data_uri(fig, dpi))
         clips = {k: pool.add(audio_data_uri(v, real.sample_rate)) for k, v in sounds[name].items()}
         choices[name] = {"plot": plot, "audio": clips}
@@ -262,10 +265,10 @@ def _explorer_html(
 ) -> str:
     options = "".join(f'<option value="{html.escape(n)}">{html.escape(n)}</option>' for n in names)
     cells = "".join(
-        f'<td style="{"" if k in first["audio"] else "display:none"}"><div>{k}</div>'
+        f'<div style="{"" if k in first["audio"] else "display:none"}"><div>{k}</div>'
         f'<audio controls preload="metadata" class="gpwave-explorer-audio" data-kind="{k}"'
         + (f' src="{sources[first["audio"][k]]}"' if k in first["audio"] else "")
-        + "></audio></td>"
+        + "></audio></div>"
         for k in _AUDIO_KINDS
     )
     script = _EXPLORER_JS % {"id": json.dumps(uid)}
@@ -275,7 +278,8 @@ def _explorer_html(
         f'<label>generator <select class="gpwave-explorer-select">{options}</select></label>'
         f'<div><img class="gpwave-explorer-plot" style="max-width:100%" '
         f'alt="mean packet spectrum: {html.escape(names[0])}" src="{sources[first["plot"]]}"/>'
-        f'</div><table class="gpwave-explorer-players"><tr>{cells}</tr></table>'
+        f'</div><div class="gpwave-explorer-players" '
+        f'style="display:flex;flex-wrap:wrap;gap:0.5em">{cells}</div>'
         f'<script type="application/json" class="gpwave-explorer-data">'
         f"{data}</script><script>{script}</script></div>"
     )

@@ -185,6 +185,11 @@ def test_plots_return_figures_with_khz_axes():
         fp.plot_difference_grid(spectra, reference="wavenet")
     with pytest.raises(ValueError, match="scale"):
         fp.plot_spectra(spectra["ljspeech"], scale="db")
+    comp = fp.plot_comparison(spectra["ljspeech"], spectra["melgan"])
+    top, bottom = comp.axes
+    expected_db = 20 * np.log10(np.linspace(1, 3, 64) / np.linspace(1, 2, 64))
+    np.testing.assert_allclose(bottom.get_lines()[0].get_ydata(), expected_db, atol=1e-9)
+    assert bottom.get_xlabel() == "frequency [kHz]" and top.get_yscale() == "log"
 
 
 # --- folders, stores and the command line -----------------------------------------------------

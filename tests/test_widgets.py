@@ -42,9 +42,10 @@ class Elements(HTMLParser):
             self._script = None
 
     def find(self, tag: str, cls: str | None = None) -> list[dict[str, str | None]]:
-        return [
-            a for t, a in self.tags if t == tag and (cls is None or cls in (a.get("class") or ""))
-        ]
+        def has(a):
+            return cls is None or cls in (a.get("class") or "").split()
+
+        return [a for t, a in self.tags if t == tag and has(a)]
 
 
 def decode_wav(uri: str) -> tuple[np.ndarray, int, str]:
