@@ -123,6 +123,9 @@ def _prepare(model: Any, data: torch.Tensor) -> tuple[Callable, torch.Tensor]:
     if not _is_detector(model):
         return model, data
     if data.dim() == 2 or (data.dim() == 3 and data.shape[1] == 1):
+        n = getattr(model, "n_samples", data.shape[-1])
+        if data.shape[-1] != n:
+            raise ValueError(f"frames have {data.shape[-1]} samples, the detector expects {n}")
         with torch.no_grad():
             data = model.features(data)
     return model.head, data

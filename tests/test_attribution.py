@@ -135,6 +135,8 @@ def test_a_detector_is_attributed_on_its_normalised_features():
     assert res.output_difference["fake"] == pytest.approx(diff, abs=1e-5)
     same = attr.attribute(det, feats, target="fake", n_steps=16)  # features in, same result
     np.testing.assert_allclose(same.maps["fake"], res.maps["fake"], atol=1e-6)
+    with pytest.raises(ValueError, match="expects 2048"):
+        attr.attribute(det, waves[:, :1024])
 
 
 @pytest.mark.slow
