@@ -506,16 +506,20 @@ def audible_fingerprint(
 ) -> np.ndarray:
     """Render a fingerprint as sound whose spectrum follows it.
 
-    Method ``"packets"`` (the default, as in the study): take the per-band magnitude ``m``
-    (:func:`fingerprint_magnitude`: ``|fake - real|`` for a generator, the mean itself for
-    real audio), fill each band's wavelet-packet coefficients for ``seconds`` of audio
-    with ``m`` times random signs (so every coefficient of band b has magnitude ``m_b``),
-    and run the inverse wavelet packet transform (:func:`inverse_packets`, same wavelet,
-    periodization mode). Forward-transforming the result returns exactly ``m`` per band.
-    Method ``"fft"``: interpolate ``m`` onto the rFFT bins at the band centres, give each
-    bin a random phase and inverse-FFT (sharper tones for leaky wavelets such as Haar).
-    Both are peak-normalised to ``peak_dbfs`` and faded in/out over 10 ms. Listen at low
-    volume.
+    Method ``"packets"`` (default; synthesis in the fingerprint's own domain): take the
+    per-band magnitude ``m`` (:func:`fingerprint_magnitude`: ``|fake - real|`` for a
+    generator, the mean itself for real audio), fill each band's wavelet-packet
+    coefficients for ``seconds`` of audio with ``m`` times random signs (so every
+    coefficient of band b has magnitude ``m_b``) and run the inverse wavelet packet
+    transform (:func:`inverse_packets`, same wavelet, periodization mode). Transforming the
+    result forward gives back ``m`` per band (exactly, before the fade and the trim to
+    length). Method ``"fft"``: interpolate ``m`` onto the rFFT bins at the band centres,
+    give each bin a random phase and inverse-FFT; its Fourier spectrum follows ``m`` more
+    closely where the wavelet leaks (Haar), so spikes sound as clean tones. On the mini
+    benchmark's level-14 Haar fingerprints (MelGAN, BigVGAN, PWG) the Pearson correlation
+    of the measured band energies with the fingerprint was 0.95-0.97 (Haar packets) and
+    0.97 (64 Welch bands) for "packets", 0.50-0.66 and 0.997-0.999 for "fft". Both are
+    peak-normalised to ``peak_dbfs`` and faded in/out over 10 ms. Listen at low volume.
 
     Args:
         spectrum: A spectrum, or a magnitude array (F,) in ascending frequency order.
