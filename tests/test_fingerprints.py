@@ -148,6 +148,17 @@ def test_audible_fft_spectrum_follows_the_fingerprint():
     assert np.corrcoef(measured, target)[0, 1] > 0.9
 
 
+def test_audible_fingerprint_follows_the_difference_of_measured_spectra():
+    level, real_frames = 8, noise(8.0, amp=0.05).reshape(8, -1)
+    fake_frames = real_frames + tone(3000, 8.0, amp=0.05).reshape(8, -1)
+    fake_frames = fake_frames + tone(7000, 8.0, amp=0.03).reshape(8, -1)
+    real = fp.mean_packet_spectrum(real_frames, "haar", level, label=0, generator="real")
+    fake = fp.mean_packet_spectrum(fake_frames, "haar", level, generator="fake")
+    x = fp.audible_fingerprint(fake, real, seconds=2.0)
+    measured = _pywt_packets(x[None], "haar", level, "periodization").mean(axis=(0, 2))
+    assert np.corrcoef(measured, np.abs(fake.mean - real.mean))[0, 1] > 0.9
+
+
 def test_audible_fingerprint_of_a_generator_is_its_difference_to_real(tmp_path):
     real = _spectrum(np.full(1024, 0.1), "ljspeech", 0)
     fake_mean = np.full(1024, 0.1)
