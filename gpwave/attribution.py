@@ -118,6 +118,13 @@ def band_frequencies(model: Any, n_bands: int) -> np.ndarray:
     return (np.arange(n_bands) + 0.5) * sample_rate / 2 / n_bands
 
 
+def _device(model: Any) -> torch.device:
+    """The device of a module's parameters (inputs follow the model), else the CPU."""
+    params = getattr(model, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
+
+
 def _prepare(model: Any, data: torch.Tensor) -> tuple[Callable, torch.Tensor]:
     """The function to attribute and its inputs: the head on features for detectors."""
     if not _is_detector(model):
@@ -153,13 +160,14 @@ def _attribute_batch(
     if method == "saliency":
         attr = Saliency(fn).attribute(x, target=idx, abs=True)
         nan = np.full(len(x), np.nan)
-        return attr.detach(), nan, nan, diff.numpy()
+        return attr.detach(), nan, nan, diff.cpu().numpy()
     attr, delta = IntegratedGradients(fn).attribute(
         x, baselines=base, target=idx, n_steps=n_steps, return_convergence_delta=True
     )
     total = attr.detach().double().reshape(len(x), -1).sum(dim=1)
-    error = (total - diff).abs().numpy()
-    return attr.detach(), delta.detach().abs().double().numpy(), error, diff.numpy()
+    error = (total - diff).abs().cpu().numpy()
+    delta = delta.detach().abs().double().cpu().numpy()
+    return attr.detach(), delta, error, diff.cpu().numpy()
 
 
 def attribute(
@@ -179,7 +187,8 @@ def attribute(
     For a :class:`gpwave.models.Detector` (anything with ``.features`` and ``.head``)
     waveforms (k, N) are first turned into its normalised features and the head is
     attributed; features (k, C, F, T) are attributed directly. Any other module is taken
-    to map features (k, ..., F, T) to logits (k, 2).
+    to map features (k, ..., F, T) to logits (k, 2). Batches run on the device of the
+    model's parameters (move the detector to "cuda" to attribute on a GPU).
 
     Args:
         detector_or_model: A detector or a features -> logits module.
@@ -239,14 +248,14 @@ def _accumulate(
     """Sums of signed and absolute (F, T) maps plus per-frame checks over all batches."""
     acc: dict[str, Any] = {"sum": 0.0, "abs": 0.0, "delta": [], "error": [], "diff": []}
     for i in range(0, len(data), batch_size):
-        fn, x = _prepare(model, data[i : i + batch_size])
+        fn, x = _prepare(model, data[i : i + batch_size].to(_device(model)))
         x = x.detach().requires_grad_(True)
         attr, delta, error, diff = _attribute_batch(
             fn, x, _baseline(x.detach(), baseline), method, TARGET_INDEX[target], n_steps
         )
         maps = _to_maps(attr).double()
-        acc["sum"] = acc["sum"] + maps.sum(dim=0).numpy()
-        acc["abs"] = acc["abs"] + _to_maps(attr.abs()).double().sum(dim=0).numpy()
+        acc["sum"] = acc["sum"] + maps.sum(dim=0).cpu().numpy()
+        acc["abs"] = acc["abs"] + _to_maps(attr.abs()).double().sum(dim=0).cpu().numpy()
         acc["delta"].append(delta)
         acc["error"].append(error)
         acc["diff"].append(diff)
