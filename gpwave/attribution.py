@@ -57,7 +57,10 @@ class AttributionResult:
 
     @property
     def frequencies_khz(self) -> np.ndarray:
-        """Centre frequencies in kHz."""
+        """Centre frequencies in kHz.
+
+        Notebook: notebooks/06_attribution.py
+        """
         return self.frequencies / 1e3
 
     def marginal(self, target: AttributionTarget = "fake", absolute: bool = True) -> np.ndarray:

@@ -130,6 +130,8 @@ class RunningStats:
 
         Args:
             values: The new samples, one per row.
+
+        Notebook: notebooks/01_fingerprints.py
         """
         values = np.asarray(values, dtype=np.float64).reshape(-1, self.n_features)
         if len(values):
@@ -143,6 +145,8 @@ class RunningStats:
             n_b: Its number of samples.
             mean_b: Its per-feature mean.
             m2_b: Its per-feature sum of squared deviations from ``mean_b``.
+
+        Notebook: notebooks/01_fingerprints.py
         """
         if n_b == 0:
             return
@@ -154,7 +158,10 @@ class RunningStats:
 
     @property
     def std(self) -> np.ndarray:
-        """Population standard deviation (ddof=0, as ``numpy.std``)."""
+        """Population standard deviation (ddof=0, as ``numpy.std``).
+
+        Notebook: notebooks/01_fingerprints.py
+        """
         return np.sqrt(self.m2 / max(self.count, 1))
 
 

@@ -327,7 +327,17 @@ class SpectraCache:
             self._cache[(first.wavelet, first.level)] = dict(spectra)
 
     def get(self, wavelet: str, level: int) -> dict[str, fp.FingerprintSpectrum]:
-        """Spectra of every folder for this wavelet and level."""
+        """Spectra of every folder for this wavelet and level.
+
+        Args:
+            wavelet: PyWavelets wavelet name.
+            level: Decomposition level.
+
+        Returns:
+            Generator name -> spectrum (computed once, then cached).
+
+        Notebook: notebooks/01_fingerprints.py
+        """
         key = (wavelet, int(level))
         if key not in self._cache:
             self._cache[key] = fp.folder_spectra(
