@@ -175,6 +175,7 @@ _EXPLORER_JS = """
     });
   }
   select.addEventListener("change", function () { show(select.value); });
+  show(select.value);  // a browser may restore an earlier choice on reload
 })();
 """
 
@@ -275,7 +276,8 @@ def _explorer_html(
     data = payload.replace("</", "<\\/")
     return (
         f'<div class="gpwave-explorer" id="{html.escape(uid)}">'
-        f'<label>generator <select class="gpwave-explorer-select">{options}</select></label>'
+        f'<label>generator <select class="gpwave-explorer-select" autocomplete="off">'
+        f"{options}</select></label>"
         f'<div><img class="gpwave-explorer-plot" style="max-width:100%" '
         f'alt="mean packet spectrum: {html.escape(names[0])}" src="{sources[first["plot"]]}"/>'
         f'</div><div class="gpwave-explorer-players" '
