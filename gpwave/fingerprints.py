@@ -327,7 +327,7 @@ def folder_spectra(
         mode: Boundary mode.
         sample_rate: Sample rate the audio is read at (trees only).
         seconds: Frame length in seconds (trees only).
-        only_use: Generator or folder names to include (trees only; default all).
+        only_use: Generator or folder names to include (default: all).
         max_frames: Use at most this many frames per folder (default: all).
         batch_size: Frames transformed at once.
         device: Where to transform ("cpu", "cuda").
@@ -360,6 +360,8 @@ def _sources(
         for (gen, folder, label), group in store.index.groupby(
             ["generator", "folder", "label"], sort=True
         ):
+            if only_use is not None and not {gen, folder} & set(only_use):
+                continue
             rows = np.sort(group["row"].to_numpy())
             yield str(gen), str(folder), int(label), _store_frames(store, rows), store.sample_rate
         return

@@ -227,6 +227,8 @@ def test_folder_spectra_of_a_frame_store_match_the_tree(tmp_path):
     for name, spec in from_tree.items():
         assert from_store[name].n_frames == spec.n_frames
         np.testing.assert_allclose(from_store[name].mean, spec.mean, rtol=1e-5)
+    only = fp.folder_spectra(store, "db2", 6, only_use=["ljspeech", "C_hifigan"])
+    assert list(only) == ["ljspeech", "hifigan"]
 
 
 def test_fingerprint_rows_pair_real_and_fake_clips_of_one_utterance(tmp_path):
