@@ -333,6 +333,76 @@ class GMMDetector(nn.Module):
         return self.log_likelihood(x).mean(1) + 0 * self.dummy
 
 
+# --- synchronised batch norm (DDP only) ----------------------------------------------
+class AllReduceBatchNorm(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics are pooled over all ranks, on any backend.
+
+    :class:`torch.nn.SyncBatchNorm` refuses CPU modules under DDP; this does the same on
+    gloo: per-channel sums, sums of squares and counts are all-reduced (with autograd,
+    so gradients flow through the global statistics as in SyncBatchNorm). Outside an
+    initialised process group, or in eval mode, it is a plain BatchNorm2d.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise with statistics of the global batch (training) or running stats."""
+        import torch.distributed as dist
+
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        c = x.shape[1]
+        xd = x.double()  # one-pass sums in float64: no cancellation in E[x^2] - E[x]^2
+        count = torch.full((1,), xd.numel() / c, dtype=xd.dtype, device=x.device)
+        stats = all_reduce(torch.cat([xd.sum((0, 2, 3)), (xd * xd).sum((0, 2, 3)), count]))
+        n = stats[-1]
+        mean = stats[:c] / n
+        var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0)
+        mean, var, xf = mean.float(), var.float(), x.float()
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                m = self.momentum if self.momentum is not None else 0.1
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))
+                self.num_batches_tracked.add_(1)
+        y = (xf - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps)
+        if self.affine:
+            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return y.to(x.dtype)
+
+
+def sync_batchnorm(model: nn.Module, device: str | torch.device = "cpu") -> nn.Module:
+    """Synchronise BatchNorm statistics across DDP ranks (call only under DDP).
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        model: A model with plain BatchNorm2d layers.
+        device: On CUDA, torch's SyncBatchNorm; elsewhere :class:`AllReduceBatchNorm`.
+
+    Returns:
+        The converted model (same state-dict keys).
+    """
+    if torch.device(device).type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for name, child in model.named_children():
+        if type(child) is nn.BatchNorm2d:
+            new = AllReduceBatchNorm(
+                child.num_features,
+                child.eps,
+                child.momentum,
+                child.affine,
+                child.track_running_stats,
+            ).to(next(child.buffers()).device)
+            new.load_state_dict(child.state_dict())
+            if child.affine:
+                new.weight, new.bias = child.weight, child.bias
+            setattr(model, name, new)
+        else:
+            sync_batchnorm(child, device)
+    return model
+
+
 # --- registry -------------------------------------------------------------------------
 def _dcnn_nodrop(shape: Shape, **kw: Any) -> nn.Module:
     return DCNN(shape, **{"dropout_cnn": 0.0, "dropout_dil": 0.0, **kw})

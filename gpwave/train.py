@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from gpwave import evaluate
 from gpwave.errors import CheckpointError, DataError
-from gpwave.models import Detector, count_parameters, load_checkpoint
+from gpwave.models import Detector, count_parameters, load_checkpoint, sync_batchnorm
 
 CHECKPOINT_FORMAT = "gpwave-checkpoint/1"
 
@@ -252,6 +252,8 @@ def run_config(
         for seed in cfg.seeds:
             run_dir = Path(out) / name / f"seed{seed}"
             m = train_one(cfg, run_dir, seed, resume=resume)
+            if dist.is_initialized() and dist.get_rank() != 0:
+                continue
             pooled = [r["eer"] for r in m.get("test", []) if r["generator"] == evaluate.POOLED]
             results.append(
                 {
@@ -594,7 +596,7 @@ def train_one(
     else:
         fit_normalizer(det, store, train_rows, device)
     if d.world > 1:
-        det.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(det.model)
+        det.model = sync_batchnorm(det.model, device)
     train = _Frames(store, train_rows, det, device, cfg.cache_features)
     val = _Frames(store, val_rows, det, device, cfg.cache_features)
     net: torch.nn.Module = det.model
@@ -678,7 +680,11 @@ def _train_epoch(
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
-        losses.append(float(loss.detach()))
+        loss = loss.detach()
+        if d.world > 1:  # log the global batch's loss, as a single process would
+            dist.all_reduce(loss)
+            loss /= d.world
+        losses.append(float(loss))
     return losses
 
 

@@ -209,38 +209,44 @@ def test_run_config_grid_over_features_and_seeds(tree, tmp_path):
             )
 
 
+def _torchrun(args, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    proc = subprocess.run(
+        cmd + args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 @pytest.mark.slow
-def test_ddp_two_cpu_processes_agree_with_one(tree, tmp_path):
-    """torchrun, 2 CPU processes with gloo, SyncBatchNorm: same weights as 1 process."""
+@pytest.mark.parametrize("model", ["dcnn_nodrop", "lcnn"])
+def test_ddp_gradients_of_two_cpu_processes_match_one(tmp_path, model):
+    """gloo, 2 processes, synchronised BatchNorm: the global batch's gradient."""
+    _torchrun(
+        [str(REPO / "tests" / "_ddp_grad_check.py"), model, str(tmp_path / "e.json")], tmp_path
+    )
+    err = json.loads((tmp_path / "e.json").read_text())
+    assert max(err.values()) < 0.02, sorted(err.items(), key=lambda kv: kv[1])[-3:]
+
+
+@pytest.mark.slow
+def test_ddp_training_run_of_two_cpu_processes_agrees_with_one(tree, tmp_path):
+    """torchrun + `gpwave train`, 2 CPU processes with gloo vs 1 process: same losses."""
     raw = base_config(
-        *tree, model="dcnn_nodrop", epochs=2, lr=0.001, eval_test=False, batch_size=16, threads=1
+        *tree, model="dcnn_nodrop", epochs=1, lr=0.001, eval_test=False, batch_size=16, threads=1
     )
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(raw))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "gpwave",
-        "train",
-        str(tmp_path / "cfg.yaml"),
-        "--out",
-        str(tmp_path / "ddp"),
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _torchrun(["-m", "gpwave", "train", "cfg.yaml", "--out", "ddp"], tmp_path)
     train.run_config(tmp_path / "cfg.yaml", tmp_path / "one")
     one = torch.load(tmp_path / "one" / "seed0" / "last.pt", weights_only=True)
     two = torch.load(tmp_path / "ddp" / "seed0" / "last.pt", weights_only=True)
-    for k, v in one["model"].items():
-        if v.is_floating_point():
-            torch.testing.assert_close(two["model"][k], v, atol=2e-3, rtol=1e-3, msg=k)
+    # Adam's first steps move every weight by about +-lr whatever its gradient's size, so
+    # float-level gradient differences flip some near-zero updates: compare the losses
+    # (and the gradients themselves in the test above), not the weights bit for bit.
     for h1, h2 in zip(one["history"], two["history"], strict=True):
-        assert h2["train_loss"] == pytest.approx(h1["train_loss"], abs=1e-3)
+        assert h2["train_loss"] == pytest.approx(h1["train_loss"], abs=0.01)
+        assert h2["val_loss"] == pytest.approx(h1["val_loss"], abs=0.01)
+    assert two["model"].keys() == one["model"].keys()
 
 
 @pytest.mark.slow
