@@ -41,6 +41,8 @@ CHAPTERS = (
 )
 #: The training run shown as the chapter ``03_train`` in the book.
 CHAPTER_RUN = "dcnn_packets"
+#: Longest a notebook cell may run (seconds) before the build fails instead of hanging.
+CELL_TIMEOUT = 3600
 #: Matplotlib backend of the kernels, so figures become outputs (``make`` exports Agg).
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
@@ -109,7 +111,7 @@ def plan(quick: bool, results_dir: str, data_dir: str) -> list[Execution]:
     ]
     trained = tuple(e.name for e in train)
     return [
-        Execution("01_fingerprints", "01_fingerprints", dict(common)),
+        Execution("01_fingerprints", "01_fingerprints", {**common, "live_explorer": False}),
         Execution("02_data", "02_data", dict(common)),
         *train,
         Execution("04_generalization", "04_generalization", dict(common), deps=trained),
@@ -237,11 +239,16 @@ def execute(ex: Execution, stamps: Path, digest: str, force: bool) -> bool:
                 kernel_name="python3",
                 cwd=str(REPO),
                 progress_bar=False,
+                execution_timeout=CELL_TIMEOUT,
             )
     except papermill.PapermillExecutionError as err:
         raise NotebookFailed(
             f"notebook {ex.name} ({ex.notebook}.ipynb) failed in cell {err.exec_count}: "
             f"{err.ename}: {err.evalue} -- see {out}"
+        ) from err
+    except Exception as err:  # kernel death, cell time-out, missing kernel
+        raise NotebookFailed(
+            f"notebook {ex.name} ({ex.notebook}.ipynb) failed: {type(err).__name__}: {err}"
         ) from err
     seconds = time.perf_counter() - start
     drop_widget_state(out)

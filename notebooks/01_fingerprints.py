@@ -34,7 +34,7 @@ from IPython.display import HTML, display
 
 from gpwave import fingerprints, widgets
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False
@@ -44,6 +44,7 @@ max_frames = None  # frames per folder; None: every frame
 only_use = None  # folders to include (names such as "melgan"); None: every folder
 example_generator = "melgan"
 fingerprint_seconds = 2.0
+live_explorer = True  # the ipywidgets explorer (needs a live kernel; the book sets False)
 
 # %%
 if quick:
@@ -109,9 +110,9 @@ display(HTML(widgets.static_explorer(spectra, audio=rows)))
 # %% [markdown]
 # In a live Jupyter kernel, `gpwave.widgets.explorer` offers the same with every choice
 # open: generators, wavelet, level, frequency range, linear or logarithmic axes. Run this
-# notebook in Jupyter to use it (the static book has no kernel, so its output is not
-# shown here).
+# notebook in Jupyter to use it; the static book has no kernel, so the book's build skips
+# it (parameter `live_explorer`).
 
 # %% tags=["remove-output"]
-live = widgets.explorer(data_dir, spectra=spectra, max_frames=max_frames)
-display(live)
+if live_explorer:
+    display(widgets.explorer(data_dir, spectra=spectra, max_frames=max_frames))

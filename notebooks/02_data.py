@@ -31,7 +31,7 @@ from IPython.display import HTML, display
 
 from gpwave import data, widgets
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False

@@ -39,7 +39,7 @@ from IPython.display import display
 
 from gpwave import data, evaluate, models, train
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False

@@ -34,7 +34,7 @@ from IPython.display import Markdown, display
 
 from gpwave import evaluate
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False

@@ -30,7 +30,7 @@ from IPython.display import HTML, display
 
 from gpwave import data, evaluate, models, widgets
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False
@@ -48,14 +48,19 @@ limit_test = None  # test frames per class to compare; None: every test frame
 
 # %% tags=["hide-input"]
 runs_dir = Path(results_dir) / "runs"
-both = {
-    name: evaluate.aggregate_seeds(
-        [pd.read_csv(p) for p in sorted((runs_dir / name).glob("seed*/test_table.csv"))]
-    ).set_index("generator")[["eer_mean", "eer_std", "accuracy_mean"]]
-    for name in (run, ablation_run)
-}
-ablation = pd.concat(both, axis=1)
-evaluate.save_table(ablation.reset_index(), Path(results_dir) / "dilation" / "ablation")
+both = pd.concat(
+    [
+        evaluate.aggregate_seeds(
+            [pd.read_csv(p) for p in sorted((runs_dir / name).glob("seed*/test_table.csv"))]
+        ).assign(run=name)
+        for name in (run, ablation_run)
+    ],
+    ignore_index=True,
+)
+evaluate.save_table(both, Path(results_dir) / "dilation" / "ablation")
+ablation = both.pivot_table(
+    index="generator", columns="run", values=["eer_mean", "eer_std", "accuracy_mean"], sort=False
+)
 display((100 * ablation).round(1))
 
 # %% [markdown]

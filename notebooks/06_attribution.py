@@ -34,7 +34,7 @@ from IPython.display import display
 
 from gpwave import attribution, data, models
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False
