@@ -79,7 +79,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = dict(kv.split("=", 1) for kv in args.set or [])
     results = train.run_config(args.config, out=args.out, resume=args.resume, overrides=overrides)
     for res in results:
-        print(res)
+        print(json.dumps(res, default=str))
     return 0
 
 
@@ -88,7 +88,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     table = evaluate.evaluate_checkpoint(args.checkpoint, args.data_dir)
     if args.json:
-        _print_json(table.to_dict(orient="records"))
+        _print_json(json.loads(table.to_json(orient="records")))  # NaN -> null
     else:
         print(evaluate.to_markdown(table))
     return 0
