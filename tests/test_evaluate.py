@@ -146,3 +146,51 @@ def test_disagreements_lists_a_right_b_wrong():
     d = evaluate.disagreements(a, b, frames)
     assert sorted(d["row"]) == [0, 1]
     assert list(d["row"]) == [1, 0]  # most confidently wrong first
+
+
+class _Store:
+    sample_rate = 8000
+
+    def read(self, rows):
+        return np.stack([np.full(800, 0.1 * (r + 1), dtype=np.float32) for r in rows])
+
+
+def test_export_disagreements_writes_clips_with_scores(tmp_path):
+    import soundfile as sf
+
+    frames = pd.DataFrame(
+        {
+            "row": [0, 1, 2],
+            "label": [1, 1, 0],
+            "offset": [0, 0, 0],
+            "generator": ["melgan", "melgan", "ljspeech"],
+            "file": ["x/a_gen.wav", "x/b_gen.wav", "x/c.wav"],
+        }
+    )
+    d = evaluate.disagreements(np.array([0.9, 0.8, 0.1]), np.array([0.1, 0.3, 0.9]), frames)
+    out = evaluate.export_disagreements(d, _Store(), tmp_path, n=2)
+    assert len(out) == 2
+    x, sr = sf.read(out["clip"].iloc[0])
+    assert sr == 8000 and len(x) == 800
+    saved = pd.read_csv(tmp_path / "disagreements.csv")
+    assert list(saved["score_b"]) == list(out["score_b"])
+
+
+def test_detect_files_reports_short_files(tmp_path):
+    import soundfile as sf
+    import torch
+
+    from gpwave.models import Detector
+    from gpwave.transforms import FeatureConfig
+
+    det = Detector(FeatureConfig(), "linear", 22050).eval()
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros(1000, dtype=np.float32), 22050)
+    long = tmp_path / "long.wav"
+    sf.write(long, np.random.default_rng(0).normal(0, 0.1, 22050 * 2 + 10), 22050)
+    reps = evaluate.detect_files(det, [short, long], progress=False)
+    assert reps[0].verdict == "error" and "shorter" in reps[0].error
+    assert len(reps[1].scores) == 2 and reps[1].verdict in ("fake", "real")
+    frames = torch.from_numpy(sf.read(long, dtype="float32")[0][: 2 * 22050].reshape(2, -1))
+    np.testing.assert_allclose(reps[1].scores, det.fake_probability(frames).numpy(), rtol=1e-5)
+    assert "short.wav" in str(reps[0]) and reps[1].to_dict()["file"] == str(long)
