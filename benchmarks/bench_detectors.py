@@ -49,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=None, help="mini benchmark root")
     p.add_argument("--out", type=Path, default=REPO / "results" / "bench_detectors")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=10, help="epochs of the neural detectors")
     p.add_argument("--limit-train", type=int, default=None, help="frames per class")
     p.add_argument("--only", nargs="+", default=None, choices=list(DETECTORS))
     p.add_argument("--n-boot", type=int, default=1000)
@@ -119,8 +119,7 @@ def main() -> None:
     names = args.only or list(DETECTORS)
     for seed in args.seeds:
         for name in names:
-            over = {k: v for k, v in DETECTORS[name].items() if k != "epochs" or args.epochs == 10}
-            cfg = train.TrainConfig.from_dict({**raw, **over, "seeds": [seed]})
+            cfg = train.TrainConfig.from_dict({**raw, **DETECTORS[name], "seeds": [seed]})
             run_dir = args.out / name / f"seed{seed}"
             if args.resume and (run_dir / "metrics.json").is_file():
                 m = json.loads((run_dir / "metrics.json").read_text())

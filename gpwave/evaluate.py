@@ -598,6 +598,37 @@ def disagreements(
     return out.assign(margin_b=margin).sort_values("margin_b", ascending=False)
 
 
+def compare_detectors(
+    detector_a: Any,
+    detector_b: Any,
+    store: Any,
+    split: str | None = "test",
+    threshold: float = 0.5,
+    batch_size: int = 64,
+) -> pd.DataFrame:
+    """Score one split with two detectors and list where A is right and B is wrong.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        detector_a: E.g. the DCNN with dilation.
+        detector_b: E.g. the DCNN without dilation.
+        store: The frame store.
+        split: "train", "val", "test", or None for every frame.
+        threshold: Decision threshold.
+        batch_size: Frames per forward pass.
+
+    Returns:
+        The output of :func:`disagreements` for the split's frames.
+    """
+    idx = store.index
+    frames = idx if split is None else idx[idx["split"] == split]
+    rows = frames["row"].to_numpy()
+    a = score_frames(detector_a, store, rows, batch_size)
+    b = score_frames(detector_b, store, rows, batch_size)
+    return disagreements(a, b, frames, threshold)
+
+
 def export_disagreements(
     table: pd.DataFrame, store: Any, out_dir: str | Path, n: int = 10
 ) -> pd.DataFrame:
