@@ -285,6 +285,7 @@ def generalization_table(
     gain: float = 1.0,
     batch_size: int = 64,
     progress: bool = False,
+    limit: int | None = None,
 ) -> pd.DataFrame:
     """Score the real and fake frames of a split and tabulate per generator.
 
@@ -304,6 +305,7 @@ def generalization_table(
         gain: Multiply test audio by this factor (gain-invariance checks).
         batch_size: Frames per forward pass.
         progress: Show a progress bar.
+        limit: At most this many frames per folder (seeded sample; None: all).
 
     Returns:
         DataFrame with :data:`TABLE_COLUMNS`.
@@ -313,6 +315,13 @@ def generalization_table(
     if generators is not None:
         keep &= ((idx["label"] == 0) | idx["generator"].isin(list(generators))).to_numpy()
     frames = idx[keep]
+    if limit is not None:
+        rng = np.random.default_rng(seed)
+        pick = [
+            rng.choice(pos, min(len(pos), limit), replace=False)
+            for pos in frames.groupby("generator", sort=False).indices.values()
+        ]
+        frames = frames.iloc[np.sort(np.concatenate(pick))]
     scores = score_frames(
         detector, store, frames["row"].to_numpy(), batch_size, gain=gain, progress=progress
     )

@@ -64,6 +64,7 @@ class TrainConfig:
         split_seed: Seed of the utterance split and of class balancing.
         limit_train: At most this many training frames per class (None: all).
         limit_val: At most this many validation frames per class.
+        limit_test: At most this many test frames per folder in the final table.
         feature: :class:`gpwave.transforms.FeatureConfig` fields (kind, wavelet, level...).
         model: Model name (:data:`gpwave.constants.ModelName`).
         model_kwargs: Passed to the model's constructor.
@@ -95,6 +96,7 @@ class TrainConfig:
     split_seed: int = 0
     limit_train: int | None = None
     limit_val: int | None = None
+    limit_test: int | None = None
     feature: dict[str, Any] = field(default_factory=dict)
     model: str = "dcnn"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -731,6 +733,7 @@ def _finish(
             n_boot=cfg.n_boot,
             seed=seed,
             progress=cfg.progress,
+            limit=cfg.limit_test,
         )
         evaluate.save_table(table, out_dir / "test_table")
         metrics["test"] = json.loads(table.to_json(orient="records"))

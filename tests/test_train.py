@@ -187,9 +187,11 @@ def test_gmm_is_fitted_not_trained(tree, tmp_path):
         model="gmm",
         feature={"kind": "lfcc"},
         model_kwargs={"n_components": 4, "max_iter": 20},
+        limit_test=3,
     )
     m = train.train_one(cfg, tmp_path, seed=0)
     assert len(m["history"]) == 1
+    assert all(r["n_frames"] <= 6 for r in m["test"])  # 3 real + 3 fake per generator
     assert {r["generator"] for r in m["test"]} >= {"melgan", "hifigan"}
     det = Detector.load(tmp_path / "best.pt")
     assert det.model.means.abs().sum() > 0
