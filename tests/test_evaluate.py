@@ -194,3 +194,37 @@ def test_detect_files_reports_short_files(tmp_path):
     frames = torch.from_numpy(sf.read(long, dtype="float32")[0][: 2 * 22050].reshape(2, -1))
     np.testing.assert_allclose(reps[1].scores, det.fake_probability(frames).numpy(), rtol=1e-5)
     assert "short.wav" in str(reps[0]) and reps[1].to_dict()["file"] == str(long)
+
+
+def test_compare_detectors_scores_a_split_with_both():
+    import torch
+
+    from gpwave.models import Detector
+    from gpwave.transforms import FeatureConfig
+
+    rng = np.random.default_rng(0)
+    waves = rng.normal(0, 0.1, (6, 4096)).astype(np.float32)
+
+    class Store:
+        index = pd.DataFrame(
+            {
+                "row": range(6),
+                "label": [0, 1, 0, 1, 0, 1],
+                "offset": 0,
+                "generator": ["ljspeech", "melgan"] * 3,
+                "file": "f.wav",
+                "split": ["test"] * 4 + ["train"] * 2,
+            }
+        )
+
+        def read(self, rows):
+            return waves[np.asarray(rows)]
+
+    torch.manual_seed(0)
+    a, b = (Detector(FeatureConfig(level=4), "linear", 4096).eval() for _ in range(2))
+    out = evaluate.compare_detectors(a, b, Store())
+    sa = a.fake_probability(torch.from_numpy(waves[:4])).numpy()
+    sb = b.fake_probability(torch.from_numpy(waves[:4])).numpy()
+    ref = evaluate.disagreements(sa, sb, Store.index.iloc[:4])
+    assert list(out["row"]) == list(ref["row"])
+    np.testing.assert_allclose(out["score_a"], ref["score_a"], rtol=1e-6)
