@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import yaml
 from IPython.display import HTML, display
 
 from gpwave import data, widgets
@@ -35,9 +36,7 @@ from gpwave import data, widgets
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False
-seconds = 1.0
-sample_rate = 22050
-split_seed = 0
+protocol_file = "configs/mini.yaml"  # the protocol: test-only folders, split (relative to the repo)
 example_utterances = ["LJ050-0029", "LJ008-0217"]
 
 # %% [markdown]
@@ -60,11 +59,23 @@ fig.tight_layout()
 # Each file is cut into non-overlapping windows of one second; a shorter tail is dropped,
 # never padded with zeros (fakes are padded to multiples of 256 samples, so zeros would
 # be a cue). Utterances, not frames, are assigned to splits, with one seed: all frames
-# of a sentence, real or generated, land in the same split.
+# of a sentence, real or generated, land in the same split. The protocol (the parameter
+# `protocol_file`, as for `gpwave train`) trains on real speech against MelGAN and makes
+# every other generator's folder test-only; the utterances of those folders are pinned
+# to the test split in every folder, the real one included.
 
 # %%
-cfg = data.DataConfig(root=data_dir, sample_rate=sample_rate, seconds=seconds, seed=split_seed)
-store = data.prepare_store(cfg, store_dir=Path(results_dir) / "store", progress=False)
+protocol = yaml.safe_load(Path(protocol_file).read_text())
+store = data.prepare_store(
+    data.DataConfig(
+        root=data_dir,
+        only_test_folders=protocol["only_test_folders"],
+        split=tuple(protocol["split"]),
+        seed=protocol["split_seed"],
+    ),
+    store_dir=Path(results_dir) / "store",
+    progress=False,
+)
 index = store.index
 print(f"{len(store)} frames of {store.frame_length} samples in {store.path}")
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import yaml
 from IPython.display import display
 
 from gpwave import data, evaluate, models, train
@@ -43,6 +44,7 @@ from gpwave import data, evaluate, models, train
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False
+protocol_file = "configs/mini.yaml"  # gpwave train config: test-only folders, split, ...
 run_name = "dcnn_packets"
 train_generator = "melgan"  # the paper: "fbmelgan" (full-band MelGAN) on full WaveFake
 feature = "packets"  # packets | stft | lfcc | mfcc
@@ -66,24 +68,28 @@ store_dir = None  # frame store; None: results_dir/store
 if quick:
     epochs, seeds, limit_train, limit_val, limit_test, n_boot = 1, seeds[:1], 8, 4, 8, 20
 out = Path(results_dir) / "runs" / run_name
-cfg = train.TrainConfig(
-    data_dir=str(data_dir),
-    store_dir=str(store_dir or Path(results_dir) / "store"),
-    train_generator=train_generator,
-    feature={"kind": feature, "wavelet": wavelet, "level": level},
-    model=model,
-    epochs=epochs,
-    batch_size=batch_size,
-    lr=learning_rate,
-    weight_decay=weight_decay,
-    seeds=list(seeds),
-    device=device,
-    limit_train=limit_train,
-    limit_val=limit_val,
-    cache_features=cache_features,
-    n_boot=n_boot,
-    eval_test=False,  # scored below, on `limit_test` frames per class
-    progress=False,
+protocol = yaml.safe_load(Path(protocol_file).read_text())
+cfg = train.TrainConfig.from_dict(
+    {
+        **protocol,
+        "data_dir": str(data_dir),
+        "store_dir": str(store_dir or Path(results_dir) / "store"),
+        "train_generator": train_generator,
+        "feature": {"kind": feature, "wavelet": wavelet, "level": level},
+        "model": model,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": learning_rate,
+        "weight_decay": weight_decay,
+        "seeds": list(seeds),
+        "device": device,
+        "limit_train": limit_train,
+        "limit_val": limit_val,
+        "cache_features": cache_features,
+        "n_boot": n_boot,
+        "eval_test": False,  # scored below, on `limit_test` frames per class
+        "progress": False,
+    }
 )
 pd.Series(cfg.to_dict()).to_frame("value")
 
@@ -130,7 +136,16 @@ fig.tight_layout()
 # mean ± standard deviation over seeds.
 
 # %%
-store = data.prepare_store(data.DataConfig(root=data_dir), store_dir=cfg.store_dir, progress=False)
+store = data.prepare_store(
+    data.DataConfig(
+        root=data_dir,
+        only_test_folders=cfg.only_test_folders,
+        split=tuple(cfg.split),
+        seed=cfg.split_seed,
+    ),
+    store_dir=cfg.store_dir,
+    progress=False,
+)
 test_rows = data.select_frames(store, "test", balance=False, limit=limit_test)
 test_frames = store.index[store.index["row"].isin(test_rows)]
 tables = {}

@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from IPython.display import HTML, display
 
 from gpwave import data, evaluate, models, widgets
@@ -34,6 +35,7 @@ from gpwave import data, evaluate, models, widgets
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False
+protocol_file = "configs/mini.yaml"  # the protocol: test-only folders, split (relative to the repo)
 run = "dcnn_packets"
 ablation_run = "dcnn_nodil"
 seed = 0
@@ -73,8 +75,16 @@ display((100 * ablation).round(1))
 # probabilities.
 
 # %%
+protocol = yaml.safe_load(Path(protocol_file).read_text())
 store = data.prepare_store(
-    data.DataConfig(root=data_dir), store_dir=Path(results_dir) / "store", progress=False
+    data.DataConfig(
+        root=data_dir,
+        only_test_folders=protocol["only_test_folders"],
+        split=tuple(protocol["split"]),
+        seed=protocol["split_seed"],
+    ),
+    store_dir=Path(results_dir) / "store",
+    progress=False,
 )
 if quick:
     limit_test = 8

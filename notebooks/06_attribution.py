@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from IPython.display import display
 
 from gpwave import attribution, data, models
@@ -38,6 +39,7 @@ from gpwave import attribution, data, models
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
 results_dir = "results"
 quick = False
+protocol_file = "configs/mini.yaml"  # the protocol: test-only folders, split (relative to the repo)
 run = "dcnn_packets"
 seed = 0
 max_frames = 2500  # test frames to average over (the study: 2500); None: all
@@ -46,10 +48,18 @@ high_khz = 5.5  # where "high frequencies" start, for the share below
 
 # %%
 if quick:
-    max_frames, n_steps = 6, 8
+    max_frames, n_steps = 2, 4
 detector = models.Detector.load(Path(results_dir) / "runs" / run / f"seed{seed}" / "best.pt")
+protocol = yaml.safe_load(Path(protocol_file).read_text())
 store = data.prepare_store(
-    data.DataConfig(root=data_dir), store_dir=Path(results_dir) / "store", progress=False
+    data.DataConfig(
+        root=data_dir,
+        only_test_folders=protocol["only_test_folders"],
+        split=tuple(protocol["split"]),
+        seed=protocol["split_seed"],
+    ),
+    store_dir=Path(results_dir) / "store",
+    progress=False,
 )
 rows = data.select_frames(store, "test", balance=False, limit=max_frames)
 frames = store.read(rows)
