@@ -44,7 +44,7 @@ example_utterances = ["LJ050-0029", "LJ008-0217"]
 
 # %% tags=["hide-input"]
 summary = data.summarize(data_dir)
-display(summary)
+display(summary.set_index("folder"))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Seconds of audio per folder (log scale). Real speech and MelGAN dominate; most generators have a few files.", "name": "fig-seconds-per-folder"}}
 fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -89,6 +89,7 @@ display(frames_per_split)
 # Files that give no frame are reported, not silently lost:
 
 # %% tags=["hide-input"]
+print(f"{len(store.skipped)} files skipped")
 display(store.skipped)
 
 # %% [markdown]

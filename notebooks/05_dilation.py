@@ -116,10 +116,8 @@ rows = [
     }
     for r in examples.itertuples()
 ]
-display(
-    HTML(
-        widgets.audio_table(
-            rows, caption="fake probability of each model; label: real if the generator is ljspeech"
-        )
-    )
-)
+caption = "Fake probability of each model (threshold 0.5); ljspeech frames are real."
+if rows:
+    display(HTML(widgets.audio_table(rows, caption=caption)))
+else:
+    print("No test frame is right with dilation and wrong without it.")
