@@ -42,7 +42,7 @@ runs = {
     "dcnn_packets": "DCNN, sym5 packets",
     "dcnn_stft": "DCNN, STFT",
     "dcnn_nodil": "DCNN without dilation, packets",
-    "lcnn": "LCNN, sym5 packets",
+    "lcnn": "LCNN, LFCC",
     "gmm_lfcc": "GMM, LFCC",
     "gmm_mfcc": "GMM, MFCC",
     "linear": "linear probe, packets",
