@@ -159,3 +159,24 @@ def test_config_keeps_the_book_offline_and_strict() -> None:
     assert not any(cfg["launch_buttons"].get(k) for k in ("binderhub_url", "colab_url", "thebe"))
     cmd = book.jupyter_book_command()
     assert {"-W", "-n", "--keep-going"} <= set(cmd)
+
+
+def test_drop_widget_state(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nb.cells.append(nbformat.v4.new_code_cell("1"))
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    book.drop_widget_state(path)
+    assert "widgets" not in nbformat.read(path, as_version=4).metadata
+
+
+def test_environment_yml_for_gpu_nodes() -> None:
+    import yaml
+
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps
+    assert any(str(d).startswith("pytorch-cuda") for d in deps)
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert any("-e ." in line for line in pip)
