@@ -566,7 +566,7 @@ def train_one(
         torch.set_num_threads(cfg.threads)
     progress = cfg.progress and d.lead
     out_dir.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
+    t_start, commit = time.perf_counter(), git_commit()  # the code this run starts with
 
     store = _store(cfg, d, progress)
     t_train = time.perf_counter()  # training time: normaliser fit, features, epochs
@@ -652,6 +652,7 @@ def train_one(
         d,
         device,
         {
+            "git_commit": commit,
             "train_seconds": train_seconds,
             "total_seconds": time.perf_counter() - t_start,
         },
@@ -700,14 +701,14 @@ def _finish(
     state: dict[str, Any],
     d: _Dist,
     device: str,
-    times: dict[str, float],
+    times: dict[str, Any],
 ) -> dict[str, Any]:
     """Reload the best weights, score the test split, write config.yaml + metrics.json."""
     best = load_checkpoint(out_dir / "best.pt", map_location=device) if d.lead else None
     if best is not None:
         det.load_state_dict(best["model"], strict=False)
     det.eval()
-    commit, data_hash = git_commit(), data_manifest_hash(store, train_rows)
+    commit, data_hash = times.pop("git_commit"), data_manifest_hash(store, train_rows)
     metrics: dict[str, Any] = {
         "seed": seed,
         "model": cfg.model,
