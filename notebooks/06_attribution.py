@@ -44,6 +44,7 @@ run = "dcnn_packets"
 seed = 0
 max_frames = 2500  # test frames to average over (the study: 2500); None: all
 n_steps = 50  # integration steps of integrated gradients
+batch_size = 4  # frames per attribution batch (memory grows with batch_size * n_steps)
 high_khz = 5.5  # where "high frequencies" start, for the share below
 
 # %%
@@ -65,7 +66,13 @@ rows = data.select_frames(store, "test", balance=False, limit=max_frames)
 frames = store.read(rows)
 results = {
     method: attribution.attribute(
-        detector, frames, method=method, target="both", n_steps=n_steps, max_frames=None
+        detector,
+        frames,
+        method=method,
+        target="both",
+        n_steps=n_steps,
+        batch_size=batch_size,
+        max_frames=None,
     )
     for method in ("integrated_gradients", "saliency")
 }
