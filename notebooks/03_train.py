@@ -26,8 +26,14 @@
 # the DCNN on wavelet packets. The paper-scale run on a GPU node is the same notebook:
 #
 # ```bash
-# papermill notebooks/03_train.ipynb out.ipynb -p data_dir /path/to/wavefake -p device cuda
+# papermill notebooks/03_train.ipynb out.ipynb -p data_dir /path/to/wavefake -p device cuda \
+#     -p protocol_file configs/wavefake.yaml -p train_generator fbmelgan \
+#     -p batch_size 128 -p cache_features False -y "seeds: [0, 1, 2, 3, 4]"
 # ```
+#
+# The protocol file matters: `configs/mini.yaml` marks every folder but real speech and
+# MelGAN as test-only, which on full WaveFake would pin every LJSpeech sentence to the
+# test split; `configs/wavefake.yaml` is the paper's protocol.
 
 # %% tags=["hide-input"]
 import os
@@ -54,7 +60,7 @@ model = "dcnn"  # dcnn | dcnn_nodil | dcnn_nodrop | lcnn | gmm | linear
 epochs = 10
 seeds = [0, 1, 2]
 device = "cpu"  # "cuda" on a GPU node; "auto" picks CUDA when present
-batch_size = 128
+batch_size = 32  # ~660 mini training frames; 128 (the paper) on full WaveFake
 learning_rate = 4e-4
 weight_decay = 1e-3
 limit_train = None  # at most this many training frames per class; None: all
