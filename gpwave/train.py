@@ -376,11 +376,20 @@ def resolve_path(path: str | Path | None) -> Path | None:
     return Path(os.path.expandvars(text)).expanduser()
 
 
-def _store(cfg: TrainConfig, d: _Dist, progress: bool) -> Any:
-    from gpwave.data import DataConfig, prepare_store
+def data_config(cfg: TrainConfig) -> Any:
+    """The data configuration of a training config: folders, split, test-only folders.
 
-    store_dir = resolve_path(cfg.store_dir)
-    dcfg = DataConfig(
+    Notebook: notebooks/02_data.py
+
+    Args:
+        cfg: A training config.
+
+    Returns:
+        The :class:`gpwave.data.DataConfig` its frame store is prepared with.
+    """
+    from gpwave.data import DataConfig
+
+    return DataConfig(
         root=resolve_path(cfg.data_dir),
         sample_rate=cfg.sample_rate,
         seconds=cfg.seconds,
@@ -388,6 +397,44 @@ def _store(cfg: TrainConfig, d: _Dist, progress: bool) -> Any:
         split=tuple(cfg.split),
         seed=cfg.split_seed,
     )
+
+
+def protocol_store(
+    protocol: str | Path | dict[str, Any],
+    data_dir: str | Path,
+    store_dir: str | Path | None = None,
+    progress: bool = False,
+) -> Any:
+    """Open the frame store of a protocol (a training YAML) for a data folder.
+
+    The split and the test-only folders come from the protocol, so every notebook sees
+    the frames exactly as training split them; the store is decoded once and reused.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        protocol: A training config file (e.g. ``configs/mini.yaml``) or its dict.
+        data_dir: The letter-prefixed data folder (replaces the protocol's ``data_dir``).
+        store_dir: Where the store lives (default: the protocol's, else under
+            ``$GPWAVE_DATA/stores``).
+        progress: Show progress bars while decoding.
+
+    Returns:
+        The :class:`gpwave.data.FrameStore`.
+    """
+    from gpwave.data import prepare_store
+
+    raw = protocol if isinstance(protocol, dict) else yaml.safe_load(Path(protocol).read_text())
+    cfg = TrainConfig.from_dict({**raw, "data_dir": str(data_dir)})
+    target = resolve_path(store_dir if store_dir is not None else cfg.store_dir)
+    return prepare_store(data_config(cfg), store_dir=target, progress=progress)
+
+
+def _store(cfg: TrainConfig, d: _Dist, progress: bool) -> Any:
+    from gpwave.data import prepare_store
+
+    store_dir = resolve_path(cfg.store_dir)
+    dcfg = data_config(cfg)
     if d.lead:
         store = prepare_store(dcfg, store_dir=store_dir, progress=progress)
     _barrier(d)

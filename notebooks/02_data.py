@@ -27,10 +27,9 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import yaml
 from IPython.display import HTML, display
 
-from gpwave import data, widgets
+from gpwave import data, train, widgets
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -65,17 +64,7 @@ fig.tight_layout()
 # to the test split in every folder, the real one included.
 
 # %%
-protocol = yaml.safe_load(Path(protocol_file).read_text())
-store = data.prepare_store(
-    data.DataConfig(
-        root=data_dir,
-        only_test_folders=protocol["only_test_folders"],
-        split=tuple(protocol["split"]),
-        seed=protocol["split_seed"],
-    ),
-    store_dir=Path(results_dir) / "store",
-    progress=False,
-)
+store = train.protocol_store(protocol_file, data_dir, Path(results_dir) / "store")
 index = store.index
 print(f"{len(store)} frames of {store.frame_length} samples in {store.path}")
 

@@ -142,16 +142,7 @@ fig.tight_layout()
 # mean ± standard deviation over seeds.
 
 # %%
-store = data.prepare_store(
-    data.DataConfig(
-        root=data_dir,
-        only_test_folders=cfg.only_test_folders,
-        split=tuple(cfg.split),
-        seed=cfg.split_seed,
-    ),
-    store_dir=cfg.store_dir,
-    progress=False,
-)
+store = train.protocol_store(cfg.to_dict(), data_dir, cfg.store_dir)
 test_rows = data.select_frames(store, "test", balance=False, limit=limit_test)
 test_frames = store.index[store.index["row"].isin(test_rows)]
 tables = {}

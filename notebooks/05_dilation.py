@@ -26,10 +26,9 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from IPython.display import HTML, display
 
-from gpwave import data, evaluate, models, widgets
+from gpwave import data, evaluate, models, train, widgets
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -75,17 +74,7 @@ display((100 * ablation).round(1))
 # probabilities.
 
 # %%
-protocol = yaml.safe_load(Path(protocol_file).read_text())
-store = data.prepare_store(
-    data.DataConfig(
-        root=data_dir,
-        only_test_folders=protocol["only_test_folders"],
-        split=tuple(protocol["split"]),
-        seed=protocol["split_seed"],
-    ),
-    store_dir=Path(results_dir) / "store",
-    progress=False,
-)
+store = train.protocol_store(protocol_file, data_dir, Path(results_dir) / "store")
 if quick:
     limit_test = 8
 test_rows = data.select_frames(store, "test", balance=False, limit=limit_test)

@@ -30,10 +30,9 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from IPython.display import display
 
-from gpwave import attribution, data, models
+from gpwave import attribution, data, models, train
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -51,17 +50,7 @@ high_khz = 5.5  # where "high frequencies" start, for the share below
 if quick:
     max_frames, n_steps = 2, 4
 detector = models.Detector.load(Path(results_dir) / "runs" / run / f"seed{seed}" / "best.pt")
-protocol = yaml.safe_load(Path(protocol_file).read_text())
-store = data.prepare_store(
-    data.DataConfig(
-        root=data_dir,
-        only_test_folders=protocol["only_test_folders"],
-        split=tuple(protocol["split"]),
-        seed=protocol["split_seed"],
-    ),
-    store_dir=Path(results_dir) / "store",
-    progress=False,
-)
+store = train.protocol_store(protocol_file, data_dir, Path(results_dir) / "store")
 rows = data.select_frames(store, "test", balance=False, limit=max_frames)
 frames = store.read(rows)
 results = {

@@ -281,3 +281,18 @@ def test_gain_invariance_on_the_mini_benchmark(mini_root, tmp_path):
     for db in (-6, 6):
         change = (tables[db]["eer"] - tables[0]["eer"]).abs()
         assert change.max() <= 0.01, change.sort_values().tail()
+
+
+def test_protocol_store_pins_test_only_sentences_in_every_folder(mini_root, tmp_path):
+    # configs/mini.yaml makes every folder but A and B test-only; O-Z re-synthesise
+    # LJ050-0029..0033, so those real recordings must be test frames too, and the
+    # training split holds only real speech and MelGAN.
+    repo = Path(__file__).resolve().parents[1]
+    store = train.protocol_store(repo / "configs" / "mini.yaml", mini_root, tmp_path / "store")
+    index = store.index
+    shared = [f"LJ050-00{k}" for k in range(29, 34)]
+    real_shared = index[(index["folder"] == "A_ljspeech") & index["utterance"].isin(shared)]
+    assert len(real_shared) > 0
+    assert set(real_shared["split"]) == {"test"}
+    assert set(index.loc[index["split"] != "test", "folder"]) == {"A_ljspeech", "B_melgan"}
+    assert index.groupby("utterance")["split"].nunique().max() == 1
