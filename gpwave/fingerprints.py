@@ -15,7 +15,7 @@ import json
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,65 +106,6 @@ class FingerprintSpectrum:
         return cls(**kwargs)
 
 
-@dataclass
-class RunningStats:
-    """Streamed per-feature mean and variance (Welford/Chan parallel update, float64).
-
-    Attributes:
-        n_features: Number of features (columns) per sample.
-
-    Notebook: notebooks/01_fingerprints.py
-    """
-
-    n_features: int
-    count: int = 0
-    mean: np.ndarray = field(init=False)
-    m2: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.mean = np.zeros(self.n_features)
-        self.m2 = np.zeros(self.n_features)
-
-    def update(self, values: np.ndarray) -> None:
-        """Merge a batch of samples (n, n_features) into the running statistics.
-
-        Args:
-            values: The new samples, one per row.
-
-        Notebook: notebooks/01_fingerprints.py
-        """
-        values = np.asarray(values, dtype=np.float64).reshape(-1, self.n_features)
-        if len(values):
-            mean_b = values.mean(axis=0)
-            self.merge(len(values), mean_b, ((values - mean_b) ** 2).sum(axis=0))
-
-    def merge(self, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
-        """Merge the statistics of another batch (Chan et al.'s parallel update).
-
-        Args:
-            n_b: Its number of samples.
-            mean_b: Its per-feature mean.
-            m2_b: Its per-feature sum of squared deviations from ``mean_b``.
-
-        Notebook: notebooks/01_fingerprints.py
-        """
-        if n_b == 0:
-            return
-        total = self.count + n_b
-        delta = np.asarray(mean_b, dtype=np.float64) - self.mean
-        self.mean = self.mean + delta * (n_b / total)
-        self.m2 = self.m2 + m2_b + delta**2 * (self.count * n_b / total)
-        self.count = total
-
-    @property
-    def std(self) -> np.ndarray:
-        """Population standard deviation (ddof=0, as ``numpy.std``).
-
-        Notebook: notebooks/01_fingerprints.py
-        """
-        return np.sqrt(self.m2 / max(self.count, 1))
-
-
 def _batches(frames: np.ndarray | Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
     """Regroup frame blocks (k_i, N) into float32 batches of ``batch_size`` frames."""
     blocks = [frames] if isinstance(frames, np.ndarray) else frames
@@ -212,14 +153,6 @@ def packet_magnitudes(
         return wavelet_packets(x, wavelet, level, mode=mode, order="freq").abs()
 
 
-def _batch_stats(mags: torch.Tensor) -> tuple[int, np.ndarray, np.ndarray]:
-    """(count, mean, m2) per band of |coefficients| (B, F, T), reduced in float64."""
-    m = mags.double()
-    mean = m.mean(dim=(0, 2))
-    m2 = ((m - mean[None, :, None]) ** 2).sum(dim=(0, 2))
-    return m.shape[0] * m.shape[2], mean.cpu().numpy(), m2.cpu().numpy()
-
-
 def mean_packet_spectrum(
     frames: np.ndarray | Iterable[np.ndarray],
     wavelet: str = "haar",
@@ -258,18 +191,22 @@ def mean_packet_spectrum(
 
     Notebook: notebooks/01_fingerprints.py
     """
-    from gpwave.transforms import packet_frequencies
+    from gpwave.transforms import Normalizer, packet_frequencies
 
     check_option(mode, BoundaryMode, "mode")
-    stats, n_frames = RunningStats(2**level), 0
+    # The normaliser's streamed per-band statistics (float64, on ``device``) over batch
+    # items and time steps are exactly the mean and variance of |c| per band.
+    stats, n_frames = Normalizer((1, 2**level)).to(device), 0
     for batch in _batches(frames, batch_size):
-        stats.merge(*_batch_stats(packet_magnitudes(batch, wavelet, level, mode, device)))
+        stats.update(packet_magnitudes(batch, wavelet, level, mode, device)[:, None])
         n_frames += len(batch)
     if n_frames == 0:
         raise DataError(f"no frames to average for {generator or 'these frames'}")
+    mean = stats.mean[0].cpu().numpy()
+    std = (stats.m2[0] / stats.count).sqrt().cpu().numpy()  # population std, no floor
     freqs = np.asarray(packet_frequencies(level, sample_rate, order="freq"), dtype=np.float64)
     return FingerprintSpectrum(
-        generator, stats.mean, stats.std, n_frames, freqs, wavelet, level, label, sample_rate
+        generator, mean, std, n_frames, freqs, wavelet, level, label, sample_rate
     )
 
 

@@ -36,18 +36,6 @@ def _spectrum(mean: np.ndarray, generator: str = "g", label: int = 1) -> fp.Fing
 
 
 # --- streamed statistics ------------------------------------------------------------------
-def test_running_stats_equal_numpy_over_concatenation():
-    rng = np.random.default_rng(0)
-    blocks = [rng.normal(3.0, 2.0, size=(n, 7)) for n in (1, 5, 0, 13, 2)]
-    stats = fp.RunningStats(7)
-    for b in blocks:
-        stats.update(b)
-    allv = np.concatenate(blocks)
-    assert stats.count == len(allv)
-    np.testing.assert_allclose(stats.mean, allv.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(stats.std, allv.std(axis=0), rtol=1e-12)
-
-
 @pytest.mark.parametrize(("wavelet", "level", "mode"), [("haar", 5, "reflect"), ("db2", 4, "zero")])
 def test_streamed_spectrum_equals_pywt_over_all_frames(wavelet, level, mode):
     rng = np.random.default_rng(1)
