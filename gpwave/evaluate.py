@@ -407,6 +407,41 @@ def to_latex(df: pd.DataFrame, digits: int = 3) -> str:
     return escaped.to_latex(index=False, float_format=f"%.{digits}f")
 
 
+def jsonable(obj: Any) -> Any:
+    """A copy of ``obj`` that strict JSON can hold: NaN and infinities become None.
+
+    Args:
+        obj: Dicts, lists, tuples, numbers (numpy ones too), strings, paths, dataclasses.
+
+    Returns:
+        Plain Python containers and scalars.
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, str):  # numpy scalars and arrays
+        return jsonable(obj.tolist())
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    return str(obj)
+
+
+def to_json(obj: Any, indent: int | None = 1) -> str:
+    """Strict JSON text (``null``, never ``NaN``) of results, tables rows or reports.
+
+    Args:
+        obj: See :func:`jsonable`.
+        indent: JSON indentation.
+
+    Returns:
+        The text.
+    """
+    return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
+
+
 def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
     """Save a table as CSV, JSON (records), Markdown, HTML and LaTeX next to each other.
 
@@ -423,7 +458,7 @@ def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = {k: stem.with_suffix(f".{k}") for k in ("csv", "json", "md", "html", "tex")}
     df.to_csv(paths["csv"], index=False)
-    paths["json"].write_text(json.dumps(df.to_dict(orient="records"), indent=1, default=float))
+    paths["json"].write_text(to_json(df.to_dict(orient="records")))
     paths["md"].write_text(to_markdown(df) + "\n")
     paths["html"].write_text(to_html(df) + "\n")
     paths["tex"].write_text(to_latex(df))
