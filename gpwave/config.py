@@ -200,3 +200,24 @@ def check_keys(d: dict[str, Any], cls: type, where: str = "config") -> None:
             + (f" ({near})" if near else "")
             + f"; known: {', '.join(names)}"
         )
+
+
+def resolve_device(device: str | None = None) -> str:
+    """The torch device of a ``device`` setting: ``None``/``"auto"`` pick CUDA if present.
+
+    Args:
+        device: ``None``, ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+
+    Returns:
+        The device string.
+
+    Raises:
+        ConfigError: CUDA asked for but not available.
+    """
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r}: CUDA is not available here; use cpu or auto")
+    return device

@@ -39,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gpwave.constants import REAL_LETTER, SAMPLE_RATE, Split, StoreDtype, check_option
-from gpwave.errors import AudioError, DataError
+from gpwave.errors import AudioError, AudioWarning, DataError
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +166,33 @@ def utterance_id(path: str | Path) -> str:
 
 # --- audio --------------------------------------------------------------------------------
 def _info(path: Path) -> sf._SoundFileInfo:
+    if not path.exists():
+        raise AudioError(path, "no such file")
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "permission denied (the file is not readable)")
     try:
         info = sf.info(str(path))
     except Exception as err:  # libsndfile raises RuntimeError/LibsndfileError
-        raise AudioError(path, f"cannot be decoded as audio ({err})") from err
+        reason = str(err).split(":")[-1].strip().rstrip(".") or type(err).__name__
+        raise AudioError(path, f"cannot be decoded as audio ({reason})") from err
     if info.frames <= 0:
         raise AudioError(path, "holds no samples (empty or truncated header)")
+    _warn_if_truncated(path, info)
     return info
+
+
+def _warn_if_truncated(path: Path, info: sf._SoundFileInfo) -> None:
+    """Warn when libsndfile reports fewer audio bytes than the header declares."""
+    m = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info, re.M)
+    if m and int(m.group(2)) < int(m.group(1)):
+        warnings.warn(
+            f"{path}: truncated: the header declares {int(m.group(1))} bytes of audio, the file "
+            f"holds {int(m.group(2))}; only the first {info.duration:.2f} s are used",
+            AudioWarning,
+            stacklevel=3,
+        )
 
 
 def _resampled_length(n: int, rate: int, sample_rate: int) -> int:

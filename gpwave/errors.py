@@ -41,3 +41,7 @@ class ConfigError(GpwaveError, ValueError):
     The message is one line naming the key, the value and what is allowed, e.g.
     ``epochs='ten': expected an integer >= 1``.
     """
+
+
+class AudioWarning(UserWarning):
+    """An audio file that can be used only in part (e.g. truncated mid-data)."""

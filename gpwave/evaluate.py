@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,10 +22,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from gpwave.errors import AudioError
+from gpwave.config import resolve_device
+from gpwave.errors import AudioError, AudioWarning
 
 TABLE_COLUMNS = ["generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy"]
 POOLED = "pooled_unseen"
+#: Files with more windows than this get their own progress bar in :func:`detect_files`.
+LONG_FILE_WINDOWS = 256
 
 
 # --- metrics --------------------------------------------------------------------------
@@ -145,6 +149,8 @@ def score_waveforms(
     batch_size: int = 64,
     device: str | torch.device | None = None,
     gain: float = 1.0,
+    progress: bool = False,
+    desc: str = "scoring",
 ) -> np.ndarray:
     """Fake probabilities of waveform frames ``(n, N)``.
 
@@ -156,6 +162,8 @@ def score_waveforms(
         batch_size: Frames per forward pass.
         device: Where to run (default: the detector's device).
         gain: Multiply the waveforms by this factor first (gain-invariance checks).
+        progress: Show a progress bar over the frames.
+        desc: The progress bar's label.
 
     Returns:
         float64 scores ``(n,)``.
@@ -164,8 +172,10 @@ def score_waveforms(
     device = device or next(detector.parameters()).device
     x = torch.as_tensor(np.asarray(frames, dtype=np.float32))
     out = []
+    starts = range(0, len(x), batch_size)
+    bar = tqdm(starts, desc=desc, unit="batch", leave=False, disable=not progress)
     with torch.no_grad():
-        for i in range(0, len(x), batch_size):
+        for i in bar:
             out.append(detector.fake_probability(x[i : i + batch_size].to(device) * gain).cpu())
     return torch.cat(out).double().numpy() if out else np.empty(0)
 
@@ -495,7 +505,7 @@ def evaluate_checkpoint(
     from gpwave.data import DataConfig, prepare_store
     from gpwave.models import Detector
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     det = Detector.load(checkpoint, map_location=device)
     cfg = DataConfig(
         root=data_dir,
@@ -520,6 +530,7 @@ class DetectionReport:
         threshold: The decision threshold.
         seconds: Seconds of audio scored.
         error: Why the file could not be scored (empty when it could).
+        warning: Why only part of the file was scored (e.g. truncated; else empty).
     """
 
     file: str
@@ -529,16 +540,18 @@ class DetectionReport:
     threshold: float = 0.5
     seconds: float = 0.0
     error: str = ""
+    warning: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-ready)."""
-        return asdict(self)
+        """Plain dict for strict JSON (a missing score is None, never NaN)."""
+        return jsonable(asdict(self))
 
     def __str__(self) -> str:
         if self.error:
             return f"{self.file}: error: {self.error}"
         per = " ".join(f"{s:.2f}" for s in self.scores)
-        return f"{self.file}: {self.verdict} (score {self.score:.3f}; per window: {per})"
+        note = f" [warning: {self.warning}]" if self.warning else ""
+        return f"{self.file}: {self.verdict} (score {self.score:.3f}; per window: {per}){note}"
 
 
 def detect_files(
@@ -557,38 +570,48 @@ def detect_files(
         files: Audio files (any rate >= the detector's; mono or stereo).
         threshold: Fake if the mean window score is at least this.
         device: Where to run (default: CUDA if available).
-        progress: Progress bar over files.
+        progress: Progress bar over files, and over the windows of each long file.
 
     Returns:
         One :class:`DetectionReport` per file; a file that cannot be used gets its
-        ``error`` set instead of stopping the others.
+        ``error`` set instead of stopping the others, one used only in part (e.g.
+        truncated) its ``warning``.
     """
-    from gpwave.data import frame_audio, load_audio
     from gpwave.models import Detector
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     det = (
         checkpoint if isinstance(checkpoint, torch.nn.Module) else Detector.load(checkpoint, device)
     )
+    bar = tqdm(files, desc="detect", unit="file", disable=not progress)
+    return [_detect_one(det, f, threshold, device, progress) for f in bar]
+
+
+def _detect_one(
+    det: Any, path: str | Path, threshold: float, device: str, progress: bool
+) -> DetectionReport:
+    """Score one file for :func:`detect_files` (errors and warnings go into the report)."""
+    from gpwave.data import frame_audio, load_audio
+
     rate = det.feature_config.sample_rate
-    reports = []
-    for f in tqdm(files, desc="detect", unit="file", disable=not progress):
-        rep = DetectionReport(file=str(f), threshold=threshold)
-        try:
-            frames = frame_audio(load_audio(f, rate), det.n_samples)
-            if len(frames) == 0:
-                raise AudioError(f, f"shorter than one {det.n_samples / rate:g} s window")
-        except AudioError as err:
-            rep.error = str(err)
-            reports.append(rep)
-            continue
-        scores = score_waveforms(det, frames, device=device)
-        rep.scores = [float(s) for s in scores]
-        rep.score = float(scores.mean())
-        rep.verdict = "fake" if rep.score >= threshold else "real"
-        rep.seconds = len(frames) * det.n_samples / rate
-        reports.append(rep)
-    return reports
+    rep = DetectionReport(file=str(path), threshold=threshold)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AudioWarning)
+            frames = frame_audio(load_audio(path, rate), det.n_samples)
+        if len(frames) == 0:
+            raise AudioError(path, f"shorter than one {det.n_samples / rate:g} s window")
+    except AudioError as err:
+        rep.error = str(err)
+        return rep
+    rep.warning = "; ".join(str(w.message) for w in caught if w.category is AudioWarning)
+    long = progress and len(frames) > LONG_FILE_WINDOWS
+    scores = score_waveforms(det, frames, device=device, progress=long, desc=Path(path).name)
+    rep.scores = [float(s) for s in scores]
+    rep.score = float(scores.mean())
+    rep.verdict = "fake" if rep.score >= threshold else "real"
+    rep.seconds = len(frames) * det.n_samples / rate
+    return rep
 
 
 def inference_speed(detector: Any, n_frames: int = 32, batch_size: int = 32) -> float:

@@ -787,7 +787,9 @@ def write_fingerprints(
     """
     out = Path(out)
     start = time.perf_counter()
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from gpwave.config import resolve_device
+
+    device = resolve_device(device)
     spectra = folder_spectra(data_dir, wavelet, level, max_frames=max_frames, device=device)
     seconds = time.perf_counter() - start
     real = real_spectrum(spectra)

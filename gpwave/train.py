@@ -42,7 +42,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from gpwave import evaluate
-from gpwave.config import check_fields, check_keys, load_yaml, parse_scalar
+from gpwave.config import check_fields, check_keys, load_yaml, parse_scalar, resolve_device
 from gpwave.constants import ModelName
 from gpwave.errors import CheckpointError, ConfigError, DataError
 from gpwave.models import Detector, count_parameters, load_checkpoint, sync_batchnorm
@@ -462,9 +462,7 @@ def _barrier(d: _Dist) -> None:
 
 
 def _device(cfg: TrainConfig) -> str:
-    if cfg.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return cfg.device
+    return resolve_device(cfg.device)
 
 
 # --- provenance -----------------------------------------------------------------------
