@@ -211,19 +211,29 @@ def mean_packet_spectrum(
 
 
 # --- spectra of folders ------------------------------------------------------------------
-def _file_frames(files: list[Path], sample_rate: int, frame_length: int) -> Iterator[np.ndarray]:
-    """Frames of each file in turn; unusable files are skipped with a warning."""
+def _file_frames(
+    files: list[Path], sample_rate: int, frame_length: int, skipped: list[str] | None = None
+) -> Iterator[np.ndarray]:
+    """Frames of each file in turn; unusable files are skipped with a warning.
+
+    ``skipped`` (if given) collects ``"file: reason"`` of every file that gave no frame.
+    """
     from gpwave import data
 
+    skipped = [] if skipped is None else skipped
     for path in files:
         try:
             x = data.load_audio(path, sample_rate=sample_rate)
         except AudioError as err:
             warnings.warn(f"skipped {err}", stacklevel=3)
+            skipped.append(str(err))
             continue
         frames = data.frame_audio(x, frame_length)
         if len(frames):
             yield frames
+        else:
+            seconds = (len(x) / sample_rate, frame_length / sample_rate)
+            skipped.append(f"{path}: {seconds[0]:.2f} s is shorter than one {seconds[1]:g} s frame")
 
 
 def _store_frames(store: Any, rows: np.ndarray, chunk: int = 256) -> Iterator[np.ndarray]:
@@ -279,10 +289,15 @@ def folder_spectra(
     """
     kw = dict(wavelet=wavelet, level=level, mode=mode, batch_size=batch_size, device=device)
     out: dict[str, FingerprintSpectrum] = {}
-    for gen, folder, label, blocks, sr in _sources(store_or_root, sample_rate, seconds, only_use):
-        spec = mean_packet_spectrum(
-            _limited(blocks, max_frames), sample_rate=sr, generator=gen, label=label, **kw
-        )
+    for gen, folder, label, blocks, sr, skipped in _sources(
+        store_or_root, sample_rate, seconds, only_use
+    ):
+        try:
+            spec = mean_packet_spectrum(
+                _limited(blocks, max_frames), sample_rate=sr, generator=gen, label=label, **kw
+            )
+        except DataError as err:
+            raise DataError(f"{folder}: {err}: {'; '.join(skipped) or 'no files'}") from None
         spec.folder = folder
         out[gen] = spec
     return dict(sorted(out.items(), key=lambda kv: (kv[1].label, kv[1].folder)))
@@ -290,8 +305,8 @@ def folder_spectra(
 
 def _sources(
     store_or_root: Any, sample_rate: int, seconds: float, only_use: list[str] | None
-) -> Iterator[tuple[str, str, int, Iterator[np.ndarray], int]]:
-    """(generator, folder, label, frame blocks, sample rate) per folder."""
+) -> Iterator[tuple[str, str, int, Iterator[np.ndarray], int, list[str]]]:
+    """(generator, folder, label, frame blocks, sample rate, skipped files) per folder."""
     if hasattr(store_or_root, "index") and hasattr(store_or_root, "read"):
         store = store_or_root
         for (gen, folder, label), group in store.index.groupby(
@@ -300,14 +315,16 @@ def _sources(
             if only_use is not None and not {gen, folder} & set(only_use):
                 continue
             rows = np.sort(group["row"].to_numpy())
-            yield str(gen), str(folder), int(label), _store_frames(store, rows), store.sample_rate
+            blocks = _store_frames(store, rows)
+            yield str(gen), str(folder), int(label), blocks, store.sample_rate, []
         return
     from gpwave import data
 
     frame_length = int(round(seconds * sample_rate))
     for src in data.discover_sources(Path(store_or_root), only_use=only_use):
-        blocks = _file_frames(src.files(), sample_rate, frame_length)
-        yield src.name, src.folder, src.label, blocks, sample_rate
+        skipped: list[str] = []
+        blocks = _file_frames(src.files(), sample_rate, frame_length, skipped)
+        yield src.name, src.folder, src.label, blocks, sample_rate, skipped
 
 
 def real_spectrum(spectra: Mapping[str, FingerprintSpectrum]) -> FingerprintSpectrum:

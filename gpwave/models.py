@@ -555,6 +555,8 @@ class Detector(nn.Module):
         """
         ckpt = load_checkpoint(path, map_location)
         try:
+            if int(ckpt["detector"]["n_samples"]) <= 0:
+                raise ValueError(f"n_samples={ckpt['detector']['n_samples']} must be positive")
             det = cls.from_spec(ckpt["detector"])
             det.load_state_dict(ckpt["model"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:

@@ -343,6 +343,8 @@ class FeatureConfig:
             raise ValueError(f"sign_channel is only defined for packets, not {self.kind!r}")
         if self.n_coeffs > self.n_filters:
             raise ValueError(f"n_coeffs={self.n_coeffs} exceeds n_filters={self.n_filters}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate={self.sample_rate} must be a positive number of Hz")
         if self.power <= 0 or self.eps < 0 or self.n_fft < 2:
             raise ValueError("power must be > 0, eps >= 0 and n_fft >= 2")
 

@@ -235,3 +235,20 @@ def test_train_set_lr_4e_minus_4_is_a_float(trained, tmp_path):
     assert conf["lr"] == 0.0004
     ck = torch.load(out / "seed0" / "last.pt", weights_only=True)
     assert ck["optimizer"]["param_groups"][0]["lr"] == 0.0004
+
+
+@pytest.mark.parametrize(("key", "value"), [("sample_rate", 0), ("n_samples", 0)])
+def test_crafted_checkpoint_spec_is_a_clear_error(trained, capsys, tmp_path, key, value):
+    root, ckpt, _ = trained
+    ck = torch.load(ckpt, weights_only=True)
+    if key == "sample_rate":
+        ck["detector"]["feature"]["sample_rate"] = value
+    else:
+        ck["detector"][key] = value
+    crafted = tmp_path / "crafted.pt"
+    torch.save(ck, crafted)
+    wav = root / "A_ljspeech" / "LJ001-0001.wav"
+    assert main(["detect", str(crafted), str(wav)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gpwave: error: {crafted}: not a usable gpwave checkpoint")
+    assert f"{key}={value}" in err and "Traceback" not in err
