@@ -84,6 +84,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from gpwave.config import parse_assignments
 
     overrides = parse_assignments(args.set)
+    if args.dry_run:
+        import yaml
+
+        for name, cfg in train.read_config(args.config, overrides):
+            print(yaml.safe_dump({"run": str(args.out / name), **cfg.to_dict()}, sort_keys=False))
+        return 0
     results = train.run_config(args.config, out=args.out, resume=args.resume, overrides=overrides)
     for res in results:
         _print_json(res, indent=None)
@@ -200,6 +206,11 @@ def _add_models(sub: Any) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="override a config key; VALUE is YAML (2, 4e-4, [0, 1], null); a.b sets nested keys",
+    )
+    t.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the config and print every run's full settings; train nothing",
     )
     t.set_defaults(func=_cmd_train)
 

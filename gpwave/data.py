@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import soxr
-import torch
 from tqdm.auto import tqdm
 
 from gpwave.constants import REAL_LETTER, SAMPLE_RATE, Split, StoreDtype, check_option
@@ -787,47 +786,6 @@ def select_frames(
         fake, real_rows = _cap(fake, n, rng), _cap(real_rows, n, rng)
     rows = np.concatenate([_cap(real_rows, limit, rng), _cap(fake, limit, rng)])
     return np.sort(rows).astype(np.int64)
-
-
-class FrameDataset(torch.utils.data.Dataset):
-    """A torch Dataset over store rows: (float32 tensor (N,), int label).
-
-    Notebook: notebooks/03_train.py
-
-    Args:
-        store: The frame store.
-        rows: Row numbers, e.g. from :func:`select_frames`.
-        target: "binary" (0 real, 1 fake) or "generator" (position of the frame's
-            generator in ``store.generators``, so the real folder is 0 when it is "A").
-    """
-
-    def __init__(self, store: FrameStore, rows: Sequence[int] | np.ndarray, target: str = "binary"):
-        if target not in ("binary", "generator"):
-            raise ValueError(f"target={target!r} is not one of 'binary', 'generator'")
-        self.store = store
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.target = target
-        sub = store.index.iloc[self.rows]
-        if target == "binary":
-            self.classes = ["real", "fake"]
-            self.labels = sub["label"].to_numpy(np.int64)
-        else:
-            self.classes = list(store.generators)
-            pos = {g: i for i, g in enumerate(self.classes)}
-            self.labels = sub["generator"].map(pos).to_numpy(np.int64)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self.store.read(self.rows[i : i + 1])[0]
-        return torch.from_numpy(x), int(self.labels[i])
-
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
-        """Batched fetch (used by DataLoader): one store read for the whole batch."""
-        indices = np.asarray(indices, dtype=np.int64)
-        x = torch.from_numpy(self.store.read(self.rows[indices]))
-        return [(x[k], int(self.labels[i])) for k, i in enumerate(indices)]
 
 
 # --- summaries and other corpora ----------------------------------------------------------

@@ -284,7 +284,43 @@ def table_from_scores(
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def generalization_table(
+def split_frames(
+    store: Any,
+    split: str | None = "test",
+    generators: Sequence[str] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The index rows :func:`score_split` scores: a split's real and fake frames.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        store: A :class:`gpwave.data.FrameStore`.
+        split: "train", "val", "test", or None for every frame.
+        generators: Fake generators to include (None: all); real frames always are.
+        limit: At most this many frames per folder (seeded sample; None: all).
+        seed: Seed of the sample.
+
+    Returns:
+        The selected rows of ``store.index``, in store order.
+    """
+    idx = store.index
+    keep = np.ones(len(idx), bool) if split is None else (idx["split"] == split).to_numpy()
+    if generators is not None:
+        keep = keep & ((idx["label"] == 0) | idx["generator"].isin(list(generators))).to_numpy()
+    frames = idx[keep]
+    if limit is None or frames.empty:
+        return frames
+    rng = np.random.default_rng(seed)
+    pick = [
+        rng.choice(pos, min(len(pos), limit), replace=False)
+        for pos in frames.groupby("generator", sort=False).indices.values()
+    ]
+    return frames.iloc[np.sort(np.concatenate(pick))]
+
+
+def score_split(
     detector: torch.nn.Module,
     store: Any,
     split: str | None = "test",
@@ -299,8 +335,9 @@ def generalization_table(
 ) -> pd.DataFrame:
     """Score the real and fake frames of a split and tabulate per generator.
 
-    Every real frame of the split is compared with each generator's frames (no class
-    balancing: the EER does not depend on it).
+    The one evaluation path: training's test table, ``gpwave evaluate`` and the
+    notebooks all come from here. Every real frame of the split is compared with each
+    generator's frames (no class balancing: the EER does not depend on it).
 
     Notebook: notebooks/04_generalization.py
 
@@ -311,7 +348,7 @@ def generalization_table(
         generators: Fake generators to include (None: all).
         seen: Generators seen in training (excluded from the pooled row).
         n_boot: Bootstrap resamples for the CIs.
-        seed: Seed of the bootstrap.
+        seed: Seed of the bootstrap and of the ``limit`` sample.
         gain: Multiply test audio by this factor (gain-invariance checks).
         batch_size: Frames per forward pass.
         progress: Show a progress bar.
@@ -320,22 +357,41 @@ def generalization_table(
     Returns:
         DataFrame with :data:`TABLE_COLUMNS`.
     """
-    idx = store.index
-    keep = np.ones(len(idx), bool) if split is None else (idx["split"] == split).to_numpy()
-    if generators is not None:
-        keep &= ((idx["label"] == 0) | idx["generator"].isin(list(generators))).to_numpy()
-    frames = idx[keep]
-    if limit is not None:
-        rng = np.random.default_rng(seed)
-        pick = [
-            rng.choice(pos, min(len(pos), limit), replace=False)
-            for pos in frames.groupby("generator", sort=False).indices.values()
-        ]
-        frames = frames.iloc[np.sort(np.concatenate(pick))]
+    frames = split_frames(store, split, generators, limit, seed)
     scores = score_frames(
         detector, store, frames["row"].to_numpy(), batch_size, gain=gain, progress=progress
     )
     return table_from_scores(frames, scores, seen, n_boot, seed)
+
+
+def load_seed_tables(
+    run_dir: str | Path, seeds: Sequence[int] | None = None, name: str = "test_table"
+) -> dict[int, pd.DataFrame]:
+    """The per-seed tables a training run wrote (``<run_dir>/seed<k>/<name>.csv``).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        run_dir: The run folder holding ``seed0``, ``seed1``...
+        seeds: Only these seeds (None: every seed found).
+        name: Table file stem.
+
+    Returns:
+        Seed -> table, by seed.
+
+    Raises:
+        DataError: No table in ``run_dir`` (the run was not trained or not evaluated).
+    """
+    from gpwave.errors import DataError
+
+    paths = {
+        int(p.parent.name.removeprefix("seed")): p for p in Path(run_dir).glob(f"seed*/{name}.csv")
+    }
+    if seeds is not None:
+        paths = {s: p for s, p in paths.items() if s in set(seeds)}
+    if not paths:
+        raise DataError(f"{run_dir}: no seed*/{name}.csv; train the run (with eval_test) first")
+    return {seed: pd.read_csv(paths[seed]) for seed in sorted(paths)}
 
 
 def aggregate_seeds(tables: Sequence[pd.DataFrame] | dict[Any, pd.DataFrame]) -> pd.DataFrame:
@@ -513,7 +569,7 @@ def evaluate_checkpoint(
         seconds=det.n_samples / det.feature_config.sample_rate,
     )
     store = prepare_store(cfg, store_dir=store_dir, progress=progress)
-    return generalization_table(det, store, split=None, n_boot=n_boot, progress=progress)
+    return score_split(det, store, split=None, n_boot=n_boot, progress=progress)
 
 
 @dataclass
@@ -672,6 +728,8 @@ def compare_detectors(
     split: str | None = "test",
     threshold: float = 0.5,
     batch_size: int = 64,
+    limit: int | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Score one split with two detectors and list where A is right and B is wrong.
 
@@ -684,12 +742,13 @@ def compare_detectors(
         split: "train", "val", "test", or None for every frame.
         threshold: Decision threshold.
         batch_size: Frames per forward pass.
+        limit: At most this many frames per folder (as :func:`score_split`; None: all).
+        seed: Seed of the ``limit`` sample.
 
     Returns:
         The output of :func:`disagreements` for the split's frames.
     """
-    idx = store.index
-    frames = idx if split is None else idx[idx["split"] == split]
+    frames = split_frames(store, split, limit=limit, seed=seed)
     rows = frames["row"].to_numpy()
     a = score_frames(detector_a, store, rows, batch_size)
     b = score_frames(detector_b, store, rows, batch_size)

@@ -89,7 +89,7 @@ class TrainConfig:
         progress: Progress bars.
     """
 
-    data_dir: str = "data/wavefake-mini"
+    data_dir: str = "${GPWAVE_DATA}/wavefake-mini"
     store_dir: str | None = None
     sample_rate: int = 22050
     seconds: float = 1.0
@@ -193,17 +193,24 @@ RESUMABLE = frozenset(
 _LIST_FIELDS = {"test_generators", "only_test_folders", "split", "seeds"}
 
 
-def apply_overrides(raw: dict[str, Any], overrides: dict[str, str] | None) -> dict[str, Any]:
-    """Apply ``key=value`` overrides (values parsed as YAML; ``a.b`` sets nested keys).
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Apply overrides: ``key=value`` text parsed as YAML, or values; ``a.b`` sets nested keys.
+
+    A mapping value is merged into the mapping it overrides (``{"feature": {"kind":
+    "stft"}}`` keeps the protocol's wavelet and level); any other value replaces.
 
     Notebook: notebooks/03_train.py
 
     Args:
         raw: The config dict.
-        overrides: ``{"epochs": "2", "feature.kind": "stft"}``.
+        overrides: ``{"epochs": "2", "feature.kind": "stft"}`` (text, as from ``--set``)
+            or ``{"epochs": 2, "feature": {"kind": "stft"}}`` (values).
 
     Returns:
         A new dict.
+
+    Raises:
+        ConfigError: A dotted key whose parent is not a mapping.
     """
     out = json.loads(json.dumps(raw))
     for key, text in (overrides or {}).items():
@@ -211,8 +218,17 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, str] | None) -> di
         node = out
         for p in parents:
             node = node.setdefault(p, {})
-        node[leaf] = parse_scalar(text) if isinstance(text, str) else text
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {p} is not a mapping, so it has no key {leaf!r}")
+        value = parse_scalar(text) if isinstance(text, str) else text
+        node[leaf] = _merge(node.get(leaf), value)
     return out
+
+
+def _merge(old: Any, new: Any) -> Any:
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return json.loads(json.dumps(new))
+    return {**old, **{k: _merge(old.get(k), v) for k, v in new.items()}}
 
 
 def _is_grid(key: str, value: Any) -> bool:
@@ -962,7 +978,7 @@ def _finish(
         "data_manifest_hash": data_hash,
     }
     if cfg.eval_test and d.lead:
-        table = evaluate.generalization_table(
+        table = evaluate.score_split(
             det,
             store,
             "test",

@@ -11,6 +11,7 @@ import yaml
 from _detector_data import base_config, make_detector_tree
 
 from gpwave import evaluate, train
+from gpwave.config import load_yaml
 from gpwave.data import DataConfig, prepare_store, select_frames
 from gpwave.errors import ConfigError
 from gpwave.models import Detector
@@ -308,9 +309,9 @@ def test_gain_invariance_on_the_mini_benchmark(mini_root, tmp_path):
         progress=False,
     )
     tables = {
-        db: evaluate.generalization_table(
-            det, store, "test", n_boot=0, gain=10 ** (db / 20)
-        ).set_index("generator")
+        db: evaluate.score_split(det, store, "test", n_boot=0, gain=10 ** (db / 20)).set_index(
+            "generator"
+        )
         for db in (-6, 0, 6)
     }
     for db in (-6, 6):
@@ -379,3 +380,34 @@ def test_resume_applies_and_records_a_changed_learning_rate(tree, tmp_path):
     assert ck["config"]["lr"] == 0.1
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["lr"] == 0.1
     assert m["resumes"] == [{"epoch": 1, "changed": {"epochs": [1, 2], "lr": [0.01, 0.1]}}]
+
+
+def test_mapping_overrides_merge_into_the_protocol():
+    raw = {"feature": {"kind": "packets", "wavelet": "sym5"}, "seeds": [0, 1]}
+    out = train.apply_overrides(raw, {"feature": {"kind": "stft"}, "seeds": [2]})
+    assert out == {"feature": {"kind": "stft", "wavelet": "sym5"}, "seeds": [2]}
+    with pytest.raises(ConfigError, match="epochs is not a mapping"):
+        train.apply_overrides({"epochs": 3}, {"epochs.x": "1"})
+
+
+def test_protocols_set_only_what_differs_from_the_defaults():
+    defaults = train.TrainConfig().to_dict()
+    for name in ("mini.yaml", "wavefake.yaml"):
+        raw = load_yaml(REPO / "configs" / name)
+        same = {k for k, v in raw.items() if defaults[k] == v}
+        assert not same, f"{name} repeats TrainConfig defaults {same}: one source of defaults"
+
+
+def test_book_run_matrix_is_valid_and_quick_overrides_apply():
+    from gpwave import book
+
+    matrix = book.run_matrix()
+    assert matrix["chapter_run"] in matrix["runs"]
+    for name, params in book.detector_runs(quick=False).items():
+        ((_, cfg),) = train.read_config(REPO / params["protocol_file"], params["overrides"])
+        assert name.startswith(cfg.model)
+        quick = {**params["overrides"], **matrix["quick"]}
+        ((_, fast),) = train.read_config(REPO / params["protocol_file"], quick)
+        assert fast.seeds == [0] and fast.epochs == 1 and fast.limit_test == 8
+    linear = book.detector_runs(quick=False)["linear"]["overrides"]
+    assert linear["lr"] == 0.01 and linear["epochs"] == 100
