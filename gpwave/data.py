@@ -55,8 +55,6 @@ STORE_VERSION = 1
 class Source:
     """One letter-prefixed folder of a data root.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         letter: The prefix letter ("A" is real).
         name: The generator name after the prefix ("ljspeech", "melgan", ...).
@@ -107,8 +105,6 @@ def discover_sources(root: str | Path, only_use: Sequence[str] | None = None) ->
     Folders without a ``<LETTER>_`` prefix and folders without audio files are ignored
     with a warning; if nothing valid is left, that is an error.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         root: The data root.
         only_use: Generator names ("melgan") or folder names ("B_melgan") to keep;
@@ -148,8 +144,6 @@ def discover_sources(root: str | Path, only_use: Sequence[str] | None = None) ->
 
 def utterance_id(path: str | Path) -> str:
     """The utterance id of a file: ``"LJ016-0433_1s_gen.wav"`` -> ``"LJ016-0433"``.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         path: A file path or name.
@@ -204,8 +198,6 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     Stereo is averaged to mono; a higher rate is downsampled with soxr (HQ); a lower
     rate is refused, since upsampling would invent a spectrum the detector must not see.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         path: The audio file (any format libsndfile reads: 8/16/24-bit PCM, float, FLAC).
         sample_rate: The target rate in Hz.
@@ -241,8 +233,6 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 def frame_audio(x: np.ndarray, frame_length: int) -> np.ndarray:
     """Cut a signal into non-overlapping frames; the incomplete tail is dropped, never padded.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         x: Samples, shape (N,).
         frame_length: Samples per frame.
@@ -260,8 +250,6 @@ def frame_audio(x: np.ndarray, frame_length: int) -> np.ndarray:
 @dataclass
 class DataConfig:
     """What to read and how to cut and split it.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         root: The data root (letter-prefixed folders).
@@ -302,8 +290,6 @@ class DataConfig:
 def split_of(utterance: str, split: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> str:
     """The split of an utterance: a seeded hash of its id only, so it is the same in every folder.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         utterance: Utterance id, e.g. "LJ050-0029".
         split: Fractions for train, val, test (normalised to sum 1).
@@ -324,8 +310,6 @@ def split_of(utterance: str, split: Sequence[float] = (0.8, 0.1, 0.1), seed: int
 
 def assign_splits(index: pd.DataFrame, cfg: DataConfig) -> pd.Series:
     """Splits for every row of an index: by utterance, test-only folders pinned to test.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         index: A table with columns ``utterance``, ``folder`` and ``generator``.
@@ -511,8 +495,6 @@ def _read_shard(shard: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
 def default_store_dir(cfg: DataConfig) -> Path:
     """Where :func:`prepare_store` keeps the store of ``cfg`` by default.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         cfg: The data config.
 
@@ -533,8 +515,6 @@ class FrameStore:
     ``index.csv`` (one row per frame: row, file, offset, label, generator, folder,
     utterance, split, silent), ``skipped.csv`` (file, problem) and
     ``shards/<folder>/{frames.npy, frames.csv, skipped.csv, COMPLETE.json}``.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         path: The store folder.
@@ -558,8 +538,6 @@ class FrameStore:
     @classmethod
     def open(cls, path: str | Path) -> FrameStore:
         """Open a prepared store (its index is that of the latest prepare).
-
-        Notebook: notebooks/02_data.py
 
         Args:
             path: The store folder (holding ``store.json``).
@@ -603,8 +581,6 @@ class FrameStore:
 
     def read(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Frames by row number, as float32 in [-1, 1].
-
-        Notebook: notebooks/03_train.py
 
         Args:
             rows: Row numbers (any order, repeats allowed).
@@ -673,8 +649,6 @@ def prepare_store(
     mtimes); a shard whose completion marker matches is reused, so an interrupted
     prepare resumes at the folder it stopped in and a second prepare decodes nothing.
     Files that cannot be used are logged, skipped and listed in ``store.skipped``.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         cfg: What to read and how to cut and split it.
@@ -751,7 +725,7 @@ def select_frames(
     Like the reference's ``limit_train``/``cross_limit``: with ``balance`` the larger
     class is subsampled to the size of the smaller one, and ``limit`` caps each class.
 
-    Notebook: notebooks/03_train.py
+    Notebook: notebooks/06_attribution.py
 
     Args:
         store: The frame store.
@@ -873,8 +847,6 @@ def read_asvspoof2019_la(
 ) -> pd.DataFrame:
     """Read an ASVspoof 2019 LA CM protocol (``LA_0079 LA_T_1138215 - - bonafide``).
 
-    Notebook: notebooks/02_data.py
-
     Args:
         protocol: The protocol file (e.g. ``ASVspoof2019.LA.cm.train.trn.txt``).
         audio_dir: Folder of the audio files (default: the protocol's folder).
@@ -914,8 +886,6 @@ def read_asvspoof2019_la(
 
 def read_in_the_wild(meta: str | Path, audio_dir: str | Path | None = None) -> pd.DataFrame:
     """Read In-the-Wild's ``meta.csv`` (``file,speaker,label`` with bona-fide/spoof).
-
-    Notebook: notebooks/02_data.py
 
     Args:
         meta: The ``meta.csv`` file.

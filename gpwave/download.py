@@ -103,8 +103,6 @@ class UnreachableError(DataError):
 def default_data_dir() -> Path:
     """Where data lives: ``$GPWAVE_DATA``, else ``./data``.
 
-    Notebook: notebooks/02_data.py
-
     Returns:
         The data folder (not created).
     """
@@ -113,8 +111,6 @@ def default_data_dir() -> Path:
 
 def registry() -> dict:
     """The packaged registry of the full data sets (URLs, pinned checksums, Zenodo ids).
-
-    Notebook: notebooks/02_data.py
 
     Returns:
         Dataset name -> entry, from ``gpwave/registry/datasets.json``.
@@ -126,8 +122,6 @@ def registry() -> dict:
 def mini_manifest() -> pd.DataFrame:
     """The packaged manifest of the mini benchmark (file, md5, source_url, conversion, ...).
 
-    Notebook: notebooks/02_data.py
-
     Returns:
         One row per file.
     """
@@ -137,8 +131,6 @@ def mini_manifest() -> pd.DataFrame:
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest TSV (columns at least ``file``, ``md5``, ``source_url``).
-
-    Notebook: notebooks/02_data.py
 
     Args:
         path: The TSV file.
@@ -163,8 +155,6 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 def file_hash(path: str | Path, algorithm: str = "md5") -> str:
     """Hex digest of a file, read in chunks.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         path: The file.
         algorithm: Any :mod:`hashlib` name ("md5", "sha256").
@@ -179,8 +169,6 @@ def file_hash(path: str | Path, algorithm: str = "md5") -> str:
 
 def verify(path: str | Path, expected: str, algorithm: str = "md5", name: str = "") -> None:
     """Refuse a file whose checksum is not ``expected``.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         path: The file.
@@ -327,8 +315,6 @@ def download_file(
     transient failures are retried :data:`RETRIES` times with exponential backoff from
     :data:`BACKOFF` seconds, within :data:`RETRY_SECONDS`.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         source: An http(s) URL or a local file.
         dest: Where the file goes.
@@ -383,8 +369,6 @@ def _source(rel: str, upstream: str, mirror: str | Path | None) -> str:
 def to_pcm16(path: str | Path) -> None:
     """Rewrite a float wav as 16-bit PCM in place (libsndfile's conversion, as the manifest).
 
-    Notebook: notebooks/02_data.py
-
     Args:
         path: The wav file; left unchanged if it is not a float wav.
     """
@@ -434,8 +418,6 @@ def fetch_manifest(
     (not found, wrong md5, not convertible) does not stop the others; the failures are
     raised together at the end, one line per file. A source that cannot be connected to
     at all stops the fetch at once (the other files would wait for it too).
-
-    Notebook: notebooks/02_data.py
 
     Args:
         manifest: A manifest TSV or its DataFrame.
@@ -503,8 +485,6 @@ def safe_extract(archive: str | Path, out: str | Path) -> Path:
     Every entry is checked before anything is written. Extraction happens in a hidden
     folder next to ``out`` that is renamed into place, with a marker, when complete.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         archive: A .zip, .tar, .tar.gz or .tar.bz2 file.
         out: The folder to extract into (reused if already complete).
@@ -555,8 +535,6 @@ def _json(url: str, cache: Path) -> dict:
 
 def zenodo_files(record: int | str, cache_dir: Path, api: str | None = None) -> list[dict]:
     """The files of a Zenodo record with their md5 and download URL, from the record API.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         record: The record id, e.g. 5642694.
@@ -622,8 +600,6 @@ def fetch(
     in ``<dest>/ljspeech`` (the pinned sha256 of LJSpeech-1.1.tar.bz2); ``wavefake`` and
     ``extension`` in ``<dest>/wavefake`` and ``<dest>/extension`` (md5s from the Zenodo
     record API). Archives are kept in ``<dest>/downloads``.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         name: "mini", "wavefake", "ljspeech" or "extension".
@@ -702,8 +678,6 @@ def arrange(
     ``A_ljspeech`` links to LJSpeech's ``wavs``; ``B_melgan`` ... ``N_jsutpwg`` link to
     WaveFake's and the extension's generator folders (see :data:`LAYOUT`). Symlinks
     only, nothing is copied; generator folders that are not found are warned about.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         wavefake: Extracted WaveFake (``generated_audio`` somewhere inside).

@@ -47,8 +47,6 @@ def _check_binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
 def roc(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """ROC points (false and true positive rates) over every distinct threshold.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         labels: 1 fake (positive), 0 real.
         scores: Continuous fake scores (higher = more fake).
@@ -113,8 +111,6 @@ def eer_ci(
 ) -> tuple[float, float]:
     """Bootstrap confidence interval of the EER, resampling groups (utterances).
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         labels: 1 fake, 0 real.
         scores: Continuous fake scores.
@@ -154,8 +150,6 @@ def score_waveforms(
 ) -> np.ndarray:
     """Fake probabilities of waveform frames ``(n, N)``.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         detector: A :class:`gpwave.models.Detector` (put in eval mode here).
         frames: Waveforms.
@@ -191,8 +185,6 @@ def score_frames(
 ) -> np.ndarray:
     """Fake probabilities of frame-store rows, read batch by batch.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         detector: A trained detector.
         store: A :class:`gpwave.data.FrameStore`.
@@ -225,8 +217,6 @@ def metrics_row(
 ) -> dict[str, Any]:
     """One table row: EER with bootstrap CI and accuracy at 0.5.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         generator: Row name.
         labels: 1 fake, 0 real.
@@ -257,8 +247,6 @@ def table_from_scores(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Per-generator table (each fake generator vs all real frames) plus a pooled row.
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         frames: Index rows (columns label, generator, utterance) of the scored frames.
@@ -338,8 +326,6 @@ def score_split(
     The one evaluation path: training's test table, ``gpwave evaluate`` and the
     notebooks all come from here. Every real frame of the split is compared with each
     generator's frames (no class balancing: the EER does not depend on it).
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         detector: A trained detector.
@@ -442,8 +428,6 @@ def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
 def to_html(df: pd.DataFrame, digits: int = 3) -> str:
     """Render a table as an HTML ``<table>``.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         df: Any table.
         digits: Decimals of float columns.
@@ -456,8 +440,6 @@ def to_html(df: pd.DataFrame, digits: int = 3) -> str:
 
 def to_latex(df: pd.DataFrame, digits: int = 3) -> str:
     """Render a table as a LaTeX ``tabular`` (booktabs rules).
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         df: Any table.
@@ -545,8 +527,6 @@ def evaluate_checkpoint(
     Every frame of every folder is scored; each generator folder is compared with all
     frames of the real folder (``A_...``).
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         checkpoint: A checkpoint written by :mod:`gpwave.train`.
         data_dir: Root of letter-prefixed folders.
@@ -575,8 +555,6 @@ def evaluate_checkpoint(
 @dataclass
 class DetectionReport:
     """Per-second fake scores and the verdict for one file.
-
-    Notebook: notebooks/04_generalization.py
 
     Attributes:
         file: The audio file.
@@ -618,8 +596,6 @@ def detect_files(
     progress: bool = True,
 ) -> list[DetectionReport]:
     """Score audio files window by window (the detector's frame length, usually 1 s).
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         checkpoint: A checkpoint path or an already loaded Detector.
@@ -673,7 +649,7 @@ def _detect_one(
 def inference_speed(detector: Any, n_frames: int = 32, batch_size: int = 32) -> float:
     """Seconds of audio scored per second of wall time (random frames).
 
-    Notebook: notebooks/04_generalization.py
+    Notebook: notebooks/03_train.py
 
     Args:
         detector: A detector.
@@ -699,8 +675,6 @@ def disagreements(
     threshold: float = 0.5,
 ) -> pd.DataFrame:
     """Frames that model A classifies correctly and model B gets wrong.
-
-    Notebook: notebooks/05_dilation.py
 
     Args:
         scores_a: Fake probabilities of model A (e.g. DCNN with dilation).

@@ -49,8 +49,6 @@ class FingerprintSpectrum:
         label: 0 for real audio, 1 for a generator.
         sample_rate: Sample rate of the frames in Hz.
         folder: Folder the frames came from ("A_ljspeech"), if any.
-
-    Notebook: notebooks/01_fingerprints.py
     """
 
     generator: str
@@ -72,8 +70,6 @@ class FingerprintSpectrum:
 
         Returns:
             The path written.
-
-        Notebook: notebooks/01_fingerprints.py
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,8 +88,6 @@ class FingerprintSpectrum:
 
         Raises:
             DataError: If the file is missing or lacks a field.
-
-        Notebook: notebooks/01_fingerprints.py
         """
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -143,8 +137,6 @@ def packet_magnitudes(
     Returns:
         Tensor (k, 2**level, T) of |coefficients| (float32, on ``device``), from
         :func:`gpwave.transforms.wavelet_packets`.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     from gpwave.transforms import wavelet_packets
 
@@ -188,8 +180,6 @@ def mean_packet_spectrum(
 
     Raises:
         DataError: If there are no frames.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     from gpwave.transforms import Normalizer, packet_frequencies
 
@@ -374,8 +364,6 @@ def difference_db(
 
     Raises:
         ValueError: If the spectra are not comparable.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     _check_compatible(fake, real)
     return 20.0 * np.log10((fake.mean + floor) / (real.mean + floor))
@@ -394,8 +382,6 @@ def fingerprint_magnitude(
     Returns:
         ``|fake.mean - real.mean|`` (the generator's deviation from real speech), or
         ``fake.mean`` itself when ``real`` is None or ``fake`` is the real spectrum.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     if real is None or fake is real:
         return fake.mean.copy()
@@ -419,8 +405,6 @@ def inverse_packets(coeffs: np.ndarray, wavelet: str = "haar") -> np.ndarray:
     Returns:
         The signal, shape (T * 2**level,); the transform is orthogonal for orthogonal
         wavelets, so ``pywt.WaveletPacket(x, wavelet, "periodization")`` gives back ``coeffs``.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     n_bands = coeffs.shape[0]
     level = int(np.log2(n_bands))
@@ -529,8 +513,6 @@ def write_wav(path: str | Path, x: np.ndarray, sample_rate: int = SAMPLE_RATE) -
 
     Returns:
         The path written.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -610,8 +592,6 @@ def plot_comparison(
 
     Returns:
         The figure (frequency axis in kHz, shared).
-
-    Notebook: notebooks/01_fingerprints.py
     """
     check_option(scale, AxisScale, "scale")
     fig, (top, bottom) = plt.subplots(
@@ -700,8 +680,6 @@ def example_clip(
 
     Raises:
         DataError: If the folder has no audio files.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     from gpwave import data
 
@@ -799,8 +777,6 @@ def write_fingerprints(
 
     Raises:
         DataError: If the tree has no real folder or a folder has no frames.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     out = Path(out)
     start = time.perf_counter()

@@ -199,8 +199,6 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None) -> di
     A mapping value is merged into the mapping it overrides (``{"feature": {"kind":
     "stft"}}`` keeps the protocol's wavelet and level); any other value replaces.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         raw: The config dict.
         overrides: ``{"epochs": "2", "feature.kind": "stft"}`` (text, as from ``--set``)
@@ -245,8 +243,6 @@ def expand_grid(raw: dict[str, Any]) -> list[dict[str, Any]]:
     Top-level keys and ``feature.*`` keys holding a list span the grid; keys that are
     lists by nature (``seeds``, ``split``, ``only_test_folders``, ``test_generators``)
     span it only when given a list of lists; ``model_kwargs`` never does.
-
-    Notebook: notebooks/03_train.py
 
     Args:
         raw: A config dict as read from YAML.
@@ -333,8 +329,6 @@ def run_config(
     Every grid point is validated before the first run starts, and the run holds
     ``out`` (see :func:`own_folder`) until it ends.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         path: The YAML file (or an already loaded dict).
         out: Output folder; runs go to ``out/<grid point>/seed<k>``.
@@ -384,8 +378,6 @@ def own_folder(folder: str | Path, lead: bool = True) -> Iterator[Path]:
     crash or ``kill -9`` the next run (or ``--resume``) gets it at once. The holder
     writes its pid, host and start time next to the lock, so a second run into the
     same folder fails immediately with a message naming the holder.
-
-    Notebook: notebooks/03_train.py
 
     Args:
         folder: The folder (created if missing).
@@ -485,8 +477,6 @@ def _device(cfg: TrainConfig) -> str:
 def git_commit() -> str:
     """The git commit of the gpwave checkout (``unknown`` outside a repository).
 
-    Notebook: notebooks/03_train.py
-
     Returns:
         The commit hash, with ``+dirty`` if the work tree has changes.
     """
@@ -515,8 +505,6 @@ def git_commit() -> str:
 def data_manifest_hash(store: Any, rows: np.ndarray | None = None) -> str:
     """SHA-256 of the frames a run used: folder, file name, offset, split and label.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         store: The frame store.
         rows: Rows to hash (None: all).
@@ -535,8 +523,6 @@ def data_manifest_hash(store: Any, rows: np.ndarray | None = None) -> str:
 def resolve_path(path: str | Path | None) -> Path | None:
     """Expand ``~`` and environment variables; ``$GPWAVE_DATA`` defaults to ``./data``.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         path: A path from a config, e.g. ``${GPWAVE_DATA}/wavefake-mini``.
 
@@ -554,8 +540,6 @@ def resolve_path(path: str | Path | None) -> Path | None:
 
 def data_config(cfg: TrainConfig) -> Any:
     """The data configuration of a training config: folders, split, test-only folders.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         cfg: A training config.
@@ -665,8 +649,6 @@ def fit_normalizer(
     det: Detector, store: Any, rows: np.ndarray, device: str, batch: int = 64
 ) -> None:
     """Fit the detector's normaliser on the raw features of ``rows``, streamed.
-
-    Notebook: notebooks/03_train.py
 
     Args:
         det: The detector (its ``normalizer`` is updated in place).
