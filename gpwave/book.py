@@ -285,7 +285,7 @@ def drop_widget_state(path: Path) -> None:
         nbformat.write(nb, path)
 
 
-def default_data_dir() -> Path:
+def book_data_dir() -> Path:
     """The mini benchmark's folder: ``$GPWAVE_DATA/wavefake-mini`` (default ``data/``).
 
     Returns:
@@ -381,7 +381,7 @@ def build(quick: bool = False, results: Path = Path("results"), force: bool = Fa
     """
     start = time.perf_counter()
     results = Path(results) / "quick" if quick else Path(results)
-    data_dir = default_data_dir()
+    data_dir = book_data_dir()
     if not (data_dir / "A_ljspeech").is_dir():
         print(f"[book] no data at {data_dir}: run `make data` first", file=sys.stderr)
         return 1

@@ -389,12 +389,6 @@ def fingerprint_magnitude(
     return np.abs(fake.mean - real.mean)
 
 
-def _natural_index(level: int) -> np.ndarray:
-    """Natural (filter-bank tree) position of each frequency-ordered band: Gray code."""
-    k = np.arange(2**level)
-    return k ^ (k >> 1)
-
-
 def inverse_packets(coeffs: np.ndarray, wavelet: str = "haar") -> np.ndarray:
     """Inverse wavelet packet transform of one level's nodes (periodization mode).
 
@@ -406,12 +400,14 @@ def inverse_packets(coeffs: np.ndarray, wavelet: str = "haar") -> np.ndarray:
         The signal, shape (T * 2**level,); the transform is orthogonal for orthogonal
         wavelets, so ``pywt.WaveletPacket(x, wavelet, "periodization")`` gives back ``coeffs``.
     """
+    from gpwave.transforms import freq_permutation
+
     n_bands = coeffs.shape[0]
     level = int(np.log2(n_bands))
     if 2**level != n_bands:
         raise ValueError(f"expected 2**level bands, got {n_bands}")
     nodes = np.empty_like(coeffs, dtype=np.float64)
-    nodes[_natural_index(level)] = coeffs
+    nodes[freq_permutation(level)] = coeffs
     while nodes.shape[0] > 1:
         nodes = pywt.idwt(nodes[0::2], nodes[1::2], wavelet, mode="periodization", axis=-1)
     return nodes[0]
