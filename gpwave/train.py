@@ -311,11 +311,35 @@ def read_config(
     for point in expand_grid(apply_overrides(raw, overrides)):
         name = _run_name(point.pop("_grid"))
         try:
-            points.append((name, TrainConfig.from_dict(point)))
+            points.append((name, check_model(TrainConfig.from_dict(point))))
         except ConfigError as err:
             where = f"{path}" if not isinstance(path, dict) else "config"
             raise ConfigError(f"{where}{f' (grid point {name})' if name else ''}: {err}") from None
     return points
+
+
+def check_model(cfg: TrainConfig) -> TrainConfig:
+    """Build the run's detector once, so bad ``model_kwargs`` fail before any data work.
+
+    Args:
+        cfg: A training config.
+
+    Returns:
+        ``cfg``.
+
+    Raises:
+        ConfigError: The model refuses its ``model_kwargs`` (or the feature settings).
+    """
+    from gpwave.transforms import FeatureConfig
+
+    fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
+    try:
+        Detector(fcfg, cfg.model, round(cfg.seconds * cfg.sample_rate), cfg.model_kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"model={cfg.model!r}, model_kwargs={cfg.model_kwargs!r}: {err}"
+        ) from None
+    return cfg
 
 
 def run_config(

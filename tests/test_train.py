@@ -78,6 +78,7 @@ def test_unknown_config_key_is_refused():
         ("device", "gpu", "cuda:N"),
         ("model", "resnet", "dcnn"),
         ("feature.kind", "wavelets", "packets"),
+        ("model_kwargs.nonsense", "1", "unexpected keyword argument 'nonsense'"),
     ],
 )
 def test_config_mistakes_are_one_line_errors_before_any_data_work(
