@@ -14,7 +14,7 @@ from _signals import SR, chirp, make_tree, noise, tone, write_wav
 
 from gpwave import data
 from gpwave.data import DataConfig, FrameStore, prepare_store, select_frames
-from gpwave.errors import AudioError, DataError
+from gpwave.errors import AudioError, AudioWarning, DataError
 
 # --- discovery ----------------------------------------------------------------------------
 
@@ -139,8 +139,14 @@ def test_truncated_data_yields_the_samples_present(tmp_path):
     p = write_wav(tmp_path / "t.wav", tone(440, 2.0))
     raw = p.read_bytes()
     p.write_bytes(raw[: 44 + 2 * 30000])  # header claims 44100 samples, 30000 remain
-    x = data.load_audio(p)
+    with pytest.warns(AudioWarning, match=r"t.wav: truncated: the header declares 88200 bytes"):
+        x = data.load_audio(p)
     assert len(x) == 30000 and np.isfinite(x).all()
+
+
+def test_a_whole_file_gives_no_truncation_warning(tmp_path, recwarn):
+    data.load_audio(write_wav(tmp_path / "t.wav", tone(440, 2.0)))
+    assert not [w for w in recwarn if issubclass(w.category, AudioWarning)]
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
