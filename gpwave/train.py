@@ -8,6 +8,14 @@ are expanded to their cartesian product describes a grid of runs (like the refer
 grid search); each run x seed writes ``last.pt``, ``best.pt``, ``config.yaml``,
 ``metrics.json`` and ``test_table.{csv,json,md,html,tex}`` into its own folder.
 
+Configuration: :class:`TrainConfig` is the one source of defaults (protocol files such
+as ``configs/mini.yaml`` set only what differs); it is a validated dataclass (why, see
+:mod:`gpwave.config`), so every type and range is checked when a config is read, before
+any data work, and a mistake is one :class:`~gpwave.errors.ConfigError` line naming the
+key, the value and what is allowed. A run owns its folder: a file lock refuses a second
+run into it at once, naming the holder; ``--resume`` refuses settings outside
+:data:`RESUMABLE` that differ from the checkpoint's and applies those inside it.
+
 Reproducibility: weights are initialised from ``seed``; the shuffling and dropout of
 epoch ``e`` are seeded from ``(seed, e)`` alone, so a run resumed after epoch k ends with
 the same weights as an uninterrupted one (on the CPU; CUDA kernels may not be
