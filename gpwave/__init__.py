@@ -8,7 +8,8 @@ Companion code to "Towards generalizing deep-audio fake detection networks"
 * :mod:`gpwave.transforms` -- wavelet packets, STFT, LFCC/MFCC, normalisation.
 * :mod:`gpwave.fingerprints` -- mean packet spectra per generator, audible fingerprints.
 * :mod:`gpwave.models` -- DCNN (+ ablations), LCNN, GMM and linear baselines.
-* :mod:`gpwave.train` -- training loop, seeds, checkpoints/resume, DDP.
+* :mod:`gpwave.config` -- typed config checks, YAML reading, ``--set`` values, devices.
+* :mod:`gpwave.train` -- the training config, loop, seeds, checkpoints/resume, DDP.
 * :mod:`gpwave.evaluate` -- scores, EER with bootstrap CIs, per-generator tables.
 * :mod:`gpwave.attribution` -- integrated gradients and saliency.
 * :mod:`gpwave.widgets` -- the fingerprint explorer and its kernel-free twin.

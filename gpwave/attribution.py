@@ -42,8 +42,6 @@ class AttributionResult:
         completeness_error: Target -> largest |sum of attributions - (f(x) - f(baseline))|
             over the frames, computed independently of captum (NaN for saliency).
         output_difference: Target -> mean of f(x) - f(baseline) (logits).
-
-    Notebook: notebooks/06_attribution.py
     """
 
     method: str
@@ -57,10 +55,7 @@ class AttributionResult:
 
     @property
     def frequencies_khz(self) -> np.ndarray:
-        """Centre frequencies in kHz.
-
-        Notebook: notebooks/06_attribution.py
-        """
+        """Centre frequencies in kHz."""
         return self.frequencies / 1e3
 
     def marginal(self, target: AttributionTarget = "fake", absolute: bool = True) -> np.ndarray:
@@ -72,8 +67,6 @@ class AttributionResult:
 
         Returns:
             Array (F,) aligned with :attr:`frequencies_khz`.
-
-        Notebook: notebooks/06_attribution.py
         """
         maps = self.abs_maps if absolute else self.maps
         return maps[target].mean(axis=1)
@@ -105,8 +98,6 @@ def band_frequencies(model: Any, n_bands: int) -> np.ndarray:
     Returns:
         Packet centres for wavelet packets, bin centres for STFT, otherwise (cepstra or no
         config) F evenly spaced band centres between 0 and the Nyquist frequency.
-
-    Notebook: notebooks/06_attribution.py
     """
     cfg = _feature_config(model)
     sample_rate = getattr(cfg, "sample_rate", SAMPLE_RATE)

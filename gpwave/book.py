@@ -39,12 +39,10 @@ CHAPTERS = (
     "05_dilation",
     "06_attribution",
 )
-#: The training run shown as the chapter ``03_train`` in the book.
-CHAPTER_RUN = "dcnn_packets"
+#: The book's run matrix (the 03_train runs that chapters 04-06 compare) and CI settings.
+MATRIX = REPO / "configs" / "book.yaml"
 #: Longest a notebook cell may run (seconds) before the build fails instead of hanging.
 CELL_TIMEOUT = 3600
-#: The linear probe's optimiser settings (lr 4e-4 and 10 epochs leave it unconverged).
-LINEAR = {"learning_rate": 0.01, "epochs": 100}
 #: Attribution on the CPU in the full book build: test frames per class, IG steps.
 ATTRIBUTION_CPU = {"max_frames": 12, "n_steps": 16}
 #: Matplotlib backend of the kernels, so figures become outputs (``make`` exports Agg).
@@ -70,41 +68,40 @@ class Execution:
     deps: tuple[str, ...] = ()
 
 
-def detector_runs(quick: bool) -> dict[str, dict]:
-    """The training runs (parameters of ``03_train``) that chapters 04–06 compare.
-
-    The full book build trains on this machine's CPU within its time budget: two seeds,
-    four epochs of batch 32 on 128 frames per class for the CNNs (the LCNN on LFCC, the
-    ASVspoof baseline's input), the GMMs and the linear probe on every training frame.
-    The paper-scale protocol (10 epochs, 5 seeds, every frame) is the notebook's own
-    defaults, run with papermill on a GPU node.
+def run_matrix(path: Path = MATRIX) -> dict:
+    """The book's run matrix: protocol file, chapter run, runs and CI (quick) overrides.
 
     Notebook: notebooks/03_train.py
 
     Args:
-        quick: CI mode: one seed, one epoch, a few frames.
+        path: The YAML file (default ``configs/book.yaml``).
+
+    Returns:
+        Its mapping (``protocol``, ``chapter_run``, ``runs``, ``quick``).
+    """
+    from gpwave.config import load_yaml
+
+    return load_yaml(path)
+
+
+def detector_runs(quick: bool) -> dict[str, dict]:
+    """The training runs (parameters of ``03_train``) that chapters 04–06 compare.
+
+    Each run is the matrix's protocol file plus the run's overrides (see
+    ``configs/book.yaml``); in ``quick`` mode the notebook lays the matrix's
+    ``quick`` overrides over them.
+
+    Args:
+        quick: CI mode (changes nothing here; the notebook applies it).
 
     Returns:
         Run name -> the notebook parameters of that run.
     """
-    cnn = {"seeds": [0, 1], "epochs": 4, "limit_train": 128, "limit_val": 32, "batch_size": 32}
-    runs = {
-        "dcnn_packets": {"model": "dcnn", "feature": "packets", **cnn},
-        "dcnn_stft": {"model": "dcnn", "feature": "stft", **cnn},
-        "dcnn_nodil": {"model": "dcnn_nodil", "feature": "packets", **cnn},
-        "lcnn": {"model": "lcnn", "feature": "lfcc", **cnn},
-        "gmm_lfcc": {"model": "gmm", "feature": "lfcc", "seeds": [0, 1]},
-        "gmm_mfcc": {"model": "gmm", "feature": "mfcc", "seeds": [0, 1]},
-        # a linear probe needs a larger step size and many more epochs to converge
-        "linear": {"model": "linear", "feature": "packets", "seeds": [0, 1, 2], **LINEAR},
+    matrix = run_matrix()
+    return {
+        name: {"run_name": name, "protocol_file": matrix["protocol"], "overrides": overrides}
+        for name, overrides in matrix["runs"].items()
     }
-    for name, params in runs.items():
-        params["run_name"] = name
-        if quick:  # the notebook's own quick switch sets epochs and frame limits
-            params["seeds"] = [0]
-            for key in ("epochs", "limit_train", "limit_val", "batch_size"):
-                params.pop(key, None)
-    return runs
 
 
 def plan(quick: bool, results_dir: str, data_dir: str) -> list[Execution]:
@@ -119,9 +116,9 @@ def plan(quick: bool, results_dir: str, data_dir: str) -> list[Execution]:
         The executions; each one's ``deps`` come before it.
     """
     common = {"quick": quick, "results_dir": results_dir, "data_dir": data_dir}
-    runs = detector_runs(quick)
+    runs, chapter_run = detector_runs(quick), run_matrix()["chapter_run"]
     train = [
-        Execution(f"03_train-{name}", "03_train", {**common, **p}, name == CHAPTER_RUN)
+        Execution(f"03_train-{name}", "03_train", {**common, **p}, name == chapter_run)
         for name, p in runs.items()
     ]
     trained = tuple(e.name for e in train)
@@ -154,7 +151,7 @@ def _digest(paths: list[Path], root: Path) -> str:
 
 
 def sources_digest() -> str:
-    """Hash of the gpwave sources that notebooks call (every module but this one).
+    """Hash of the gpwave sources that notebooks call (every module but this one) and configs.
 
     Returns:
         Hex digest.
@@ -162,6 +159,7 @@ def sources_digest() -> str:
     pkg = REPO / "gpwave"
     files = [p for p in pkg.rglob("*.py") if p.name != "book.py" and "__pycache__" not in p.parts]
     files += list(pkg.rglob("*.tsv")) + list(pkg.rglob("*.json"))
+    files += list((REPO / "configs").glob("*.yaml"))  # protocols and the run matrix
     return _digest(files, REPO)
 
 
@@ -287,7 +285,7 @@ def drop_widget_state(path: Path) -> None:
         nbformat.write(nb, path)
 
 
-def default_data_dir() -> Path:
+def book_data_dir() -> Path:
     """The mini benchmark's folder: ``$GPWAVE_DATA/wavefake-mini`` (default ``data/``).
 
     Returns:
@@ -383,7 +381,7 @@ def build(quick: bool = False, results: Path = Path("results"), force: bool = Fa
     """
     start = time.perf_counter()
     results = Path(results) / "quick" if quick else Path(results)
-    data_dir = default_data_dir()
+    data_dir = book_data_dir()
     if not (data_dir / "A_ljspeech").is_dir():
         print(f"[book] no data at {data_dir}: run `make data` first", file=sys.stderr)
         return 1

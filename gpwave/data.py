@@ -35,11 +35,10 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import soxr
-import torch
 from tqdm.auto import tqdm
 
 from gpwave.constants import REAL_LETTER, SAMPLE_RATE, Split, StoreDtype, check_option
-from gpwave.errors import AudioError, DataError
+from gpwave.errors import AudioError, AudioWarning, DataError
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +54,6 @@ STORE_VERSION = 1
 @dataclass(frozen=True)
 class Source:
     """One letter-prefixed folder of a data root.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         letter: The prefix letter ("A" is real).
@@ -108,8 +105,6 @@ def discover_sources(root: str | Path, only_use: Sequence[str] | None = None) ->
     Folders without a ``<LETTER>_`` prefix and folders without audio files are ignored
     with a warning; if nothing valid is left, that is an error.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         root: The data root.
         only_use: Generator names ("melgan") or folder names ("B_melgan") to keep;
@@ -150,8 +145,6 @@ def discover_sources(root: str | Path, only_use: Sequence[str] | None = None) ->
 def utterance_id(path: str | Path) -> str:
     """The utterance id of a file: ``"LJ016-0433_1s_gen.wav"`` -> ``"LJ016-0433"``.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         path: A file path or name.
 
@@ -166,13 +159,33 @@ def utterance_id(path: str | Path) -> str:
 
 # --- audio --------------------------------------------------------------------------------
 def _info(path: Path) -> sf._SoundFileInfo:
+    if not path.exists():
+        raise AudioError(path, "no such file")
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "permission denied (the file is not readable)")
     try:
         info = sf.info(str(path))
     except Exception as err:  # libsndfile raises RuntimeError/LibsndfileError
-        raise AudioError(path, f"cannot be decoded as audio ({err})") from err
+        reason = str(err).split(":")[-1].strip().rstrip(".") or type(err).__name__
+        raise AudioError(path, f"cannot be decoded as audio ({reason})") from err
     if info.frames <= 0:
         raise AudioError(path, "holds no samples (empty or truncated header)")
+    _warn_if_truncated(path, info)
     return info
+
+
+def _warn_if_truncated(path: Path, info: sf._SoundFileInfo) -> None:
+    """Warn when libsndfile reports fewer audio bytes than the header declares."""
+    m = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info, re.M)
+    if m and int(m.group(2)) < int(m.group(1)):
+        warnings.warn(
+            f"{path}: truncated: the header declares {int(m.group(1))} bytes of audio, the file "
+            f"holds {int(m.group(2))}; only the first {info.duration:.2f} s are used",
+            AudioWarning,
+            stacklevel=3,
+        )
 
 
 def _resampled_length(n: int, rate: int, sample_rate: int) -> int:
@@ -184,8 +197,6 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
     Stereo is averaged to mono; a higher rate is downsampled with soxr (HQ); a lower
     rate is refused, since upsampling would invent a spectrum the detector must not see.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         path: The audio file (any format libsndfile reads: 8/16/24-bit PCM, float, FLAC).
@@ -222,8 +233,6 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 def frame_audio(x: np.ndarray, frame_length: int) -> np.ndarray:
     """Cut a signal into non-overlapping frames; the incomplete tail is dropped, never padded.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         x: Samples, shape (N,).
         frame_length: Samples per frame.
@@ -241,8 +250,6 @@ def frame_audio(x: np.ndarray, frame_length: int) -> np.ndarray:
 @dataclass
 class DataConfig:
     """What to read and how to cut and split it.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         root: The data root (letter-prefixed folders).
@@ -283,8 +290,6 @@ class DataConfig:
 def split_of(utterance: str, split: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> str:
     """The split of an utterance: a seeded hash of its id only, so it is the same in every folder.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         utterance: Utterance id, e.g. "LJ050-0029".
         split: Fractions for train, val, test (normalised to sum 1).
@@ -305,8 +310,6 @@ def split_of(utterance: str, split: Sequence[float] = (0.8, 0.1, 0.1), seed: int
 
 def assign_splits(index: pd.DataFrame, cfg: DataConfig) -> pd.Series:
     """Splits for every row of an index: by utterance, test-only folders pinned to test.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         index: A table with columns ``utterance``, ``folder`` and ``generator``.
@@ -492,8 +495,6 @@ def _read_shard(shard: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
 def default_store_dir(cfg: DataConfig) -> Path:
     """Where :func:`prepare_store` keeps the store of ``cfg`` by default.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         cfg: The data config.
 
@@ -514,8 +515,6 @@ class FrameStore:
     ``index.csv`` (one row per frame: row, file, offset, label, generator, folder,
     utterance, split, silent), ``skipped.csv`` (file, problem) and
     ``shards/<folder>/{frames.npy, frames.csv, skipped.csv, COMPLETE.json}``.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         path: The store folder.
@@ -539,8 +538,6 @@ class FrameStore:
     @classmethod
     def open(cls, path: str | Path) -> FrameStore:
         """Open a prepared store (its index is that of the latest prepare).
-
-        Notebook: notebooks/02_data.py
 
         Args:
             path: The store folder (holding ``store.json``).
@@ -584,8 +581,6 @@ class FrameStore:
 
     def read(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Frames by row number, as float32 in [-1, 1].
-
-        Notebook: notebooks/03_train.py
 
         Args:
             rows: Row numbers (any order, repeats allowed).
@@ -654,8 +649,6 @@ def prepare_store(
     mtimes); a shard whose completion marker matches is reused, so an interrupted
     prepare resumes at the folder it stopped in and a second prepare decodes nothing.
     Files that cannot be used are logged, skipped and listed in ``store.skipped``.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         cfg: What to read and how to cut and split it.
@@ -732,7 +725,7 @@ def select_frames(
     Like the reference's ``limit_train``/``cross_limit``: with ``balance`` the larger
     class is subsampled to the size of the smaller one, and ``limit`` caps each class.
 
-    Notebook: notebooks/03_train.py
+    Notebook: notebooks/06_attribution.py
 
     Args:
         store: The frame store.
@@ -767,47 +760,6 @@ def select_frames(
         fake, real_rows = _cap(fake, n, rng), _cap(real_rows, n, rng)
     rows = np.concatenate([_cap(real_rows, limit, rng), _cap(fake, limit, rng)])
     return np.sort(rows).astype(np.int64)
-
-
-class FrameDataset(torch.utils.data.Dataset):
-    """A torch Dataset over store rows: (float32 tensor (N,), int label).
-
-    Notebook: notebooks/03_train.py
-
-    Args:
-        store: The frame store.
-        rows: Row numbers, e.g. from :func:`select_frames`.
-        target: "binary" (0 real, 1 fake) or "generator" (position of the frame's
-            generator in ``store.generators``, so the real folder is 0 when it is "A").
-    """
-
-    def __init__(self, store: FrameStore, rows: Sequence[int] | np.ndarray, target: str = "binary"):
-        if target not in ("binary", "generator"):
-            raise ValueError(f"target={target!r} is not one of 'binary', 'generator'")
-        self.store = store
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.target = target
-        sub = store.index.iloc[self.rows]
-        if target == "binary":
-            self.classes = ["real", "fake"]
-            self.labels = sub["label"].to_numpy(np.int64)
-        else:
-            self.classes = list(store.generators)
-            pos = {g: i for i, g in enumerate(self.classes)}
-            self.labels = sub["generator"].map(pos).to_numpy(np.int64)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self.store.read(self.rows[i : i + 1])[0]
-        return torch.from_numpy(x), int(self.labels[i])
-
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
-        """Batched fetch (used by DataLoader): one store read for the whole batch."""
-        indices = np.asarray(indices, dtype=np.int64)
-        x = torch.from_numpy(self.store.read(self.rows[indices]))
-        return [(x[k], int(self.labels[i])) for k, i in enumerate(indices)]
 
 
 # --- summaries and other corpora ----------------------------------------------------------
@@ -895,8 +847,6 @@ def read_asvspoof2019_la(
 ) -> pd.DataFrame:
     """Read an ASVspoof 2019 LA CM protocol (``LA_0079 LA_T_1138215 - - bonafide``).
 
-    Notebook: notebooks/02_data.py
-
     Args:
         protocol: The protocol file (e.g. ``ASVspoof2019.LA.cm.train.trn.txt``).
         audio_dir: Folder of the audio files (default: the protocol's folder).
@@ -936,8 +886,6 @@ def read_asvspoof2019_la(
 
 def read_in_the_wild(meta: str | Path, audio_dir: str | Path | None = None) -> pd.DataFrame:
     """Read In-the-Wild's ``meta.csv`` (``file,speaker,label`` with bona-fide/spoof).
-
-    Notebook: notebooks/02_data.py
 
     Args:
         meta: The ``meta.csv`` file.

@@ -4,21 +4,29 @@ Every file is verified against a checksum: the mini benchmark's md5s come from i
 packaged manifest (``registry/wavefake_mini.tsv``), LJSpeech's sha256 is pinned in
 ``registry/datasets.json``, and Zenodo records (WaveFake, the extension) are read from
 the record API at download time, which lists every file's md5. Downloads resume from a
-``.part`` file with an HTTP Range request, are retried with exponential backoff, and a
-mismatching checksum is refused. ``GPWAVE_DATA_MIRROR`` (a folder or an http(s) URL)
-replaces the upstream URLs: files then come from ``<mirror>/<file>``. Archives are
-extracted safely (no absolute paths, no ``..``, no links leaving the target).
+``.part`` file with an HTTP Range request, are retried with exponential backoff within
+a time budget, and a mismatching checksum is refused. ``GPWAVE_DATA_MIRROR`` (a folder
+or an http(s) URL) replaces the upstream URLs: files then come from ``<mirror>/<file>``.
+Archives are extracted safely (no absolute paths, no ``..``, no links leaving the target).
+
+Where pooch fits and where not: :func:`pooch.retrieve` keeps verified files, hashes
+(:func:`pooch.file_hash`) and moves new files into place atomically; the transfer is
+:class:`ResumableDownloader` (pooch's downloaders restart interrupted transfers from
+byte 0, see there). Unpacking stays :func:`safe_extract`: ``pooch.Untar``/``Unzip``
+extract without refusing links that leave the target folder. Zenodo records stay
+:func:`zenodo_files`: pooch's ``doi:`` URLs resolve through doi.org and zenodo.org only,
+while gpwave caches the record and lets ``GPWAVE_ZENODO_API`` (tests, mirrors) replace it.
 
 Notebook: notebooks/02_data.py
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
 import os
+import re
 import shutil
 import tarfile
 import time
@@ -44,6 +52,10 @@ BACKOFF = 1.0
 RETRIES = 5
 #: Socket timeout of one request, seconds.
 TIMEOUT = 60.0
+#: No new attempt on a file starts later than this many seconds after its first one, so
+#: an unreachable source costs at most about ``RETRY_SECONDS + TIMEOUT``; and
+#: :func:`fetch_manifest` stops at the first unreachable file instead of trying the rest.
+RETRY_SECONDS = 30.0
 CHUNK = 1 << 20
 ZENODO_API = "https://zenodo.org/api/records"
 
@@ -72,13 +84,24 @@ LAYOUT: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 class _Retryable(Exception):
-    """A transient download failure worth another attempt."""
+    """A transient download failure worth another attempt.
+
+    Args:
+        message: What failed.
+        unreachable: No connection could be made (as opposed to a dropped transfer).
+    """
+
+    def __init__(self, message: str, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+class UnreachableError(DataError):
+    """A source that could not be connected to in any attempt (host down, no network)."""
 
 
 def default_data_dir() -> Path:
     """Where data lives: ``$GPWAVE_DATA``, else ``./data``.
-
-    Notebook: notebooks/02_data.py
 
     Returns:
         The data folder (not created).
@@ -88,8 +111,6 @@ def default_data_dir() -> Path:
 
 def registry() -> dict:
     """The packaged registry of the full data sets (URLs, pinned checksums, Zenodo ids).
-
-    Notebook: notebooks/02_data.py
 
     Returns:
         Dataset name -> entry, from ``gpwave/registry/datasets.json``.
@@ -101,8 +122,6 @@ def registry() -> dict:
 def mini_manifest() -> pd.DataFrame:
     """The packaged manifest of the mini benchmark (file, md5, source_url, conversion, ...).
 
-    Notebook: notebooks/02_data.py
-
     Returns:
         One row per file.
     """
@@ -112,8 +131,6 @@ def mini_manifest() -> pd.DataFrame:
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest TSV (columns at least ``file``, ``md5``, ``source_url``).
-
-    Notebook: notebooks/02_data.py
 
     Args:
         path: The TSV file.
@@ -138,8 +155,6 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 def file_hash(path: str | Path, algorithm: str = "md5") -> str:
     """Hex digest of a file, read in chunks.
 
-    Notebook: notebooks/02_data.py
-
     Args:
         path: The file.
         algorithm: Any :mod:`hashlib` name ("md5", "sha256").
@@ -147,17 +162,13 @@ def file_hash(path: str | Path, algorithm: str = "md5") -> str:
     Returns:
         The hex digest.
     """
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
+    import pooch
+
+    return pooch.file_hash(str(path), alg=algorithm)
 
 
 def verify(path: str | Path, expected: str, algorithm: str = "md5", name: str = "") -> None:
     """Refuse a file whose checksum is not ``expected``.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         path: The file.
@@ -200,8 +211,10 @@ def _http_attempt(url: str, part: Path, progress: bool) -> None:
         if err.code >= 500 or err.code in (408, 429):
             raise _Retryable(f"HTTP {err.code} for {url}") from err
         raise DataError(f"{url}: HTTP {err.code} {err.reason}") from err
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-        raise _Retryable(f"{url}: {err}") from err
+    except (urllib.error.URLError, OSError) as err:
+        raise _Retryable(f"{url}: {getattr(err, 'reason', err)}", unreachable=True) from err
+    except http.client.HTTPException as err:
+        raise _Retryable(f"{url}: {err!r}") from err
     with resp:
         if start and resp.status != 206:
             start = 0  # the server ignored Range: download from the beginning
@@ -236,6 +249,56 @@ def _copy_attempt(src: Path, part: Path) -> None:
     shutil.copyfile(src, part)
 
 
+def _attempts(source: str | Path, part: Path, progress: bool) -> None:
+    """Fetch ``source`` into ``part`` with retries (see :func:`download_file`)."""
+    start, unreachable = time.monotonic(), True
+    for attempt in range(RETRIES):
+        try:
+            if _is_url(str(source)):
+                _http_attempt(str(source), part, progress)
+            else:
+                _copy_attempt(Path(source), part)
+            return
+        except _Retryable as err:
+            unreachable &= err.unreachable
+            log.warning("attempt %d/%d failed: %s", attempt + 1, RETRIES, err)
+            wait = BACKOFF * 2**attempt
+            if attempt == RETRIES - 1 or time.monotonic() - start + wait > RETRY_SECONDS:
+                kind = UnreachableError if unreachable else DataError
+                raise kind(f"{source}: failed after {attempt + 1} attempts: {err}") from err
+            time.sleep(wait)
+
+
+class ResumableDownloader:
+    """A pooch downloader that resumes from a stable ``.part`` file and retries.
+
+    :func:`pooch.retrieve` hands every download a fresh temporary file and deletes it on
+    failure, so pooch's own downloaders restart an interrupted 28 GB transfer from
+    byte 0, and its retries do not distinguish a dead host from a dropped connection.
+    This downloader keeps the bytes in ``<dest>.part`` (stable across processes),
+    resumes it with an HTTP Range request, retries with backoff within
+    :data:`RETRY_SECONDS`, copies from mirror folders, and finally moves the part onto
+    pooch's temporary file; pooch then checks the hash and moves it into place
+    atomically.
+
+    Args:
+        dest: The final file (its ``.part`` sits next to it).
+        progress: Show a tqdm bar.
+    """
+
+    def __init__(self, dest: Path, progress: bool = True):
+        self.part = dest.with_name(dest.name + ".part")
+        self.progress = progress
+
+    def __call__(self, url: str, output_file: str, pooch: object, check_only: bool = False) -> bool:
+        """Fetch ``url`` into ``output_file`` (pooch's downloader protocol)."""
+        if check_only:
+            return _is_url(url) or Path(url).is_file()
+        _attempts(url, self.part, self.progress)
+        os.replace(self.part, output_file)
+        return True
+
+
 def download_file(
     source: str | Path,
     dest: str | Path,
@@ -245,12 +308,12 @@ def download_file(
 ) -> Path:
     """Fetch one file (URL or local path) to ``dest``, resuming, retrying and verifying.
 
-    An existing ``dest`` with the right checksum is kept as is. Bytes go to
-    ``dest.part`` first; an interrupted HTTP transfer resumes with a Range request;
+    :func:`pooch.retrieve` does the bookkeeping (keep an existing ``dest`` whose
+    checksum matches, hash the new file, move it into place atomically only if it
+    verifies); :class:`ResumableDownloader` does the transfer: bytes go to
+    ``dest.part`` first, an interrupted HTTP transfer resumes with a Range request,
     transient failures are retried :data:`RETRIES` times with exponential backoff from
-    :data:`BACKOFF` seconds. The result is renamed into place only after it verifies.
-
-    Notebook: notebooks/02_data.py
+    :data:`BACKOFF` seconds, within :data:`RETRY_SECONDS`.
 
     Args:
         source: An http(s) URL or a local file.
@@ -264,32 +327,29 @@ def download_file(
 
     Raises:
         ChecksumError: The fetched file does not match ``expected`` (it is deleted).
+        UnreachableError: No attempt could connect.
         DataError: Not found, or still failing after the retries.
     """
+    import pooch
+
     dest = Path(dest)
-    if _ok(dest, expected, algorithm):
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    for attempt in range(RETRIES):
-        try:
-            if _is_url(str(source)):
-                _http_attempt(str(source), part, progress)
-            else:
-                _copy_attempt(Path(source), part)
-            break
-        except _Retryable as err:
-            log.warning("attempt %d/%d failed: %s", attempt + 1, RETRIES, err)
-            if attempt == RETRIES - 1:
-                raise DataError(f"{source}: failed after {RETRIES} attempts: {err}") from err
-            time.sleep(BACKOFF * 2**attempt)
-    if expected is not None:
-        try:
-            verify(part, expected, algorithm, name=str(dest))
-        except ChecksumError:
-            part.unlink(missing_ok=True)
-            raise
-    os.replace(part, dest)
+    known = f"{algorithm}:{expected.lower()}" if expected else None
+    logger = pooch.get_logger()
+    level, _ = logger.level, logger.setLevel(logging.WARNING)  # no line per file
+    try:
+        pooch.retrieve(
+            str(source), known, fname=dest.name, path=dest.parent,
+            downloader=ResumableDownloader(dest, progress),
+        )  # fmt: skip
+    except DataError:  # from the downloader (a ValueError, as pooch's hash mismatch is)
+        raise
+    except ValueError as err:  # pooch's hash mismatch
+        got = re.search(r"but got ([0-9a-fA-F]+)", str(err))
+        raise ChecksumError(
+            f"{dest}: {algorithm} mismatch: expected {expected}, got {got[1] if got else '?'}"
+        ) from None
+    finally:
+        logger.setLevel(level)
     return dest
 
 
@@ -308,8 +368,6 @@ def _source(rel: str, upstream: str, mirror: str | Path | None) -> str:
 
 def to_pcm16(path: str | Path) -> None:
     """Rewrite a float wav as 16-bit PCM in place (libsndfile's conversion, as the manifest).
-
-    Notebook: notebooks/02_data.py
 
     Args:
         path: The wav file; left unchanged if it is not a float wav.
@@ -334,12 +392,16 @@ def _fetch_row(row: pd.Series, root: Path, mirror: str | Path | None, progress: 
         return
     raw = target.with_name(target.name + ".upstream")
     download_file(src, raw, None, progress=progress)
-    to_pcm16(raw)
     try:
+        to_pcm16(raw)
         verify(raw, row["md5"], name=str(target))
     except ChecksumError:
         raw.unlink(missing_ok=True)
         raise
+    except Exception as err:  # libsndfile errors on garbage: report this file, go on
+        raw.unlink(missing_ok=True)
+        reason = str(err).split(":")[-1].strip() or type(err).__name__
+        raise DataError(f"{target}: cannot convert {src} to 16-bit PCM ({reason})") from err
     os.replace(raw, target)
 
 
@@ -353,9 +415,9 @@ def fetch_manifest(
 
     Files already present with the right md5 are skipped; files the manifest marks for
     conversion are converted to 16-bit PCM before their md5 is checked. A failing file
-    does not stop the others; the failures are raised together at the end.
-
-    Notebook: notebooks/02_data.py
+    (not found, wrong md5, not convertible) does not stop the others; the failures are
+    raised together at the end, one line per file. A source that cannot be connected to
+    at all stops the fetch at once (the other files would wait for it too).
 
     Args:
         manifest: A manifest TSV or its DataFrame.
@@ -371,18 +433,28 @@ def fetch_manifest(
         DataError: At least one file could not be fetched.
     """
     df = manifest if isinstance(manifest, pd.DataFrame) else read_manifest(manifest)
+    if mirror is not None and not _is_url(str(mirror)) and not Path(mirror).is_dir():
+        raise DataError(f"{mirror}: the mirror folder does not exist")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     errors: list[Exception] = []
-    for _, row in tqdm(df.iterrows(), total=len(df), desc="files", disable=not progress):
+    for i, (_, row) in enumerate(
+        tqdm(df.iterrows(), total=len(df), desc="files", disable=not progress)
+    ):
         try:
             _fetch_row(row, root, mirror, progress=False)
+        except UnreachableError as err:
+            errors.append(err)
+            errors.append(
+                DataError(f"{len(df) - i - 1} more file(s) not tried: source unreachable")
+            )
+            break
         except (ChecksumError, DataError) as err:
-            log.error("%s", err)
             errors.append(err)
     if errors:
         kind = ChecksumError if any(isinstance(e, ChecksumError) for e in errors) else DataError
-        raise kind(f"{len(errors)} of {len(df)} file(s) failed:\n" + "\n".join(map(str, errors)))
+        n = sum(not str(e).endswith("source unreachable") for e in errors)
+        raise kind(f"{n} of {len(df)} file(s) failed:\n" + "\n".join(map(str, errors)))
     return root
 
 
@@ -412,8 +484,6 @@ def safe_extract(archive: str | Path, out: str | Path) -> Path:
 
     Every entry is checked before anything is written. Extraction happens in a hidden
     folder next to ``out`` that is renamed into place, with a marker, when complete.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         archive: A .zip, .tar, .tar.gz or .tar.bz2 file.
@@ -465,8 +535,6 @@ def _json(url: str, cache: Path) -> dict:
 
 def zenodo_files(record: int | str, cache_dir: Path, api: str | None = None) -> list[dict]:
     """The files of a Zenodo record with their md5 and download URL, from the record API.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         record: The record id, e.g. 5642694.
@@ -532,8 +600,6 @@ def fetch(
     in ``<dest>/ljspeech`` (the pinned sha256 of LJSpeech-1.1.tar.bz2); ``wavefake`` and
     ``extension`` in ``<dest>/wavefake`` and ``<dest>/extension`` (md5s from the Zenodo
     record API). Archives are kept in ``<dest>/downloads``.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         name: "mini", "wavefake", "ljspeech" or "extension".
@@ -612,8 +678,6 @@ def arrange(
     ``A_ljspeech`` links to LJSpeech's ``wavs``; ``B_melgan`` ... ``N_jsutpwg`` link to
     WaveFake's and the extension's generator folders (see :data:`LAYOUT`). Symlinks
     only, nothing is copied; generator folders that are not found are warned about.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         wavefake: Extracted WaveFake (``generated_audio`` somewhere inside).

@@ -33,3 +33,15 @@ class ChecksumError(GpwaveError):
 
 class CheckpointError(GpwaveError):
     """A checkpoint that cannot be loaded or does not match the run."""
+
+
+class ConfigError(GpwaveError, ValueError):
+    """A configuration value or key that is not allowed.
+
+    The message is one line naming the key, the value and what is allowed, e.g.
+    ``epochs='ten': expected an integer >= 1``.
+    """
+
+
+class AudioWarning(UserWarning):
+    """An audio file that can be used only in part (e.g. truncated mid-data)."""

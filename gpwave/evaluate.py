@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,10 +22,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from gpwave.errors import AudioError
+from gpwave.config import resolve_device
+from gpwave.errors import AudioError, AudioWarning
 
 TABLE_COLUMNS = ["generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy"]
 POOLED = "pooled_unseen"
+#: Files with more windows than this get their own progress bar in :func:`detect_files`.
+LONG_FILE_WINDOWS = 256
 
 
 # --- metrics --------------------------------------------------------------------------
@@ -42,8 +46,6 @@ def _check_binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
 
 def roc(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """ROC points (false and true positive rates) over every distinct threshold.
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         labels: 1 fake (positive), 0 real.
@@ -109,8 +111,6 @@ def eer_ci(
 ) -> tuple[float, float]:
     """Bootstrap confidence interval of the EER, resampling groups (utterances).
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         labels: 1 fake, 0 real.
         scores: Continuous fake scores.
@@ -145,10 +145,10 @@ def score_waveforms(
     batch_size: int = 64,
     device: str | torch.device | None = None,
     gain: float = 1.0,
+    progress: bool = False,
+    desc: str = "scoring",
 ) -> np.ndarray:
     """Fake probabilities of waveform frames ``(n, N)``.
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         detector: A :class:`gpwave.models.Detector` (put in eval mode here).
@@ -156,6 +156,8 @@ def score_waveforms(
         batch_size: Frames per forward pass.
         device: Where to run (default: the detector's device).
         gain: Multiply the waveforms by this factor first (gain-invariance checks).
+        progress: Show a progress bar over the frames.
+        desc: The progress bar's label.
 
     Returns:
         float64 scores ``(n,)``.
@@ -164,8 +166,10 @@ def score_waveforms(
     device = device or next(detector.parameters()).device
     x = torch.as_tensor(np.asarray(frames, dtype=np.float32))
     out = []
+    starts = range(0, len(x), batch_size)
+    bar = tqdm(starts, desc=desc, unit="batch", leave=False, disable=not progress)
     with torch.no_grad():
-        for i in range(0, len(x), batch_size):
+        for i in bar:
             out.append(detector.fake_probability(x[i : i + batch_size].to(device) * gain).cpu())
     return torch.cat(out).double().numpy() if out else np.empty(0)
 
@@ -180,8 +184,6 @@ def score_frames(
     progress: bool = False,
 ) -> np.ndarray:
     """Fake probabilities of frame-store rows, read batch by batch.
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         detector: A trained detector.
@@ -215,8 +217,6 @@ def metrics_row(
 ) -> dict[str, Any]:
     """One table row: EER with bootstrap CI and accuracy at 0.5.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         generator: Row name.
         labels: 1 fake, 0 real.
@@ -248,8 +248,6 @@ def table_from_scores(
 ) -> pd.DataFrame:
     """Per-generator table (each fake generator vs all real frames) plus a pooled row.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         frames: Index rows (columns label, generator, utterance) of the scored frames.
         scores: Fake probabilities aligned with ``frames``.
@@ -274,7 +272,43 @@ def table_from_scores(
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def generalization_table(
+def split_frames(
+    store: Any,
+    split: str | None = "test",
+    generators: Sequence[str] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The index rows :func:`score_split` scores: a split's real and fake frames.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        store: A :class:`gpwave.data.FrameStore`.
+        split: "train", "val", "test", or None for every frame.
+        generators: Fake generators to include (None: all); real frames always are.
+        limit: At most this many frames per folder (seeded sample; None: all).
+        seed: Seed of the sample.
+
+    Returns:
+        The selected rows of ``store.index``, in store order.
+    """
+    idx = store.index
+    keep = np.ones(len(idx), bool) if split is None else (idx["split"] == split).to_numpy()
+    if generators is not None:
+        keep = keep & ((idx["label"] == 0) | idx["generator"].isin(list(generators))).to_numpy()
+    frames = idx[keep]
+    if limit is None or frames.empty:
+        return frames
+    rng = np.random.default_rng(seed)
+    pick = [
+        rng.choice(pos, min(len(pos), limit), replace=False)
+        for pos in frames.groupby("generator", sort=False).indices.values()
+    ]
+    return frames.iloc[np.sort(np.concatenate(pick))]
+
+
+def score_split(
     detector: torch.nn.Module,
     store: Any,
     split: str | None = "test",
@@ -289,10 +323,9 @@ def generalization_table(
 ) -> pd.DataFrame:
     """Score the real and fake frames of a split and tabulate per generator.
 
-    Every real frame of the split is compared with each generator's frames (no class
-    balancing: the EER does not depend on it).
-
-    Notebook: notebooks/04_generalization.py
+    The one evaluation path: training's test table, ``gpwave evaluate`` and the
+    notebooks all come from here. Every real frame of the split is compared with each
+    generator's frames (no class balancing: the EER does not depend on it).
 
     Args:
         detector: A trained detector.
@@ -301,7 +334,7 @@ def generalization_table(
         generators: Fake generators to include (None: all).
         seen: Generators seen in training (excluded from the pooled row).
         n_boot: Bootstrap resamples for the CIs.
-        seed: Seed of the bootstrap.
+        seed: Seed of the bootstrap and of the ``limit`` sample.
         gain: Multiply test audio by this factor (gain-invariance checks).
         batch_size: Frames per forward pass.
         progress: Show a progress bar.
@@ -310,22 +343,41 @@ def generalization_table(
     Returns:
         DataFrame with :data:`TABLE_COLUMNS`.
     """
-    idx = store.index
-    keep = np.ones(len(idx), bool) if split is None else (idx["split"] == split).to_numpy()
-    if generators is not None:
-        keep &= ((idx["label"] == 0) | idx["generator"].isin(list(generators))).to_numpy()
-    frames = idx[keep]
-    if limit is not None:
-        rng = np.random.default_rng(seed)
-        pick = [
-            rng.choice(pos, min(len(pos), limit), replace=False)
-            for pos in frames.groupby("generator", sort=False).indices.values()
-        ]
-        frames = frames.iloc[np.sort(np.concatenate(pick))]
+    frames = split_frames(store, split, generators, limit, seed)
     scores = score_frames(
         detector, store, frames["row"].to_numpy(), batch_size, gain=gain, progress=progress
     )
     return table_from_scores(frames, scores, seen, n_boot, seed)
+
+
+def load_seed_tables(
+    run_dir: str | Path, seeds: Sequence[int] | None = None, name: str = "test_table"
+) -> dict[int, pd.DataFrame]:
+    """The per-seed tables a training run wrote (``<run_dir>/seed<k>/<name>.csv``).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        run_dir: The run folder holding ``seed0``, ``seed1``...
+        seeds: Only these seeds (None: every seed found).
+        name: Table file stem.
+
+    Returns:
+        Seed -> table, by seed.
+
+    Raises:
+        DataError: No table in ``run_dir`` (the run was not trained or not evaluated).
+    """
+    from gpwave.errors import DataError
+
+    paths = {
+        int(p.parent.name.removeprefix("seed")): p for p in Path(run_dir).glob(f"seed*/{name}.csv")
+    }
+    if seeds is not None:
+        paths = {s: p for s, p in paths.items() if s in set(seeds)}
+    if not paths:
+        raise DataError(f"{run_dir}: no seed*/{name}.csv; train the run (with eval_test) first")
+    return {seed: pd.read_csv(paths[seed]) for seed in sorted(paths)}
 
 
 def aggregate_seeds(tables: Sequence[pd.DataFrame] | dict[Any, pd.DataFrame]) -> pd.DataFrame:
@@ -376,8 +428,6 @@ def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
 def to_html(df: pd.DataFrame, digits: int = 3) -> str:
     """Render a table as an HTML ``<table>``.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         df: Any table.
         digits: Decimals of float columns.
@@ -391,8 +441,6 @@ def to_html(df: pd.DataFrame, digits: int = 3) -> str:
 def to_latex(df: pd.DataFrame, digits: int = 3) -> str:
     """Render a table as a LaTeX ``tabular`` (booktabs rules).
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         df: Any table.
         digits: Decimals of float columns.
@@ -405,6 +453,41 @@ def to_latex(df: pd.DataFrame, digits: int = 3) -> str:
         if not pd.api.types.is_numeric_dtype(escaped[col]):
             escaped[col] = escaped[col].astype(str).str.replace("_", r"\_")
     return escaped.to_latex(index=False, float_format=f"%.{digits}f")
+
+
+def jsonable(obj: Any) -> Any:
+    """A copy of ``obj`` that strict JSON can hold: NaN and infinities become None.
+
+    Args:
+        obj: Dicts, lists, tuples, numbers (numpy ones too), strings, paths, dataclasses.
+
+    Returns:
+        Plain Python containers and scalars.
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, str):  # numpy scalars and arrays
+        return jsonable(obj.tolist())
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    return str(obj)
+
+
+def to_json(obj: Any, indent: int | None = 1) -> str:
+    """Strict JSON text (``null``, never ``NaN``) of results, tables rows or reports.
+
+    Args:
+        obj: See :func:`jsonable`.
+        indent: JSON indentation.
+
+    Returns:
+        The text.
+    """
+    return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
 
 
 def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
@@ -423,7 +506,7 @@ def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = {k: stem.with_suffix(f".{k}") for k in ("csv", "json", "md", "html", "tex")}
     df.to_csv(paths["csv"], index=False)
-    paths["json"].write_text(json.dumps(df.to_dict(orient="records"), indent=1, default=float))
+    paths["json"].write_text(to_json(df.to_dict(orient="records")))
     paths["md"].write_text(to_markdown(df) + "\n")
     paths["html"].write_text(to_html(df) + "\n")
     paths["tex"].write_text(to_latex(df))
@@ -444,8 +527,6 @@ def evaluate_checkpoint(
     Every frame of every folder is scored; each generator folder is compared with all
     frames of the real folder (``A_...``).
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         checkpoint: A checkpoint written by :mod:`gpwave.train`.
         data_dir: Root of letter-prefixed folders.
@@ -460,7 +541,7 @@ def evaluate_checkpoint(
     from gpwave.data import DataConfig, prepare_store
     from gpwave.models import Detector
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     det = Detector.load(checkpoint, map_location=device)
     cfg = DataConfig(
         root=data_dir,
@@ -468,14 +549,12 @@ def evaluate_checkpoint(
         seconds=det.n_samples / det.feature_config.sample_rate,
     )
     store = prepare_store(cfg, store_dir=store_dir, progress=progress)
-    return generalization_table(det, store, split=None, n_boot=n_boot, progress=progress)
+    return score_split(det, store, split=None, n_boot=n_boot, progress=progress)
 
 
 @dataclass
 class DetectionReport:
     """Per-second fake scores and the verdict for one file.
-
-    Notebook: notebooks/04_generalization.py
 
     Attributes:
         file: The audio file.
@@ -485,6 +564,7 @@ class DetectionReport:
         threshold: The decision threshold.
         seconds: Seconds of audio scored.
         error: Why the file could not be scored (empty when it could).
+        warning: Why only part of the file was scored (e.g. truncated; else empty).
     """
 
     file: str
@@ -494,16 +574,18 @@ class DetectionReport:
     threshold: float = 0.5
     seconds: float = 0.0
     error: str = ""
+    warning: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-ready)."""
-        return asdict(self)
+        """Plain dict for strict JSON (a missing score is None, never NaN)."""
+        return jsonable(asdict(self))
 
     def __str__(self) -> str:
         if self.error:
             return f"{self.file}: error: {self.error}"
         per = " ".join(f"{s:.2f}" for s in self.scores)
-        return f"{self.file}: {self.verdict} (score {self.score:.3f}; per window: {per})"
+        note = f" [warning: {self.warning}]" if self.warning else ""
+        return f"{self.file}: {self.verdict} (score {self.score:.3f}; per window: {per}){note}"
 
 
 def detect_files(
@@ -515,51 +597,59 @@ def detect_files(
 ) -> list[DetectionReport]:
     """Score audio files window by window (the detector's frame length, usually 1 s).
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         checkpoint: A checkpoint path or an already loaded Detector.
         files: Audio files (any rate >= the detector's; mono or stereo).
         threshold: Fake if the mean window score is at least this.
         device: Where to run (default: CUDA if available).
-        progress: Progress bar over files.
+        progress: Progress bar over files, and over the windows of each long file.
 
     Returns:
         One :class:`DetectionReport` per file; a file that cannot be used gets its
-        ``error`` set instead of stopping the others.
+        ``error`` set instead of stopping the others, one used only in part (e.g.
+        truncated) its ``warning``.
     """
-    from gpwave.data import frame_audio, load_audio
     from gpwave.models import Detector
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     det = (
         checkpoint if isinstance(checkpoint, torch.nn.Module) else Detector.load(checkpoint, device)
     )
+    bar = tqdm(files, desc="detect", unit="file", disable=not progress)
+    return [_detect_one(det, f, threshold, device, progress) for f in bar]
+
+
+def _detect_one(
+    det: Any, path: str | Path, threshold: float, device: str, progress: bool
+) -> DetectionReport:
+    """Score one file for :func:`detect_files` (errors and warnings go into the report)."""
+    from gpwave.data import frame_audio, load_audio
+
     rate = det.feature_config.sample_rate
-    reports = []
-    for f in tqdm(files, desc="detect", unit="file", disable=not progress):
-        rep = DetectionReport(file=str(f), threshold=threshold)
-        try:
-            frames = frame_audio(load_audio(f, rate), det.n_samples)
-            if len(frames) == 0:
-                raise AudioError(f, f"shorter than one {det.n_samples / rate:g} s window")
-        except AudioError as err:
-            rep.error = str(err)
-            reports.append(rep)
-            continue
-        scores = score_waveforms(det, frames, device=device)
-        rep.scores = [float(s) for s in scores]
-        rep.score = float(scores.mean())
-        rep.verdict = "fake" if rep.score >= threshold else "real"
-        rep.seconds = len(frames) * det.n_samples / rate
-        reports.append(rep)
-    return reports
+    rep = DetectionReport(file=str(path), threshold=threshold)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AudioWarning)
+            frames = frame_audio(load_audio(path, rate), det.n_samples)
+        if len(frames) == 0:
+            raise AudioError(path, f"shorter than one {det.n_samples / rate:g} s window")
+    except AudioError as err:
+        rep.error = str(err)
+        return rep
+    rep.warning = "; ".join(str(w.message) for w in caught if w.category is AudioWarning)
+    long = progress and len(frames) > LONG_FILE_WINDOWS
+    scores = score_waveforms(det, frames, device=device, progress=long, desc=Path(path).name)
+    rep.scores = [float(s) for s in scores]
+    rep.score = float(scores.mean())
+    rep.verdict = "fake" if rep.score >= threshold else "real"
+    rep.seconds = len(frames) * det.n_samples / rate
+    return rep
 
 
 def inference_speed(detector: Any, n_frames: int = 32, batch_size: int = 32) -> float:
     """Seconds of audio scored per second of wall time (random frames).
 
-    Notebook: notebooks/04_generalization.py
+    Notebook: notebooks/03_train.py
 
     Args:
         detector: A detector.
@@ -585,8 +675,6 @@ def disagreements(
     threshold: float = 0.5,
 ) -> pd.DataFrame:
     """Frames that model A classifies correctly and model B gets wrong.
-
-    Notebook: notebooks/05_dilation.py
 
     Args:
         scores_a: Fake probabilities of model A (e.g. DCNN with dilation).
@@ -614,6 +702,8 @@ def compare_detectors(
     split: str | None = "test",
     threshold: float = 0.5,
     batch_size: int = 64,
+    limit: int | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Score one split with two detectors and list where A is right and B is wrong.
 
@@ -626,12 +716,13 @@ def compare_detectors(
         split: "train", "val", "test", or None for every frame.
         threshold: Decision threshold.
         batch_size: Frames per forward pass.
+        limit: At most this many frames per folder (as :func:`score_split`; None: all).
+        seed: Seed of the ``limit`` sample.
 
     Returns:
         The output of :func:`disagreements` for the split's frames.
     """
-    idx = store.index
-    frames = idx if split is None else idx[idx["split"] == split]
+    frames = split_frames(store, split, limit=limit, seed=seed)
     rows = frames["row"].to_numpy()
     a = score_frames(detector_a, store, rows, batch_size)
     b = score_frames(detector_b, store, rows, batch_size)

@@ -49,8 +49,6 @@ class FingerprintSpectrum:
         label: 0 for real audio, 1 for a generator.
         sample_rate: Sample rate of the frames in Hz.
         folder: Folder the frames came from ("A_ljspeech"), if any.
-
-    Notebook: notebooks/01_fingerprints.py
     """
 
     generator: str
@@ -72,8 +70,6 @@ class FingerprintSpectrum:
 
         Returns:
             The path written.
-
-        Notebook: notebooks/01_fingerprints.py
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,8 +88,6 @@ class FingerprintSpectrum:
 
         Raises:
             DataError: If the file is missing or lacks a field.
-
-        Notebook: notebooks/01_fingerprints.py
         """
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -143,8 +137,6 @@ def packet_magnitudes(
     Returns:
         Tensor (k, 2**level, T) of |coefficients| (float32, on ``device``), from
         :func:`gpwave.transforms.wavelet_packets`.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     from gpwave.transforms import wavelet_packets
 
@@ -188,8 +180,6 @@ def mean_packet_spectrum(
 
     Raises:
         DataError: If there are no frames.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     from gpwave.transforms import Normalizer, packet_frequencies
 
@@ -211,19 +201,29 @@ def mean_packet_spectrum(
 
 
 # --- spectra of folders ------------------------------------------------------------------
-def _file_frames(files: list[Path], sample_rate: int, frame_length: int) -> Iterator[np.ndarray]:
-    """Frames of each file in turn; unusable files are skipped with a warning."""
+def _file_frames(
+    files: list[Path], sample_rate: int, frame_length: int, skipped: list[str] | None = None
+) -> Iterator[np.ndarray]:
+    """Frames of each file in turn; unusable files are skipped with a warning.
+
+    ``skipped`` (if given) collects ``"file: reason"`` of every file that gave no frame.
+    """
     from gpwave import data
 
+    skipped = [] if skipped is None else skipped
     for path in files:
         try:
             x = data.load_audio(path, sample_rate=sample_rate)
         except AudioError as err:
             warnings.warn(f"skipped {err}", stacklevel=3)
+            skipped.append(str(err))
             continue
         frames = data.frame_audio(x, frame_length)
         if len(frames):
             yield frames
+        else:
+            seconds = (len(x) / sample_rate, frame_length / sample_rate)
+            skipped.append(f"{path}: {seconds[0]:.2f} s is shorter than one {seconds[1]:g} s frame")
 
 
 def _store_frames(store: Any, rows: np.ndarray, chunk: int = 256) -> Iterator[np.ndarray]:
@@ -279,10 +279,15 @@ def folder_spectra(
     """
     kw = dict(wavelet=wavelet, level=level, mode=mode, batch_size=batch_size, device=device)
     out: dict[str, FingerprintSpectrum] = {}
-    for gen, folder, label, blocks, sr in _sources(store_or_root, sample_rate, seconds, only_use):
-        spec = mean_packet_spectrum(
-            _limited(blocks, max_frames), sample_rate=sr, generator=gen, label=label, **kw
-        )
+    for gen, folder, label, blocks, sr, skipped in _sources(
+        store_or_root, sample_rate, seconds, only_use
+    ):
+        try:
+            spec = mean_packet_spectrum(
+                _limited(blocks, max_frames), sample_rate=sr, generator=gen, label=label, **kw
+            )
+        except DataError as err:
+            raise DataError(f"{folder}: {err}: {'; '.join(skipped) or 'no files'}") from None
         spec.folder = folder
         out[gen] = spec
     return dict(sorted(out.items(), key=lambda kv: (kv[1].label, kv[1].folder)))
@@ -290,8 +295,8 @@ def folder_spectra(
 
 def _sources(
     store_or_root: Any, sample_rate: int, seconds: float, only_use: list[str] | None
-) -> Iterator[tuple[str, str, int, Iterator[np.ndarray], int]]:
-    """(generator, folder, label, frame blocks, sample rate) per folder."""
+) -> Iterator[tuple[str, str, int, Iterator[np.ndarray], int, list[str]]]:
+    """(generator, folder, label, frame blocks, sample rate, skipped files) per folder."""
     if hasattr(store_or_root, "index") and hasattr(store_or_root, "read"):
         store = store_or_root
         for (gen, folder, label), group in store.index.groupby(
@@ -300,14 +305,16 @@ def _sources(
             if only_use is not None and not {gen, folder} & set(only_use):
                 continue
             rows = np.sort(group["row"].to_numpy())
-            yield str(gen), str(folder), int(label), _store_frames(store, rows), store.sample_rate
+            blocks = _store_frames(store, rows)
+            yield str(gen), str(folder), int(label), blocks, store.sample_rate, []
         return
     from gpwave import data
 
     frame_length = int(round(seconds * sample_rate))
     for src in data.discover_sources(Path(store_or_root), only_use=only_use):
-        blocks = _file_frames(src.files(), sample_rate, frame_length)
-        yield src.name, src.folder, src.label, blocks, sample_rate
+        skipped: list[str] = []
+        blocks = _file_frames(src.files(), sample_rate, frame_length, skipped)
+        yield src.name, src.folder, src.label, blocks, sample_rate, skipped
 
 
 def real_spectrum(spectra: Mapping[str, FingerprintSpectrum]) -> FingerprintSpectrum:
@@ -357,8 +364,6 @@ def difference_db(
 
     Raises:
         ValueError: If the spectra are not comparable.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     _check_compatible(fake, real)
     return 20.0 * np.log10((fake.mean + floor) / (real.mean + floor))
@@ -377,19 +382,11 @@ def fingerprint_magnitude(
     Returns:
         ``|fake.mean - real.mean|`` (the generator's deviation from real speech), or
         ``fake.mean`` itself when ``real`` is None or ``fake`` is the real spectrum.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     if real is None or fake is real:
         return fake.mean.copy()
     _check_compatible(fake, real)
     return np.abs(fake.mean - real.mean)
-
-
-def _natural_index(level: int) -> np.ndarray:
-    """Natural (filter-bank tree) position of each frequency-ordered band: Gray code."""
-    k = np.arange(2**level)
-    return k ^ (k >> 1)
 
 
 def inverse_packets(coeffs: np.ndarray, wavelet: str = "haar") -> np.ndarray:
@@ -402,15 +399,15 @@ def inverse_packets(coeffs: np.ndarray, wavelet: str = "haar") -> np.ndarray:
     Returns:
         The signal, shape (T * 2**level,); the transform is orthogonal for orthogonal
         wavelets, so ``pywt.WaveletPacket(x, wavelet, "periodization")`` gives back ``coeffs``.
-
-    Notebook: notebooks/01_fingerprints.py
     """
+    from gpwave.transforms import freq_permutation
+
     n_bands = coeffs.shape[0]
     level = int(np.log2(n_bands))
     if 2**level != n_bands:
         raise ValueError(f"expected 2**level bands, got {n_bands}")
     nodes = np.empty_like(coeffs, dtype=np.float64)
-    nodes[_natural_index(level)] = coeffs
+    nodes[freq_permutation(level)] = coeffs
     while nodes.shape[0] > 1:
         nodes = pywt.idwt(nodes[0::2], nodes[1::2], wavelet, mode="periodization", axis=-1)
     return nodes[0]
@@ -512,8 +509,6 @@ def write_wav(path: str | Path, x: np.ndarray, sample_rate: int = SAMPLE_RATE) -
 
     Returns:
         The path written.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -593,8 +588,6 @@ def plot_comparison(
 
     Returns:
         The figure (frequency axis in kHz, shared).
-
-    Notebook: notebooks/01_fingerprints.py
     """
     check_option(scale, AxisScale, "scale")
     fig, (top, bottom) = plt.subplots(
@@ -683,8 +676,6 @@ def example_clip(
 
     Raises:
         DataError: If the folder has no audio files.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     from gpwave import data
 
@@ -782,12 +773,12 @@ def write_fingerprints(
 
     Raises:
         DataError: If the tree has no real folder or a folder has no frames.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     out = Path(out)
     start = time.perf_counter()
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from gpwave.config import resolve_device
+
+    device = resolve_device(device)
     spectra = folder_spectra(data_dir, wavelet, level, max_frames=max_frames, device=device)
     seconds = time.perf_counter() - start
     real = real_spectrum(spectra)

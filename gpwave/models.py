@@ -31,8 +31,6 @@ Shape = tuple[int, int, int]
 def count_parameters(model: nn.Module) -> int:
     """Count the trainable parameters of a model.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         model: Any module.
 
@@ -206,8 +204,6 @@ class LCNN(nn.Module):
 class LinearProbe(nn.Module):
     """Logistic regression on the mean (over time) of the features: the bar to clear.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         input_shape: Feature shape ``(C, F, T)``.
         n_classes: Number of outputs.
@@ -225,8 +221,6 @@ class LinearProbe(nn.Module):
 # --- GMM ------------------------------------------------------------------------------
 def deltas(x: torch.Tensor, width: int = 2) -> torch.Tensor:
     """Regression deltas along the last axis (HTK formula, edges replicated).
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         x: Tensor ``(..., T)``.
@@ -251,8 +245,6 @@ class GMMDetector(nn.Module):
     log-likelihoods, so ``softmax`` gives ``sigmoid`` of the log-likelihood ratio.
     Fitted with :class:`sklearn.mixture.GaussianMixture` by :meth:`fit`; parameters live
     in buffers so checkpoints hold only tensors.
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         input_shape: Feature shape ``(C, F, T)``.
@@ -374,8 +366,6 @@ class AllReduceBatchNorm(nn.BatchNorm2d):
 def sync_batchnorm(model: nn.Module, device: str | torch.device = "cpu") -> nn.Module:
     """Synchronise BatchNorm statistics across DDP ranks (call only under DDP).
 
-    Notebook: notebooks/03_train.py
-
     Args:
         model: A model with plain BatchNorm2d layers.
         device: On CUDA, torch's SyncBatchNorm; elsewhere :class:`AllReduceBatchNorm`.
@@ -421,8 +411,6 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 def build_model(name: ModelName, input_shape: Sequence[int], **kwargs: Any) -> nn.Module:
     """Build a detector model by name.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         name: One of :data:`gpwave.constants.ModelName`.
         input_shape: Feature shape ``(C, F, T)``.
@@ -438,8 +426,6 @@ def build_model(name: ModelName, input_shape: Sequence[int], **kwargs: Any) -> n
 # --- Detector -------------------------------------------------------------------------
 def standardize_level(x: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
     """Scale each waveform to unit RMS, so a gain cannot change any feature.
-
-    Notebook: notebooks/03_train.py
 
     Args:
         x: Waveforms ``(B, N)`` or ``(B, 1, N)``.
@@ -541,7 +527,7 @@ class Detector(nn.Module):
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Detector:
         """Load a trained detector (eval mode) from a checkpoint written by training.
 
-        Notebook: notebooks/04_generalization.py
+        Notebook: notebooks/03_train.py
 
         Args:
             path: A ``best.pt`` / ``last.pt`` file.
@@ -555,6 +541,8 @@ class Detector(nn.Module):
         """
         ckpt = load_checkpoint(path, map_location)
         try:
+            if int(ckpt["detector"]["n_samples"]) <= 0:
+                raise ValueError(f"n_samples={ckpt['detector']['n_samples']} must be positive")
             det = cls.from_spec(ckpt["detector"])
             det.load_state_dict(ckpt["model"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
@@ -564,8 +552,6 @@ class Detector(nn.Module):
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint dict safely (``weights_only=True``).
-
-    Notebook: notebooks/03_train.py
 
     Args:
         path: The checkpoint file.

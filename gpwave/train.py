@@ -8,6 +8,14 @@ are expanded to their cartesian product describes a grid of runs (like the refer
 grid search); each run x seed writes ``last.pt``, ``best.pt``, ``config.yaml``,
 ``metrics.json`` and ``test_table.{csv,json,md,html,tex}`` into its own folder.
 
+Configuration: :class:`TrainConfig` is the one source of defaults (protocol files such
+as ``configs/mini.yaml`` set only what differs); it is a validated dataclass (why, see
+:mod:`gpwave.config`), so every type and range is checked when a config is read, before
+any data work, and a mistake is one :class:`~gpwave.errors.ConfigError` line naming the
+key, the value and what is allowed. A run owns its folder: a file lock refuses a second
+run into it at once, naming the holder; ``--resume`` refuses settings outside
+:data:`RESUMABLE` that differ from the checkpoint's and applies those inside it.
+
 Reproducibility: weights are initialised from ``seed``; the shuffling and dropout of
 epoch ``e`` are seeded from ``(seed, e)`` alone, so a run resumed after epoch k ends with
 the same weights as an uninterrupted one (on the CPU; CUDA kernels may not be
@@ -18,18 +26,21 @@ of frames as in a single-process run, split across ranks.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
 import json
 import os
 import re
+import socket
 import subprocess
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -39,7 +50,9 @@ import yaml
 from tqdm.auto import tqdm
 
 from gpwave import evaluate
-from gpwave.errors import CheckpointError, DataError
+from gpwave.config import check_fields, check_keys, load_yaml, parse_scalar, resolve_device
+from gpwave.constants import ModelName
+from gpwave.errors import CheckpointError, ConfigError, DataError
 from gpwave.models import Detector, count_parameters, load_checkpoint, sync_batchnorm
 
 CHECKPOINT_FORMAT = "gpwave-checkpoint/1"
@@ -84,7 +97,7 @@ class TrainConfig:
         progress: Progress bars.
     """
 
-    data_dir: str = "data/wavefake-mini"
+    data_dir: str = "${GPWAVE_DATA}/wavefake-mini"
     store_dir: str | None = None
     sample_rate: int = 22050
     seconds: float = 1.0
@@ -114,9 +127,19 @@ class TrainConfig:
     threads: int | None = None
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        """Check every field's type and range (ints widen to floats); see :data:`RULES`."""
+        check_fields(self, RULES)
+        try:
+            from gpwave.transforms import FeatureConfig
+
+            FeatureConfig.from_dict({"sample_rate": self.sample_rate, **self.feature})
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"feature={self.feature!r}: {err}") from err
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build a config from a dict, refusing unknown keys.
+        """Build a config from a dict, refusing unknown keys and bad values.
 
         Args:
             d: Field values (missing ones take defaults).
@@ -125,12 +148,13 @@ class TrainConfig:
             The config.
 
         Raises:
-            ValueError: For keys that are not fields.
+            ConfigError: For keys that are not fields, or values of the wrong type or
+                out of range; the one-line message names the key, the value and what
+                is allowed.
         """
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; known: {sorted(names)}")
+        if not isinstance(d, dict):
+            raise ConfigError(f"a training config is a mapping of keys to values, not {d!r}")
+        check_keys(d, cls, "training config")
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,25 +162,61 @@ class TrainConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
+def _is_device(v: str) -> bool:
+    return re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None
+
+
+def _is_split(v: list[float]) -> bool:
+    return len(v) == 3 and min(v) >= 0 and abs(sum(v) - 1) < 1e-6
+
+
+#: Range checks of :class:`TrainConfig` fields beyond their types: predicate, what is allowed.
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "sample_rate": (lambda v: v > 0, "a positive integer (Hz)"),
+    "seconds": (lambda v: v > 0, "a positive number of seconds"),
+    "split": (_is_split, "three fractions >= 0 (train, val, test) that sum to 1"),
+    "limit_train": (lambda v: v >= 1, "null or an integer >= 1"),
+    "limit_val": (lambda v: v >= 1, "null or an integer >= 1"),
+    "limit_test": (lambda v: v >= 1, "null or an integer >= 1"),
+    "model": (lambda v: v in get_args(ModelName), "one of " + ", ".join(get_args(ModelName))),
+    "epochs": (lambda v: v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: v >= 2, "an integer >= 2 (BatchNorm needs 2 frames per step)"),
+    "lr": (lambda v: 0 < v < float("inf"), "a positive number"),
+    "weight_decay": (lambda v: 0 <= v < float("inf"), "a number >= 0"),
+    "seeds": (lambda v: len(v) > 0 and min(v) >= 0, "a non-empty list of integers >= 0"),
+    "device": (_is_device, "auto, cpu, mps, cuda or cuda:N"),
+    "n_boot": (lambda v: v >= 0, "an integer >= 0"),
+    "threads": (lambda v: v >= 1, "null or an integer >= 1"),
+}
+
+#: Settings ``--resume`` may change: they do not alter what the finished epochs computed.
+#: Every other change is refused (it would mix two runs in one checkpoint).
+RESUMABLE = frozenset(
+    {"epochs", "lr", "weight_decay", "device", "threads", "progress", "eval_test", "n_boot",
+     "limit_test", "test_generators", "cache_features", "data_dir", "store_dir"}
+)  # fmt: skip
+
+
 # --- grid configs ---------------------------------------------------------------------
 _LIST_FIELDS = {"test_generators", "only_test_folders", "split", "seeds"}
 
 
-def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Apply overrides: ``key=value`` text parsed as YAML, or values; ``a.b`` sets nested keys.
 
-
-def apply_overrides(raw: dict[str, Any], overrides: dict[str, str] | None) -> dict[str, Any]:
-    """Apply ``key=value`` overrides (values parsed as YAML; ``a.b`` sets nested keys).
-
-    Notebook: notebooks/03_train.py
+    A mapping value is merged into the mapping it overrides (``{"feature": {"kind":
+    "stft"}}`` keeps the protocol's wavelet and level); any other value replaces.
 
     Args:
         raw: The config dict.
-        overrides: ``{"epochs": "2", "feature.kind": "stft"}``.
+        overrides: ``{"epochs": "2", "feature.kind": "stft"}`` (text, as from ``--set``)
+            or ``{"epochs": 2, "feature": {"kind": "stft"}}`` (values).
 
     Returns:
         A new dict.
+
+    Raises:
+        ConfigError: A dotted key whose parent is not a mapping.
     """
     out = json.loads(json.dumps(raw))
     for key, text in (overrides or {}).items():
@@ -164,8 +224,17 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, str] | None) -> di
         node = out
         for p in parents:
             node = node.setdefault(p, {})
-        node[leaf] = _parse_value(text) if isinstance(text, str) else text
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {p} is not a mapping, so it has no key {leaf!r}")
+        value = parse_scalar(text) if isinstance(text, str) else text
+        node[leaf] = _merge(node.get(leaf), value)
     return out
+
+
+def _merge(old: Any, new: Any) -> Any:
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return json.loads(json.dumps(new))
+    return {**old, **{k: _merge(old.get(k), v) for k, v in new.items()}}
 
 
 def _is_grid(key: str, value: Any) -> bool:
@@ -182,8 +251,6 @@ def expand_grid(raw: dict[str, Any]) -> list[dict[str, Any]]:
     Top-level keys and ``feature.*`` keys holding a list span the grid; keys that are
     lists by nature (``seeds``, ``split``, ``only_test_folders``, ``test_generators``)
     span it only when given a list of lists; ``model_kwargs`` never does.
-
-    Notebook: notebooks/03_train.py
 
     Args:
         raw: A config dict as read from YAML.
@@ -227,6 +294,62 @@ def _run_name(grid: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.+=-]", "", text)
 
 
+def read_config(
+    path: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None
+) -> list[tuple[str, TrainConfig]]:
+    """Read, override, expand and validate a training config, before any data work.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        path: The YAML file (or an already loaded dict).
+        overrides: ``key=value`` overrides (see :func:`apply_overrides`).
+
+    Returns:
+        ``(run name, config)`` per grid point (the name is empty without a grid).
+
+    Raises:
+        ConfigError: A missing or invalid file, an unknown key, a bad value.
+    """
+    raw = path if isinstance(path, dict) else load_yaml(Path(path))
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a training config is a mapping of keys to values")
+    points = []
+    for point in expand_grid(apply_overrides(raw, overrides)):
+        name = _run_name(point.pop("_grid"))
+        try:
+            points.append((name, check_model(TrainConfig.from_dict(point))))
+        except ConfigError as err:
+            where = f"{path}" if not isinstance(path, dict) else "config"
+            raise ConfigError(f"{where}{f' (grid point {name})' if name else ''}: {err}") from None
+    return points
+
+
+def check_model(cfg: TrainConfig) -> TrainConfig:
+    """Build the run's detector once, so bad ``model_kwargs`` fail before any data work.
+
+    Args:
+        cfg: A training config.
+
+    Returns:
+        ``cfg``.
+
+    Raises:
+        ConfigError: The model refuses its ``model_kwargs`` (or the feature settings).
+    """
+    from gpwave.transforms import FeatureConfig
+
+    fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
+    try:
+        Detector(fcfg, cfg.model, round(cfg.seconds * cfg.sample_rate), cfg.model_kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"model={cfg.model!r}, model_kwargs={cfg.model_kwargs!r}: {err}"
+        ) from None
+    return cfg
+
+
 def run_config(
     path: str | Path | dict[str, Any],
     out: str | Path,
@@ -235,7 +358,8 @@ def run_config(
 ) -> list[dict[str, Any]]:
     """Train every grid point x seed of a YAML config.
 
-    Notebook: notebooks/03_train.py
+    Every grid point is validated before the first run starts, and the run holds
+    ``out`` (see :func:`own_folder`) until it ends.
 
     Args:
         path: The YAML file (or an already loaded dict).
@@ -246,30 +370,108 @@ def run_config(
     Returns:
         One summary dict per run (run folder, seed, best epoch and val EER, pooled test EER).
     """
-    raw = path if isinstance(path, dict) else yaml.safe_load(Path(path).read_text()) or {}
+    points = read_config(path, overrides)
     results = []
-    for point in expand_grid(apply_overrides(raw, overrides)):
-        name = _run_name(point.pop("_grid"))
-        cfg = TrainConfig.from_dict(point)
-        for seed in cfg.seeds:
-            run_dir = Path(out) / name / f"seed{seed}"
-            m = train_one(cfg, run_dir, seed, resume=resume)
-            if dist.is_initialized() and dist.get_rank() != 0:
-                continue
-            pooled = [r["eer"] for r in m.get("test", []) if r["generator"] == evaluate.POOLED]
-            results.append(
-                {
-                    "run": str(run_dir),
-                    "seed": seed,
-                    "model": cfg.model,
-                    "feature": m["feature"]["kind"],
-                    "best_epoch": m["best"]["epoch"],
-                    "val_eer": m["best"]["val_eer"],
-                    "pooled_test_eer": pooled[0] if pooled else None,
-                    "train_seconds": m["train_seconds"],
-                }
-            )
+    with own_folder(out, lead=int(os.environ.get("RANK", "0")) == 0):
+        for name, cfg in points:
+            for seed in cfg.seeds:
+                run_dir = Path(out) / name / f"seed{seed}"
+                m = train_one(cfg, run_dir, seed, resume=resume)
+                if dist.is_initialized() and dist.get_rank() != 0:
+                    continue
+                results.append(_summary(cfg, run_dir, seed, m))
     return results
+
+
+def _summary(cfg: TrainConfig, run_dir: Path, seed: int, m: dict[str, Any]) -> dict[str, Any]:
+    pooled = [r["eer"] for r in m.get("test", []) if r["generator"] == evaluate.POOLED]
+    return {
+        "run": str(run_dir),
+        "seed": seed,
+        "model": cfg.model,
+        "feature": m["feature"]["kind"],
+        "best_epoch": m["best"]["epoch"],
+        "val_eer": m["best"]["val_eer"],
+        "pooled_test_eer": pooled[0] if pooled else None,
+        "train_seconds": m["train_seconds"],
+    }
+
+
+# --- run folders ----------------------------------------------------------------------
+LOCK_NAME = ".gpwave.lock"
+OWNER_NAME = ".gpwave.owner"
+
+
+@contextlib.contextmanager
+def own_folder(folder: str | Path, lead: bool = True) -> Iterator[Path]:
+    """Hold an exclusive lock on a run folder for the duration of a run.
+
+    The lock is an OS file lock (:mod:`filelock`), so it dies with its process: after a
+    crash or ``kill -9`` the next run (or ``--resume``) gets it at once. The holder
+    writes its pid, host and start time next to the lock, so a second run into the
+    same folder fails immediately with a message naming the holder.
+
+    Args:
+        folder: The folder (created if missing).
+        lead: Only the lead process of a distributed run takes the lock.
+
+    Yields:
+        The folder.
+
+    Raises:
+        ConfigError: Another run holds the folder.
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not lead:
+        yield folder
+        return
+    lock, owner = FileLock(folder / LOCK_NAME, timeout=0), folder / OWNER_NAME
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = owner.read_text().strip() if owner.is_file() else "another process"
+        raise ConfigError(
+            f"{folder}: already in use by another gpwave run ({holder}); wait for it to "
+            "finish or choose another --out"
+        ) from None
+    try:
+        host, pid = socket.gethostname(), os.getpid()
+        _write_text(owner, f"pid {pid} on {host}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        yield folder
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
+
+
+def _tmp_name(path: Path) -> Path:
+    """A temporary name next to ``path`` that no other process or call can share."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = _tmp_name(path)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _resume_changes(ckpt: dict[str, Any], cfg: TrainConfig, path: Path) -> dict[str, list]:
+    """Settings that differ from the checkpoint's; refuses any outside :data:`RESUMABLE`."""
+    old, new = ckpt.get("config", {}), cfg.to_dict()
+    defaults = TrainConfig().to_dict()
+    changed = {
+        k: [old.get(k, defaults[k]), v] for k, v in new.items() if old.get(k, defaults[k]) != v
+    }
+    refused = sorted(set(changed) - RESUMABLE)
+    if refused:
+        what = ", ".join(f"{k}: {changed[k][0]!r} -> {changed[k][1]!r}" for k in refused)
+        raise ConfigError(
+            f"{path}: --resume cannot change {what} (only {', '.join(sorted(RESUMABLE))} "
+            "may change); start a new run in another --out instead"
+        )
+    return changed
 
 
 # --- distributed ----------------------------------------------------------------------
@@ -300,16 +502,12 @@ def _barrier(d: _Dist) -> None:
 
 
 def _device(cfg: TrainConfig) -> str:
-    if cfg.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return cfg.device
+    return resolve_device(cfg.device)
 
 
 # --- provenance -----------------------------------------------------------------------
 def git_commit() -> str:
     """The git commit of the gpwave checkout (``unknown`` outside a repository).
-
-    Notebook: notebooks/03_train.py
 
     Returns:
         The commit hash, with ``+dirty`` if the work tree has changes.
@@ -339,8 +537,6 @@ def git_commit() -> str:
 def data_manifest_hash(store: Any, rows: np.ndarray | None = None) -> str:
     """SHA-256 of the frames a run used: folder, file name, offset, split and label.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         store: The frame store.
         rows: Rows to hash (None: all).
@@ -359,8 +555,6 @@ def data_manifest_hash(store: Any, rows: np.ndarray | None = None) -> str:
 def resolve_path(path: str | Path | None) -> Path | None:
     """Expand ``~`` and environment variables; ``$GPWAVE_DATA`` defaults to ``./data``.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         path: A path from a config, e.g. ``${GPWAVE_DATA}/wavefake-mini``.
 
@@ -378,8 +572,6 @@ def resolve_path(path: str | Path | None) -> Path | None:
 
 def data_config(cfg: TrainConfig) -> Any:
     """The data configuration of a training config: folders, split, test-only folders.
-
-    Notebook: notebooks/02_data.py
 
     Args:
         cfg: A training config.
@@ -424,7 +616,7 @@ def protocol_store(
     """
     from gpwave.data import prepare_store
 
-    raw = protocol if isinstance(protocol, dict) else yaml.safe_load(Path(protocol).read_text())
+    raw = protocol if isinstance(protocol, dict) else load_yaml(Path(protocol))
     cfg = TrainConfig.from_dict({**raw, "data_dir": str(data_dir)})
     target = resolve_path(store_dir if store_dir is not None else cfg.store_dir)
     return prepare_store(data_config(cfg), store_dir=target, progress=progress)
@@ -490,8 +682,6 @@ def fit_normalizer(
 ) -> None:
     """Fit the detector's normaliser on the raw features of ``rows``, streamed.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         det: The detector (its ``normalizer`` is updated in place).
         store: The frame store.
@@ -546,7 +736,7 @@ def _better(m: dict[str, float], best: dict[str, Any]) -> bool:
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = _tmp_name(path)
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -589,6 +779,11 @@ def train_one(
 ) -> dict[str, Any]:
     """Train one detector (one seed) and write its checkpoints and metrics.
 
+    The run holds ``out_dir`` (:func:`own_folder`) while it works. ``resume`` refuses a
+    config that differs from the checkpoint's outside :data:`RESUMABLE`; resumable
+    changes (e.g. ``lr``, ``epochs``) take effect from the next epoch and are recorded
+    in the checkpoints, ``config.yaml`` and ``metrics.json`` (``resumes``).
+
     Notebook: notebooks/03_train.py
 
     Args:
@@ -602,7 +797,27 @@ def train_one(
 
     Returns:
         The metrics dict also written to ``metrics.json``.
+
+    Raises:
+        ConfigError: Another run holds ``out_dir``, or ``resume`` would change a
+            setting that is not resumable.
     """
+    out_dir = Path(out_dir)
+    last = out_dir / "last.pt"
+    if resume and last.is_file():  # before any data work
+        _resume_changes(load_checkpoint(last, map_location="cpu"), cfg, last)
+    with own_folder(out_dir, lead=int(os.environ.get("RANK", "0")) == 0):
+        return _train_one(cfg, out_dir, seed, resume, callback)
+
+
+def _train_one(
+    cfg: TrainConfig,
+    out_dir: Path,
+    seed: int,
+    resume: bool,
+    callback: Callable[[int, dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """The body of :func:`train_one`, run while holding ``out_dir``."""
     out_dir = Path(out_dir)
     device = _device(cfg)
     d = _dist_setup(device)
@@ -642,6 +857,10 @@ def train_one(
     if resume and last.is_file():
         ckpt = _restore(last, det, opt, scaler, device)
         state = {k: ckpt[k] for k in ("epoch", "best", "history")}
+        resumed = {"epoch": state["epoch"], "changed": _resume_changes(ckpt, cfg, last)}
+        state["resumes"] = [*ckpt.get("resumes", []), resumed]
+        for group in opt.param_groups:  # resumable optimiser settings apply for real
+            group.update(lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
         fit_normalizer(det, store, train_rows, device)
     if d.world > 1:
@@ -767,12 +986,13 @@ def _finish(
         "world_size": d.world,
         "best": state["best"],
         "history": state["history"],
+        "resumes": state.get("resumes", []),
         **times,
         "git_commit": commit,
         "data_manifest_hash": data_hash,
     }
     if cfg.eval_test and d.lead:
-        table = evaluate.generalization_table(
+        table = evaluate.score_split(
             det,
             store,
             "test",
@@ -792,6 +1012,6 @@ def _finish(
             "git_commit": commit,
             "data_manifest_hash": data_hash,
         }
-        (out_dir / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+        _write_text(out_dir / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
+        _write_text(out_dir / "metrics.json", evaluate.to_json(metrics))
     return metrics

@@ -146,8 +146,6 @@ def freq_permutation(level: int) -> np.ndarray:
     ``coeffs_natural[:, freq_permutation(level)]`` is in frequency order, matching
     ``pywt.WaveletPacket.get_level(level, order="freq")``.
 
-    Notebook: notebooks/01_fingerprints.py
-
     Args:
         level: Packet tree depth.
 
@@ -193,8 +191,6 @@ def wavelet_packets(
     Extensions wider than a node are handled as ``pywt.pad`` does; where PyWavelets
     refuses (``reflect`` of a single-sample node) the sample is repeated instead.
 
-    Notebook: notebooks/01_fingerprints.py
-
     Args:
         x: Waveforms ``(B, N)`` or ``(B, 1, N)``, float32 or float64, CPU or CUDA.
         wavelet: A discrete PyWavelets wavelet or its name ("haar", "db2", "sym5", ...).
@@ -228,8 +224,6 @@ def wavelet_packets(
 def packet_length(n_samples: int, wavelet: str | pywt.Wavelet, level: int) -> int:
     """Number of coefficients per packet at ``level`` for a signal of ``n_samples``.
 
-    Notebook: notebooks/01_fingerprints.py
-
     Args:
         n_samples: Signal length.
         wavelet: Wavelet or its name.
@@ -255,8 +249,6 @@ def packet_frequencies(
     ``(k + 0.5) * sample_rate / 2**(l + 1)``. In natural order node n sits at frequency
     position ``inverse_gray(n)``.
 
-    Notebook: notebooks/01_fingerprints.py
-
     Args:
         level: Packet tree depth, 1 to 14.
         sample_rate: Sample rate in Hz.
@@ -277,8 +269,6 @@ def stft_frequencies(n_bins: int, sample_rate: float = SAMPLE_RATE) -> np.ndarra
     The ``stft`` feature uses ``n_fft = 2 * n_bins`` and keeps bins 0..n_bins-1 (the
     Nyquist bin is dropped), so bin k sits at ``k * sample_rate / n_fft``.
 
-    Notebook: notebooks/01_fingerprints.py
-
     Args:
         n_bins: Number of frequency bins.
         sample_rate: Sample rate in Hz.
@@ -295,8 +285,6 @@ def stft_frequencies(n_bins: int, sample_rate: float = SAMPLE_RATE) -> np.ndarra
 @dataclass(frozen=True)
 class FeatureConfig:
     """What :class:`FeatureExtractor` computes.
-
-    Notebook: notebooks/03_train.py
 
     Attributes:
         kind: ``packets``, ``stft``, ``lfcc`` or ``mfcc``.
@@ -343,6 +331,8 @@ class FeatureConfig:
             raise ValueError(f"sign_channel is only defined for packets, not {self.kind!r}")
         if self.n_coeffs > self.n_filters:
             raise ValueError(f"n_coeffs={self.n_coeffs} exceeds n_filters={self.n_filters}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate={self.sample_rate} must be a positive number of Hz")
         if self.power <= 0 or self.eps < 0 or self.n_fft < 2:
             raise ValueError("power must be > 0, eps >= 0 and n_fft >= 2")
 
@@ -393,8 +383,6 @@ def triangular_filterbank(
     points mapped back to Hz for ``mel``); unnormalised peaks of 1, as torchaudio's
     ``melscale_fbanks(norm=None)`` and WaveFake's linear LFCC filterbank.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         n_fft: FFT size; the filters act on ``n_fft // 2 + 1`` bins.
         sample_rate: Sample rate in Hz.
@@ -423,8 +411,6 @@ def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
 
     ``D @ x`` equals ``scipy.fft.dct(x, type=2, norm="ortho")[:n_out]``.
 
-    Notebook: notebooks/03_train.py
-
     Args:
         n_in: Input length (number of filters).
         n_out: Coefficients kept.
@@ -446,8 +432,6 @@ def stft_params(level: int) -> tuple[int, int]:
     dropped so F equals the ``2**level`` packets. The hop ``2**level`` makes T close to the
     packets' T (a level-l packet coefficient also advances 2**l samples); with centred
     frames ``T = 1 + N // 2**level`` (87 vs 95 packets for 1 s at 22.05 kHz, level 8).
-
-    Notebook: notebooks/03_train.py
 
     Args:
         level: Packet level.
@@ -471,8 +455,6 @@ class FeatureExtractor(nn.Module):
           ``log_lf``/``log_mels``): power spectrum (Hann, n_fft, hop n_fft // 2, centred,
           reflect padding), 20 linear / HTK-mel triangular filters, ``log(. + 1e-6)``,
           orthonormal DCT-II; F = n_coeffs.
-
-    Notebook: notebooks/03_train.py
 
     Args:
         cfg: The feature configuration (default: sym5 level-8 packets).
@@ -573,8 +555,6 @@ class Normalizer(nn.Module):
     ``update`` folds in a batch; ``forward`` returns ``(x - mean) / std``. Before any
     update it is the identity. ``mean``, ``std``, ``m2`` and ``count`` are buffers, so they
     travel in the model's ``state_dict``.
-
-    Notebook: notebooks/03_train.py
 
     Args:
         shape: ``(C, F)`` or a feature shape ``(C, F, T)`` (T is ignored).

@@ -43,8 +43,6 @@ def wav_bytes(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
 
     Returns:
         The bytes of the wav file.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     buf = io.BytesIO()
     sf.write(
@@ -62,8 +60,6 @@ def audio_data_uri(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> str:
 
     Returns:
         The URI, for the ``src`` of an ``<audio>`` element.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     return "data:audio/wav;base64," + base64.b64encode(wav_bytes(x, sample_rate)).decode("ascii")
 
@@ -78,8 +74,6 @@ def figure_data_uri(fig: Figure, dpi: int = 80, close: bool = True) -> str:
 
     Returns:
         The URI, for the ``src`` of an ``<img>`` element.
-
-    Notebook: notebooks/01_fingerprints.py
     """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -296,8 +290,6 @@ class ExplorerView:
         figure: Real vs the chosen generators' spectra.
         audio: Kind ("real", "fake", "fingerprint") -> samples, for the first generator.
         spectra: The spectra used (generator name -> spectrum).
-
-    Notebook: notebooks/01_fingerprints.py
     """
 
     figure: Figure
@@ -312,8 +304,6 @@ class SpectraCache:
         data_dir: Letter-prefixed folder tree.
         spectra: Already computed spectra (cached under their wavelet and level).
         max_frames: Frames per folder for newly computed spectra (None: all).
-
-    Notebook: notebooks/01_fingerprints.py
     """
 
     def __init__(
@@ -337,8 +327,6 @@ class SpectraCache:
 
         Returns:
             Generator name -> spectrum (computed once, then cached).
-
-        Notebook: notebooks/01_fingerprints.py
         """
         key = (wavelet, int(level))
         if key not in self._cache:
@@ -370,8 +358,6 @@ def explorer_view(
 
     Returns:
         The figure and the audio of the first generator (real, fake, fingerprint).
-
-    Notebook: notebooks/01_fingerprints.py
     """
     spectra = cache.get(wavelet, level)
     real = fp.real_spectrum(spectra)

@@ -52,9 +52,7 @@ train_generator = "melgan"
 # %%
 runs_dir = Path(results_dir) / "runs"
 tables = {
-    label: evaluate.aggregate_seeds(
-        [pd.read_csv(p) for p in sorted((runs_dir / run).glob("seed*/test_table.csv"))]
-    )
+    label: evaluate.aggregate_seeds(evaluate.load_seed_tables(runs_dir / run))
     for run, label in runs.items()
 }
 long = pd.concat([t.assign(detector=label) for label, t in tables.items()], ignore_index=True)

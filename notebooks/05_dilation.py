@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, display
 
-from gpwave import data, evaluate, models, train, widgets
+from gpwave import evaluate, models, train, widgets
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -39,7 +39,7 @@ run = "dcnn_packets"
 ablation_run = "dcnn_nodil"
 seed = 0
 max_examples = 10
-limit_test = None  # test frames per class to compare; None: every test frame
+limit_test = None  # test frames per folder to compare (as in training's table); None: all
 
 # %% [markdown]
 # ## The ablation table
@@ -51,9 +51,7 @@ limit_test = None  # test frames per class to compare; None: every test frame
 runs_dir = Path(results_dir) / "runs"
 both = pd.concat(
     [
-        evaluate.aggregate_seeds(
-            [pd.read_csv(p) for p in sorted((runs_dir / name).glob("seed*/test_table.csv"))]
-        ).assign(run=name)
+        evaluate.aggregate_seeds(evaluate.load_seed_tables(runs_dir / name)).assign(run=name)
         for name in (run, ablation_run)
     ],
     ignore_index=True,
@@ -77,21 +75,16 @@ display((100 * ablation).round(1))
 store = train.protocol_store(protocol_file, data_dir, Path(results_dir) / "store")
 if quick:
     limit_test = 8
-test_rows = data.select_frames(store, "test", balance=False, limit=limit_test)
-frames = store.index[store.index["row"].isin(test_rows)]
-scores = {
-    name: evaluate.score_frames(
-        models.Detector.load(runs_dir / name / f"seed{seed}" / "best.pt"),
-        store,
-        frames["row"].to_numpy(),
-    )
+detectors = [
+    models.Detector.load(runs_dir / name / f"seed{seed}" / "best.pt")
     for name in (run, ablation_run)
-}
-disagree = evaluate.disagreements(scores[run], scores[ablation_run], frames)
+]
+disagree = evaluate.compare_detectors(*detectors, store, limit=limit_test, seed=seed)
 examples = evaluate.export_disagreements(
     disagree, store, Path(results_dir) / "dilation" / "examples", n=max_examples
 )
-print(f"{len(frames)} test frames; {len(disagree)} right with dilation and wrong without it")
+n_frames = len(evaluate.split_frames(store, "test", limit=limit_test, seed=seed))
+print(f"{n_frames} test frames; {len(disagree)} right with dilation and wrong without it")
 
 # %% tags=["hide-input"]
 rows = [

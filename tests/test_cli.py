@@ -1,15 +1,22 @@
 """The train / evaluate / detect sub-commands, end to end on a tiny synthetic tree."""
 
+import argparse
 import json
+import os
 
 import pytest
 import torch
 import yaml
 from _detector_data import base_config, make_detector_tree
 
-from gpwave.cli import main
+import gpwave
+from gpwave.cli import build_parser, main
 
 KEYS = {"generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy"}
+
+
+def _no_nan(token):
+    raise AssertionError(f"invalid JSON constant {token}")
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +73,8 @@ def test_detect_json_per_window_scores(trained, capsys, tmp_path):
     real = root / "A_ljspeech" / "LJ001-0003.wav"
     junk = tmp_path / "junk.wav"
     junk.write_text("not audio")
-    assert main(["detect", str(ckpt), str(fake), str(real), str(junk), "--json"]) == 0
-    reports = json.loads(capsys.readouterr().out)
+    assert main(["detect", str(ckpt), str(fake), str(real), str(junk), "--json"]) == 1
+    reports = json.loads(capsys.readouterr().out, parse_constant=_no_nan)
     assert [len(r["scores"]) for r in reports] == [4, 4, 0]
     assert reports[0]["verdict"] in ("fake", "real") and reports[0]["seconds"] == pytest.approx(
         1.0, abs=1e-3
@@ -95,3 +102,153 @@ def test_missing_and_corrupt_checkpoints_are_clear_errors(trained, capsys, tmp_p
     bad.write_bytes(b"\x00garbage")
     assert main([cmd, str(bad), arg]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+def _parsers(parser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_every_argument_of_every_command_has_help():
+    parsers = list(_parsers(build_parser()))
+    assert len(parsers) >= 11  # gpwave, data + 4, train, evaluate, detect, fingerprint, book
+    for parser in parsers:
+        assert parser.description, parser.prog
+        assert parser.formatter_class is argparse.ArgumentDefaultsHelpFormatter, parser.prog
+        for action in parser._actions:
+            assert action.help and action.help.strip(), f"{parser.prog} {action.dest}"
+        text = parser.format_help()
+        for action in parser._actions:
+            shown = action.default not in (None, False, argparse.SUPPRESS)
+            if shown and action.option_strings and action.dest != "help":
+                assert f"(default: {action.default})" in text, f"{parser.prog} {action.dest}"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert (
+        exit_.value.code == 0 and capsys.readouterr().out.strip() == f"gpwave {gpwave.__version__}"
+    )
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["detect"])
+    assert exit_.value.code == 2
+
+
+def test_detect_exit_status_means_something_and_json_is_strict(trained, capsys, tmp_path):
+    root, ckpt, _ = trained
+    fake = root / "B_melgan" / "LJ001-0003_gen.wav"
+    junk = tmp_path / "junk.wav"
+    junk.write_text("not audio")
+    assert main(["detect", str(ckpt), str(fake), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["detect", str(ckpt), str(junk), str(tmp_path / "none.wav"), "--json"]) == 1
+    captured = capsys.readouterr()
+    reports = json.loads(captured.out, parse_constant=_no_nan)
+    assert [r["score"] for r in reports] == [None, None]
+    assert "2 of 2 files not scored" in captured.err
+
+
+def test_detect_names_missing_paths_directories_and_unreadable_files(trained, capsys, tmp_path):
+    root, ckpt, _ = trained
+    junk = tmp_path / "junk.wav"
+    junk.write_text("not audio")
+    locked = tmp_path / "locked.wav"
+    locked.write_bytes((root / "A_ljspeech" / "LJ001-0001.wav").read_bytes())
+    locked.chmod(0)
+    paths = [tmp_path / "missing.wav", tmp_path, junk, locked]
+    assert main(["detect", str(ckpt), *map(str, paths), "--json"]) == 1
+    errors = [r["error"] for r in json.loads(capsys.readouterr().out)]
+    assert errors[0] == f"{tmp_path / 'missing.wav'}: no such file"
+    assert errors[1] == f"{tmp_path}: is a directory, not an audio file"
+    assert errors[2] == f"{junk}: cannot be decoded as audio (Format not recognised)"
+    assert "System error" not in " ".join(errors)
+    if os.geteuid() != 0:  # root reads any file
+        assert errors[3] == f"{locked}: permission denied (the file is not readable)"
+
+
+def test_detect_warns_about_a_file_truncated_mid_data(trained, capsys, tmp_path):
+    root, ckpt, _ = trained
+    whole = (root / "B_melgan" / "LJ001-0003_gen.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[: len(whole) // 2 + 1])  # header says 1 s, half of it is there
+    assert main(["detect", str(ckpt), str(cut), "--json"]) == 0
+    captured = capsys.readouterr()
+    (report,) = json.loads(captured.out)
+    assert 1 <= len(report["scores"]) < 4 and "truncated" in report["warning"]
+    assert f"gpwave: warning: {cut}: truncated" in captured.err
+
+
+def test_detect_shows_progress_within_a_long_file(trained, capsys, tmp_path):
+    from _signals import noise, write_wav
+
+    from gpwave import evaluate
+
+    _, ckpt, _ = trained
+    long = tmp_path / "long_recording.wav"
+    write_wav(long, noise(0.25 * (evaluate.LONG_FILE_WINDOWS + 1)))
+    evaluate.detect_files(ckpt, [long], device="cpu", progress=True)
+    assert "long_recording.wav" in capsys.readouterr().err  # the per-file window bar
+
+
+@pytest.mark.parametrize("cmd", ["evaluate", "detect"])
+def test_device_option(trained, capsys, cmd, monkeypatch):
+    root, ckpt, tmp = trained
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp / "gpwave_data"))
+    arg = str(root) if cmd == "evaluate" else str(root / "A_ljspeech" / "LJ001-0001.wav")
+    assert main([cmd, str(ckpt), arg, "--device", "cpu", "--json"]) == 0
+    if not torch.cuda.is_available():
+        assert main([cmd, str(ckpt), arg, "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "setting", ["epochs=ten", "lr=fast", "seeds=0", "batch_size=0", "epoch=3", "epochs=0", "lr"]
+)
+def test_train_config_mistakes_exit_2_with_one_line_and_no_run_folder(trained, capsys, setting):
+    _, _, tmp = trained
+    out = tmp / f"bad-{setting}"
+    assert main(["train", str(tmp / "cfg.yaml"), "--out", str(out), "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpwave: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert setting.split("=")[0] in err
+    assert not out.exists()
+
+
+def test_train_missing_config_file(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "nope.yaml: cannot read the config" in capsys.readouterr().err
+
+
+def test_train_set_lr_4e_minus_4_is_a_float(trained, tmp_path):
+    root, _, tmp = trained
+    out = tmp_path / "runs"
+    args = ["train", str(tmp / "cfg.yaml"), "--out", str(out), "--set", "epochs=1"]
+    assert main([*args, "--set", "lr=4e-4", "--set", "eval_test=false"]) == 0
+    conf = yaml.safe_load((out / "seed0" / "config.yaml").read_text())
+    assert conf["lr"] == 0.0004
+    ck = torch.load(out / "seed0" / "last.pt", weights_only=True)
+    assert ck["optimizer"]["param_groups"][0]["lr"] == 0.0004
+
+
+@pytest.mark.parametrize(("key", "value"), [("sample_rate", 0), ("n_samples", 0)])
+def test_crafted_checkpoint_spec_is_a_clear_error(trained, capsys, tmp_path, key, value):
+    root, ckpt, _ = trained
+    ck = torch.load(ckpt, weights_only=True)
+    if key == "sample_rate":
+        ck["detector"]["feature"]["sample_rate"] = value
+    else:
+        ck["detector"][key] = value
+    crafted = tmp_path / "crafted.pt"
+    torch.save(ck, crafted)
+    wav = root / "A_ljspeech" / "LJ001-0001.wav"
+    assert main(["detect", str(crafted), str(wav)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gpwave: error: {crafted}: not a usable gpwave checkpoint")
+    assert f"{key}={value}" in err and "Traceback" not in err

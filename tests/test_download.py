@@ -391,3 +391,44 @@ def test_cli_fetch_mini_and_arrange(tmp_path, shared_mini, capsys, full_sets):
     assert cli.main(args) == 0
     assert (out / "A_ljspeech").is_symlink() and (out / "B_melgan").is_symlink()
     assert not (out / "I_avocodo").exists()
+
+
+def test_a_row_that_cannot_be_converted_is_reported_and_the_rest_fetched(tmp_path, shared_mini):
+    sub, served = _subset(shared_mini)
+    conv = sub.index[sub.conversion != ""][0]
+    served[sub.file[conv]] = b"RIFF garbage, not a float wav"
+    with FileServer({f"/up/{k}": v for k, v in served.items()}) as srv:
+        sub = sub.assign(source_url=[srv.url(f"/up/{f}") for f in sub.file])
+        with pytest.raises(DataError) as err:
+            download.fetch_manifest(sub, tmp_path / "mini", progress=False)
+    msg = str(err.value)
+    assert msg.startswith("1 of 3 file(s) failed") and "cannot convert" in msg
+    assert sub.file[conv] in msg
+    assert not list((tmp_path / "mini").rglob("*.upstream"))
+    for i in sub.index.drop(conv):
+        assert md5((tmp_path / "mini" / sub.file[i]).read_bytes()) == sub.md5[i]
+
+
+def test_a_missing_mirror_folder_is_one_message(tmp_path, caplog):
+    with pytest.raises(DataError) as err:
+        download.fetch("mini", dest=tmp_path, mirror=tmp_path / "no-mirror", progress=False)
+    assert str(err.value) == f"{tmp_path / 'no-mirror'}: the mirror folder does not exist"
+    assert not caplog.records
+
+
+def test_an_unreachable_url_mirror_fails_fast(tmp_path, shared_mini, monkeypatch):
+    sub, _ = _subset(shared_mini)
+    calls = []
+    real = download._http_attempt
+    monkeypatch.setattr(download, "_http_attempt", lambda *a: calls.append(a) or real(*a))
+    with pytest.raises(DataError) as err:
+        download.fetch_manifest(sub, tmp_path, mirror="http://127.0.0.1:1", progress=False)
+    assert len(calls) == download.RETRIES  # the first file's attempts, no other file's
+    assert "2 more file(s) not tried: source unreachable" in str(err.value)
+    assert str(err.value).startswith("1 of 3 file(s) failed")
+    calls.clear()
+    monkeypatch.setattr(download, "BACKOFF", 60.0)  # the retry budget bounds the wait
+    monkeypatch.setattr(download, "RETRY_SECONDS", 1.0)
+    with pytest.raises(download.UnreachableError, match="after 1 attempts"):
+        download.download_file("http://127.0.0.1:1/x.wav", tmp_path / "x.wav")
+    assert len(calls) == 1

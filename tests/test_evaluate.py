@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ from scipy.optimize import brentq
 from sklearn.metrics import roc_curve
 
 from gpwave import evaluate
+from gpwave.errors import DataError
 
 
 def sklearn_eer(y, s):
@@ -228,3 +230,51 @@ def test_compare_detectors_scores_a_split_with_both():
     ref = evaluate.disagreements(sa, sb, Store.index.iloc[:4])
     assert list(out["row"]) == list(ref["row"])
     np.testing.assert_allclose(out["score_a"], ref["score_a"], rtol=1e-6)
+
+
+class _IndexStore:
+    """A store whose index is all that split_frames reads."""
+
+    def __init__(self, counts):
+        gens = [g for g, n in counts.items() for _ in range(n)]
+        self.index = pd.DataFrame(
+            {
+                "row": range(len(gens)),
+                "generator": gens,
+                "label": [int(g != "ljspeech") for g in gens],
+                "split": "test",
+            }
+        )
+
+
+def test_split_frames_caps_each_folder_and_filters_generators():
+    store = _IndexStore({"ljspeech": 10, "melgan": 6, "hifigan": 3})
+    counts = evaluate.split_frames(store, limit=4).groupby("generator").size().to_dict()
+    assert counts == {"ljspeech": 4, "melgan": 4, "hifigan": 3}
+    only = evaluate.split_frames(store, generators=["melgan"])
+    assert set(only.generator) == {"ljspeech", "melgan"} and len(only) == 16
+    a, b = (evaluate.split_frames(store, limit=4, seed=s)["row"].tolist() for s in (1, 1))
+    assert a == b == sorted(a)
+    assert evaluate.split_frames(store, "train").empty
+
+
+def test_load_seed_tables_reads_every_seed_in_order(tmp_path):
+    for seed in (10, 2, 0):
+        (tmp_path / f"seed{seed}").mkdir()
+        pd.DataFrame({"generator": ["melgan"], "eer": [seed / 100]}).to_csv(
+            tmp_path / f"seed{seed}" / "test_table.csv", index=False
+        )
+    tables = evaluate.load_seed_tables(tmp_path)
+    assert list(tables) == [0, 2, 10] and tables[10]["eer"][0] == 0.1
+    with pytest.raises(DataError, match="no seed"):
+        evaluate.load_seed_tables(tmp_path / "untrained")
+
+
+def test_notebooks_evaluate_through_one_path():
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    for name in ("03_train", "04_generalization", "05_dilation"):
+        text = (notebooks / f"{name}.py").read_text()
+        for private in ("table_from_scores", "select_frames", "score_frames(", "glob("):
+            assert private not in text, f"{name} scores or loads tables by hand: {private}"
+    for name in ("03_train", "04_generalization", "05_dilation"):
+        assert "load_seed_tables" in (notebooks / f"{name}.py").read_text()

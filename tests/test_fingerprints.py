@@ -10,7 +10,7 @@ import pytest
 import pywt
 import scipy.signal
 import soundfile as sf
-from _signals import SR, make_tree, noise, tone
+from _signals import SR, make_tree, noise, tone, write_wav
 from matplotlib.figure import Figure
 
 from gpwave import cli
@@ -287,3 +287,12 @@ def test_level14_haar_fingerprints_of_the_mini_benchmark(mini_root, tmp_path):
                for g in index["generators"]}  # fmt: skip
     assert spectra["ljspeech"].mean.shape == (2**14,)
     assert sum(s.n_frames for s in spectra.values()) > 1000
+
+
+def test_a_folder_whose_only_file_is_too_short_names_the_file_and_why(tmp_path):
+    write_wav(tmp_path / "A_ljspeech" / "LJ001-0001.wav", noise(1.5))
+    write_wav(tmp_path / "B_melgan" / "LJ001-0001_gen.wav", noise(0.5))
+    with pytest.raises(DataError) as err:
+        fp.folder_spectra(tmp_path, level=4)
+    msg = str(err.value)
+    assert "B_melgan" in msg and "LJ001-0001_gen.wav: 0.50 s is shorter than one 1 s frame" in msg

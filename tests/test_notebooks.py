@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import jupytext
@@ -180,3 +181,34 @@ def test_environment_yml_for_gpu_nodes() -> None:
     assert any(str(d).startswith("pytorch-cuda") for d in deps)
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
     assert any("-e ." in line for line in pip)
+
+
+def _notebook_links():
+    """(module, function, owning class or None, linked notebook) of every back-link."""
+    link = re.compile(r"^\s*Notebook: notebooks/(\S+\.py)\s*$", re.M)
+    for path in sorted((REPO / "gpwave").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        owner = {
+            id(f): c.name for c in ast.walk(tree) if isinstance(c, ast.ClassDef) for f in c.body
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                for nb in link.findall(ast.get_docstring(node) or ""):
+                    yield path.name, node.name, owner.get(id(node)), nb
+
+
+def test_notebook_back_links_name_a_notebook_that_mentions_the_function():
+    links = list(_notebook_links())
+    assert len(links) > 20
+    wrong = []
+    for module, name, cls, nb in links:
+        text = (NOTEBOOKS / nb).read_text()
+        if cls is None:
+            ok = re.search(rf"\b{re.escape(name)}\b", text) is not None
+        else:  # a method: its class and ``.method`` both appear
+            ok = re.search(rf"\b{re.escape(cls)}\b", text) is not None and f".{name}" in text
+        if not ok:
+            wrong.append(f"{module}: {cls + '.' if cls else ''}{name} -> {nb}")
+    assert not wrong, "Notebook: links to notebooks that never mention the function:\n" + "\n".join(
+        wrong
+    )

@@ -11,8 +11,9 @@ import yaml
 from _detector_data import base_config, make_detector_tree
 
 from gpwave import evaluate, train
+from gpwave.config import load_yaml
 from gpwave.data import DataConfig, prepare_store, select_frames
-from gpwave.errors import CheckpointError
+from gpwave.errors import ConfigError
 from gpwave.models import Detector
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,8 +61,44 @@ def test_overrides_parse_yaml_and_nested_keys():
 
 
 def test_unknown_config_key_is_refused():
-    with pytest.raises(ValueError, match="epoch"):
+    with pytest.raises(ConfigError, match="'epoch'.*did you mean 'epochs'"):
         train.TrainConfig.from_dict({"epoch": 3})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("epochs", "ten", "integer >= 1"),
+        ("epochs", "0", "integer >= 1"),
+        ("lr", "fast", "positive number"),
+        ("lr", "-1", "positive number"),
+        ("seeds", "0", "list of integers"),
+        ("batch_size", "0", "integer >= 2"),
+        ("split", "[0.5, 0.5]", "sum to 1"),
+        ("device", "gpu", "cuda:N"),
+        ("model", "resnet", "dcnn"),
+        ("feature.kind", "wavelets", "packets"),
+        ("model_kwargs.nonsense", "1", "unexpected keyword argument 'nonsense'"),
+    ],
+)
+def test_config_mistakes_are_one_line_errors_before_any_data_work(
+    tree, tmp_path, key, value, allowed
+):
+    raw = base_config(tree[0], tmp_path / "store")
+    with pytest.raises(ConfigError) as err:
+        train.run_config(raw, tmp_path / "out", overrides={key: value})
+    msg = str(err.value)
+    assert "\n" not in msg and key.split(".")[-1] in msg and value.strip("[]") in msg
+    assert allowed in msg
+    assert not (tmp_path / "out").exists() and not (tmp_path / "store").exists()
+
+
+def test_set_values_are_yaml_scalars_with_yaml12_floats():
+    raw = train.apply_overrides({}, {"lr": "4e-4", "weight_decay": "1E-3", "limit_test": "null"})
+    assert raw == {"lr": 0.0004, "weight_decay": 0.001, "limit_test": None}
+    assert train.TrainConfig.from_dict({"lr": 1}).lr == 1.0 and isinstance(
+        train.TrainConfig.from_dict({"lr": 1}).lr, float
+    )
 
 
 def test_shipped_configs_are_valid():
@@ -177,7 +214,7 @@ def test_same_seed_same_numbers_other_seed_differs(tree, tmp_path):
 def test_resume_refuses_a_different_detector(tree, tmp_path):
     train.train_one(cfg_of(tree, epochs=1, eval_test=False), tmp_path, seed=0)
     other = cfg_of(tree, epochs=2, eval_test=False, feature={"kind": "stft"})
-    with pytest.raises(CheckpointError, match="last.pt"):
+    with pytest.raises(ConfigError, match="last.pt.*feature"):
         train.train_one(other, tmp_path, seed=0, resume=True)
 
 
@@ -273,9 +310,9 @@ def test_gain_invariance_on_the_mini_benchmark(mini_root, tmp_path):
         progress=False,
     )
     tables = {
-        db: evaluate.generalization_table(
-            det, store, "test", n_boot=0, gain=10 ** (db / 20)
-        ).set_index("generator")
+        db: evaluate.score_split(det, store, "test", n_boot=0, gain=10 ** (db / 20)).set_index(
+            "generator"
+        )
         for db in (-6, 0, 6)
     }
     for db in (-6, 6):
@@ -296,3 +333,82 @@ def test_protocol_store_pins_test_only_sentences_in_every_folder(mini_root, tmp_
     assert set(real_shared["split"]) == {"test"}
     assert set(index.loc[index["split"] != "test", "folder"]) == {"A_ljspeech", "B_melgan"}
     assert index.groupby("utterance")["split"].nunique().max() == 1
+
+
+def test_a_second_run_into_the_same_folder_fails_at_once(tree, tmp_path):
+    cfg = cfg_of(tree, epochs=2, eval_test=False)
+    seen = []
+
+    def second_run(epoch, metrics):
+        if epoch == 1:
+            with pytest.raises(
+                ConfigError, match=f"in use by another gpwave run.*pid {os.getpid()}"
+            ):
+                train.train_one(cfg, tmp_path, seed=1)
+            with pytest.raises(ConfigError, match="in use"):
+                train.run_config(base_config(*tree, epochs=1), tmp_path.parent / tmp_path.name)
+            seen.append(epoch)
+
+    train.train_one(cfg, tmp_path, seed=0, callback=second_run)
+    assert seen == [1]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["seed"] == 0
+    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / train.OWNER_NAME).exists()
+    train.train_one(cfg, tmp_path, seed=0, resume=True)  # the lock went with its run
+
+
+def test_temporary_names_are_unique():
+    p = Path("run/last.pt")
+    assert len({train._tmp_name(p) for _ in range(50)}) == 50
+
+
+def test_resume_refuses_a_changed_setting_that_is_not_resumable(tree, tmp_path):
+    train.train_one(cfg_of(tree, epochs=1, eval_test=False), tmp_path, seed=0)
+    for change in ({"batch_size": 8}, {"limit_train": 4}, {"model_kwargs": {"bias": False}}):
+        key = next(iter(change))
+        with pytest.raises(ConfigError, match=f"--resume cannot change {key}"):
+            train.train_one(
+                cfg_of(tree, epochs=2, eval_test=False, **change), tmp_path, resume=True
+            )
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_resume_applies_and_records_a_changed_learning_rate(tree, tmp_path):
+    train.train_one(cfg_of(tree, epochs=1, eval_test=False, lr=0.01), tmp_path, seed=0)
+    m = train.train_one(cfg_of(tree, epochs=2, eval_test=False, lr=0.1), tmp_path, resume=True)
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ck["epoch"] == 2
+    assert [g["lr"] for g in ck["optimizer"]["param_groups"]] == [0.1]
+    assert ck["config"]["lr"] == 0.1
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["lr"] == 0.1
+    assert m["resumes"] == [{"epoch": 1, "changed": {"epochs": [1, 2], "lr": [0.01, 0.1]}}]
+
+
+def test_mapping_overrides_merge_into_the_protocol():
+    raw = {"feature": {"kind": "packets", "wavelet": "sym5"}, "seeds": [0, 1]}
+    out = train.apply_overrides(raw, {"feature": {"kind": "stft"}, "seeds": [2]})
+    assert out == {"feature": {"kind": "stft", "wavelet": "sym5"}, "seeds": [2]}
+    with pytest.raises(ConfigError, match="epochs is not a mapping"):
+        train.apply_overrides({"epochs": 3}, {"epochs.x": "1"})
+
+
+def test_protocols_set_only_what_differs_from_the_defaults():
+    defaults = train.TrainConfig().to_dict()
+    for name in ("mini.yaml", "wavefake.yaml"):
+        raw = load_yaml(REPO / "configs" / name)
+        same = {k for k, v in raw.items() if defaults[k] == v}
+        assert not same, f"{name} repeats TrainConfig defaults {same}: one source of defaults"
+
+
+def test_book_run_matrix_is_valid_and_quick_overrides_apply():
+    from gpwave import book
+
+    matrix = book.run_matrix()
+    assert matrix["chapter_run"] in matrix["runs"]
+    for name, params in book.detector_runs(quick=False).items():
+        ((_, cfg),) = train.read_config(REPO / params["protocol_file"], params["overrides"])
+        assert name.startswith(cfg.model)
+        quick = {**params["overrides"], **matrix["quick"]}
+        ((_, fast),) = train.read_config(REPO / params["protocol_file"], quick)
+        assert fast.seeds == [0] and fast.epochs == 1 and fast.limit_test == 8
+    linear = book.detector_runs(quick=False)["linear"]["overrides"]
+    assert linear["lr"] == 0.01 and linear["epochs"] == 100

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from gpwave import config
+from gpwave.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("4e-4", 0.0004),
+        ("1E3", 1000.0),
+        ("-2.5e+1", -25.0),
+        (".5", 0.5),
+        ("2", 2),
+        ("null", None),
+        ("true", True),
+        ("[0, 1]", [0, 1]),
+        ("{kind: stft}", {"kind": "stft"}),
+        ("stft", "stft"),
+        ("1e", "1e"),
+    ],
+)
+def test_parse_scalar_reads_yaml_with_yaml12_floats(text, value):
+    out = config.parse_scalar(text)
+    assert out == value and type(out) is type(value)
+
+
+def test_load_yaml_names_the_file(tmp_path):
+    (tmp_path / "bad.yaml").write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        config.load_yaml(tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="missing.yaml: cannot read the config"):
+        config.load_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "ok.yaml").write_text("lr: 4e-4\n")
+    assert config.load_yaml(tmp_path / "ok.yaml") == {"lr": 0.0004}
+
+
+def test_parse_assignments():
+    assert config.parse_assignments(["a=1", "b.c = x=y"]) == {"a": "1", "b.c": " x=y"}
+    assert config.parse_assignments(None) == {}
+    for bad in ("epochs", "=3"):
+        with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+            config.parse_assignments([bad])
+
+
+@dataclasses.dataclass
+class _Cfg:
+    n: int = 1
+    x: float = 0.5
+    names: list[str] = dataclasses.field(default_factory=list)
+    limit: int | None = None
+    flag: bool = False
+
+    def __post_init__(self):
+        config.check_fields(self, {"n": (lambda v: v >= 1, "an integer >= 1")})
+
+
+def test_check_fields_types_ranges_and_widening():
+    c = _Cfg(n=2, x=3, names=("a",), limit=None)
+    assert c.x == 3.0 and type(c.x) is float and c.names == ["a"]
+    cases = [
+        ({"n": 0}, "n=0: expected an integer >= 1"),
+        ({"n": 1.5}, "n=1.5: expected an integer >= 1"),
+        ({"n": True}, "n=True: expected an integer >= 1"),
+        ({"x": "fast"}, "x='fast': expected a number"),
+        ({"names": ["a", 1]}, "expected a list of strings"),
+        ({"limit": "3"}, "limit='3': expected an integer or null"),
+        ({"flag": 1}, "flag=1: expected true or false"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ConfigError) as err:
+            _Cfg(**kwargs)
+        assert message in str(err.value)
+
+
+def test_check_keys_suggests_close_names():
+    with pytest.raises(ConfigError, match="'nn'.*did you mean 'n'"):
+        config.check_keys({"nn": 1}, _Cfg)
+    config.check_keys({"n": 1, "x": 2}, _Cfg)
+
+
+def test_resolve_device():
+    expect = "cuda" if torch.cuda.is_available() else "cpu"
+    assert config.resolve_device(None) == config.resolve_device("auto") == expect
+    assert config.resolve_device("cpu") == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            config.resolve_device("cuda:0")
+
+
+def test_the_module_says_why_this_technology():
+    doc = Path(config.__file__).read_text()
+    assert "Choice of technology" in doc and "pydantic" in doc
