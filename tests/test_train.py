@@ -296,3 +296,43 @@ def test_protocol_store_pins_test_only_sentences_in_every_folder(mini_root, tmp_
     assert set(real_shared["split"]) == {"test"}
     assert set(index.loc[index["split"] != "test", "folder"]) == {"A_ljspeech", "B_melgan"}
     assert index.groupby("utterance")["split"].nunique().max() == 1
+
+
+def test_process_group_gets_a_long_timeout(monkeypatch):
+    """Rank 0 decodes the store and bootstraps alone: NCCL's 10-minute default would fire."""
+    from datetime import timedelta
+
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(train.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(train.dist, "init_process_group", lambda backend, **kw: seen.update(kw))
+    monkeypatch.setattr(train.dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(train.dist, "get_world_size", lambda: 2)
+    train._dist_setup("cuda")
+    assert seen["timeout"] >= timedelta(hours=1)
+    monkeypatch.setenv("GPWAVE_DIST_TIMEOUT", "90")
+    train._dist_setup("cpu")
+    assert seen["timeout"] == timedelta(seconds=90)
+
+
+def test_gmm_features_are_gathered_in_chunks():
+    """cache_features=False at full scale: never all training frames' features at once."""
+    from types import SimpleNamespace
+
+    sizes, fitted = [], {}
+
+    class Frames:
+        def __len__(self):
+            return 600
+
+        def features(self, idx):
+            sizes.append(len(idx))
+            return torch.full((len(idx), 1, 20, 3), float(idx[0])), torch.as_tensor(idx % 2)
+
+    det = SimpleNamespace(
+        model=SimpleNamespace(fit=lambda f, y, seed: fitted.update(f=f, y=y, seed=seed))
+    )
+    train._fit_gmm(det, Frames(), seed=3)
+    assert max(sizes) <= train.GMM_CHUNK and sum(sizes) == 600
+    assert fitted["f"].shape == (600, 1, 20, 3) and fitted["seed"] == 3
+    assert fitted["y"].tolist() == [i % 2 for i in range(600)]
