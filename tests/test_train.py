@@ -336,3 +336,17 @@ def test_gmm_features_are_gathered_in_chunks():
     assert max(sizes) <= train.GMM_CHUNK and sum(sizes) == 600
     assert fitted["f"].shape == (600, 1, 20, 3) and fitted["seed"] == 3
     assert fitted["y"].tolist() == [i % 2 for i in range(600)]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "book/reproduce.md"])
+def test_paper_protocol_reads_the_tree_the_documented_arrange_writes(doc, monkeypatch, tmp_path):
+    """`gpwave data arrange ... --out X` in the docs, then configs/wavefake.yaml reads X."""
+    import re
+
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    text = (REPO / doc).read_text().replace("\\\n", " ")
+    outs = re.findall(r"gpwave data arrange [^\n]*--out (\S+)", text)
+    assert outs, f"{doc} has no arrange command"
+    config = yaml.safe_load((REPO / "configs" / "wavefake.yaml").read_text())
+    for out in outs:
+        assert train.resolve_path(out) == train.resolve_path(config["data_dir"])
