@@ -341,14 +341,24 @@ def _atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (fcntl) so concurrent prepares build each shard once."""
+    """An exclusive advisory lock (fcntl) so concurrent prepares build each shard once.
+
+    Where the file system refuses ``flock`` (some cluster file systems raise ENOLCK or
+    EOPNOTSUPP) this warns and goes on unlocked: shards are still written atomically, so
+    concurrent prepares may only duplicate work.
+    """
     try:
         import fcntl
     except ImportError:  # not POSIX: no locking
         yield
         return
     with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError as err:
+            _warn(f"{path}: file locking is not supported here ({err}); going on without it")
+            yield
+            return
         try:
             yield
         finally:

@@ -39,6 +39,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args
 
@@ -486,13 +487,31 @@ class _Dist:
         return self.rank == 0
 
 
+#: Process-group timeout (``$GPWAVE_DIST_TIMEOUT`` seconds overrides it). Rank 0 alone
+#: decodes the frame store on a first run (minutes for all of WaveFake) and scores and
+#: bootstraps the test split at the end while the other ranks wait in a barrier: NCCL's
+#: 10-minute default watchdog would kill such a run.
+DIST_TIMEOUT = timedelta(hours=2)
+
+
+def dist_timeout() -> timedelta:
+    """The process-group timeout: ``$GPWAVE_DIST_TIMEOUT`` seconds, else :data:`DIST_TIMEOUT`."""
+    text = os.environ.get("GPWAVE_DIST_TIMEOUT")
+    if not text:
+        return DIST_TIMEOUT
+    try:
+        return timedelta(seconds=float(text))
+    except ValueError as err:
+        raise ValueError(f"GPWAVE_DIST_TIMEOUT={text!r} is not a number of seconds") from err
+
+
 def _dist_setup(device: str) -> _Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return _Dist()
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group(backend, timeout=dist_timeout())
     return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
@@ -765,8 +784,19 @@ def _restore(path: Path, det: Detector, opt: Any, scaler: Any, device: str) -> d
     return ckpt
 
 
-def _fit_gmm(det: Detector, frames: _Frames, seed: int) -> None:
-    feats, labels = frames.features(np.arange(len(frames)))
+#: Frames whose features are computed at once when the GMMs gather their training data
+#: (an LFCC frame's intermediates take ~0.4 MB: all of WaveFake at once would not fit).
+GMM_CHUNK = 256
+
+
+def _fit_gmm(det: Detector, frames: _Frames, seed: int, chunk: int = GMM_CHUNK) -> None:
+    """Fit the GMMs on every training frame, computing features ``chunk`` frames at a time."""
+    parts = [
+        frames.features(np.arange(i, min(i + chunk, len(frames))))
+        for i in range(0, len(frames), chunk)
+    ]
+    feats = torch.cat([f.cpu() for f, _ in parts])
+    labels = torch.cat([y.cpu() for _, y in parts])
     det.model.fit(feats, labels, seed=seed)
 
 

@@ -586,3 +586,17 @@ def test_prepare_memory_stays_at_one_file(tmp_path):
     assert store_mb > 100
     print(f"peak RSS +{grown_mb:.0f} MB for a {store_mb:.0f} MB store")
     assert grown_mb < 50, f"peak RSS grew by {grown_mb:.0f} MB for a {store_mb:.0f} MB store"
+
+
+def test_lock_falls_back_when_the_file_system_refuses_flock(tmp_path, monkeypatch):
+    import fcntl
+
+    def refuse(fh, op):
+        raise OSError(37, "No locks available")  # ENOLCK, as on some NFS/Lustre mounts
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    ran = []
+    with pytest.warns(UserWarning, match="locking is not supported"):
+        with data._locked(tmp_path / "lock"):
+            ran.append(True)
+    assert ran == [True]

@@ -173,14 +173,18 @@ def test_drop_widget_state(tmp_path: Path) -> None:
 
 
 def test_environment_yml_for_gpu_nodes() -> None:
+    """The GPU environment pip-installs the Makefile's pinned torch, not conda's pytorch."""
     import yaml
 
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     deps = env["dependencies"]
     assert "python=3.11" in deps
-    assert any(str(d).startswith("pytorch-cuda") for d in deps)
+    assert not any(str(d).startswith(("pytorch", "torch")) for d in deps), "conda torch"
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    spec = re.search(r"^TORCH_SPEC \?= (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    assert spec and spec.group(1) in pip
     assert any("-e ." in line for line in pip)
+    assert "-c constraints.txt" in pip
 
 
 def _notebook_links():

@@ -412,3 +412,57 @@ def test_book_run_matrix_is_valid_and_quick_overrides_apply():
         assert fast.seeds == [0] and fast.epochs == 1 and fast.limit_test == 8
     linear = book.detector_runs(quick=False)["linear"]["overrides"]
     assert linear["lr"] == 0.01 and linear["epochs"] == 100
+
+
+def test_process_group_gets_a_long_timeout(monkeypatch):
+    """Rank 0 decodes the store and bootstraps alone: NCCL's 10-minute default would fire."""
+    from datetime import timedelta
+
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(train.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(train.dist, "init_process_group", lambda backend, **kw: seen.update(kw))
+    monkeypatch.setattr(train.dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(train.dist, "get_world_size", lambda: 2)
+    train._dist_setup("cuda")
+    assert seen["timeout"] >= timedelta(hours=1)
+    monkeypatch.setenv("GPWAVE_DIST_TIMEOUT", "90")
+    train._dist_setup("cpu")
+    assert seen["timeout"] == timedelta(seconds=90)
+
+
+def test_gmm_features_are_gathered_in_chunks():
+    """cache_features=False at full scale: never all training frames' features at once."""
+    from types import SimpleNamespace
+
+    sizes, fitted = [], {}
+
+    class Frames:
+        def __len__(self):
+            return 600
+
+        def features(self, idx):
+            sizes.append(len(idx))
+            return torch.full((len(idx), 1, 20, 3), float(idx[0])), torch.as_tensor(idx % 2)
+
+    det = SimpleNamespace(
+        model=SimpleNamespace(fit=lambda f, y, seed: fitted.update(f=f, y=y, seed=seed))
+    )
+    train._fit_gmm(det, Frames(), seed=3)
+    assert max(sizes) <= train.GMM_CHUNK and sum(sizes) == 600
+    assert fitted["f"].shape == (600, 1, 20, 3) and fitted["seed"] == 3
+    assert fitted["y"].tolist() == [i % 2 for i in range(600)]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "book/reproduce.md"])
+def test_paper_protocol_reads_the_tree_the_documented_arrange_writes(doc, monkeypatch, tmp_path):
+    """`gpwave data arrange ... --out X` in the docs, then configs/wavefake.yaml reads X."""
+    import re
+
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    text = (REPO / doc).read_text().replace("\\\n", " ")
+    outs = re.findall(r"gpwave data arrange [^\n]*--out (\S+)", text)
+    assert outs, f"{doc} has no arrange command"
+    config = yaml.safe_load((REPO / "configs" / "wavefake.yaml").read_text())
+    for out in outs:
+        assert train.resolve_path(out) == train.resolve_path(config["data_dir"])
