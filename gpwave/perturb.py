@@ -229,10 +229,11 @@ def lowpass(x: np.ndarray, sr: int, cutoff: float) -> np.ndarray:
     width = LOWPASS_TRANSITION * cutoff
     pad = min(x.shape[-1] - 1, int(np.ceil(4 * sr / width)))
     xp = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect", reflect_type="odd")
-    freqs = np.fft.rfftfreq(xp.shape[-1], 1 / sr)
+    size = 1 << (xp.shape[-1] - 1).bit_length()  # a fast FFT length; zeros after the pad
+    freqs = np.fft.rfftfreq(size, 1 / sr)
     edge = np.clip((cutoff + width / 2 - freqs) / width, 0, 1)
     mask = 0.5 - 0.5 * np.cos(np.pi * edge)
-    y = np.fft.irfft(np.fft.rfft(xp, axis=-1) * mask, n=xp.shape[-1], axis=-1)
+    y = np.fft.irfft(np.fft.rfft(xp, size, axis=-1) * mask, size, axis=-1)
     return y[..., pad : pad + x.shape[-1]].astype(np.float32)
 
 
