@@ -146,7 +146,7 @@ def add_noise(
     snr = _finite(snr_db, "snr_db")
     noise = _noise(x.shape, check_option(color, NoiseColor, "color"), seed)
     p_x = np.mean(np.square(x, dtype=np.float64), axis=-1, keepdims=True)
-    p_n = np.mean(noise**2, axis=-1, keepdims=True)
+    p_n = np.maximum(np.mean(noise**2, axis=-1, keepdims=True), np.finfo(float).tiny)
     return (x + noise * np.sqrt(p_x / (p_n * 10 ** (snr / 10)))).astype(np.float32)
 
 
@@ -207,8 +207,9 @@ def lowpass(x: np.ndarray, sr: int, cutoff: float) -> np.ndarray:
 
     The gain is 1 below ``cutoff * (1 - LOWPASS_TRANSITION / 2)``, 0 above
     ``cutoff * (1 + LOWPASS_TRANSITION / 2)`` and 1/2 (-6 dB, like a ``filtfilt``
-    Butterworth) at ``cutoff``. The signal is reflected at both ends before the FFT so
-    that the filter does not wrap the end onto the start.
+    Butterworth) at ``cutoff``. The signal is extended at both ends by odd reflection
+    (as ``scipy.signal.filtfilt`` pads) before the FFT, so that the filter does not wrap
+    the end onto the start.
 
     Notebook: notebooks/07_robustness.py
 
@@ -227,14 +228,15 @@ def lowpass(x: np.ndarray, sr: int, cutoff: float) -> np.ndarray:
     if not 0 < _finite(cutoff, "cutoff") < sr / 2:
         raise ValueError(f"cutoff={cutoff} Hz must lie between 0 and Nyquist ({sr / 2} Hz)")
     width = LOWPASS_TRANSITION * cutoff
-    pad = min(x.shape[-1] - 1, int(np.ceil(4 * sr / width)))
-    xp = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect", reflect_type="odd")
-    size = 1 << (xp.shape[-1] - 1).bit_length()  # a fast FFT length; zeros after the pad
+    n, pad = x.shape[-1], int(np.ceil(4 * sr / width))  # 4 kernel widths on the left
+    size = 1 << (n + 2 * pad - 1).bit_length()  # a fast FFT length, the rest on the right
+    edges = [(0, 0)] * (x.ndim - 1) + [(pad, size - n - pad)]
+    xp = np.pad(x, edges, mode="reflect", reflect_type="odd")
     freqs = np.fft.rfftfreq(size, 1 / sr)
     edge = np.clip((cutoff + width / 2 - freqs) / width, 0, 1)
     mask = 0.5 - 0.5 * np.cos(np.pi * edge)
-    y = np.fft.irfft(np.fft.rfft(xp, size, axis=-1) * mask, size, axis=-1)
-    return y[..., pad : pad + x.shape[-1]].astype(np.float32)
+    y = np.fft.irfft(np.fft.rfft(xp, axis=-1) * mask, size, axis=-1)
+    return y[..., pad : pad + n].astype(np.float32)
 
 
 # ------------------------------------------------------------------------------ codecs
