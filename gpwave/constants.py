@@ -29,6 +29,22 @@ StoreDtype = Literal["int16", "float16"]
 DatasetName = Literal["mini", "wavefake", "ljspeech", "extension"]
 #: Frequency-axis scaling of fingerprint plots.
 AxisScale = Literal["linear", "log"]
+#: Colour of additive noise in :mod:`gpwave.perturb`: flat power or 1/f power.
+NoiseColor = Literal["white", "pink"]
+#: Lossy codecs :mod:`gpwave.perturb` encodes and decodes in memory through libsndfile.
+Codec = Literal["mp3", "ogg-opus", "ogg-vorbis"]
+#: Kinds of perturbation in :data:`gpwave.perturb.PERTURBATIONS`.
+PerturbationKind = Literal[
+    "gain",
+    "white-noise",
+    "pink-noise",
+    "resample",
+    "mp3",
+    "ogg-opus",
+    "ogg-vorbis",
+    "shift",
+    "lowpass",
+]
 
 #: Sample rate of LJSpeech and WaveFake.
 SAMPLE_RATE = 22050
