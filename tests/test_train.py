@@ -106,6 +106,7 @@ def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
     table = {r["generator"]: r for r in m["test"]}
     assert set(table) == {"melgan", "hifigan", evaluate.POOLED}
     assert table["melgan"]["eer"] < 0.15
+    assert m["converged"] and m["stopped"] == "epochs" and m["steps"] > 8
 
 
 def test_normalizer_is_fitted_on_training_frames(tree, tmp_path):
@@ -296,3 +297,45 @@ def test_protocol_store_pins_test_only_sentences_in_every_folder(mini_root, tmp_
     assert set(real_shared["split"]) == {"test"}
     assert set(index.loc[index["split"] != "test", "folder"]) == {"A_ljspeech", "B_melgan"}
     assert index.groupby("utterance")["split"].nunique().max() == 1
+
+
+def test_max_steps_stops_at_exactly_that_many_optimiser_steps(tree, tmp_path):
+    """A step budget ends mid-epoch; Adam's own step counter agrees."""
+    cfg = cfg_of(tree, epochs=1, max_steps=7, eval_test=False)  # epochs is not a limit
+    m = train.train_one(cfg, tmp_path, seed=0)
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert int(ck["optimizer"]["state"][0]["step"]) == 7
+    assert m["steps"] == ck["step"] == 7 and m["stopped"] == "max_steps"
+    n_train = m["n_train_frames"]  # batches of 16; a last batch of < 2 frames is dropped
+    per_epoch = n_train // 16 + (n_train % 16 >= 2)
+    assert len(m["history"]) == -(-7 // per_epoch) > 1
+
+
+def test_early_stopping_after_patience_evaluations_without_improvement(tree, tmp_path):
+    """lr 0: nothing improves after the first validation, so patience 2 stops after 3."""
+    cfg = cfg_of(tree, epochs=10, lr=0.0, patience=2, eval_test=False)
+    with pytest.warns(train.ConvergenceWarning):
+        m = train.train_one(cfg, tmp_path, seed=1)
+    assert [h["epoch"] for h in m["history"]] == [1, 2, 3]
+    assert m["best"]["epoch"] == 1 and m["stopped"] == "patience"
+
+
+def test_better_needs_more_than_min_delta():
+    best = {"epoch": 1, "val_eer": 0.10, "val_loss": 0.30}
+    assert train._better({"val_eer": 0.05, "val_loss": 0.9}, best, min_delta=0.01)
+    assert not train._better({"val_eer": 0.095, "val_loss": 0.9}, best, min_delta=0.01)
+    assert train._better({"val_eer": 0.10, "val_loss": 0.25}, best, min_delta=0.01)
+    assert not train._better({"val_eer": 0.10, "val_loss": 0.295}, best, min_delta=0.01)
+    assert not train._better({"val_eer": 0.11, "val_loss": 0.01}, best)
+
+
+def test_a_model_left_at_chance_is_flagged_unconverged(tree, tmp_path):
+    """An untrained probe (lr 0) ends near EER 0.5: warned, and metrics.json says so."""
+    cfg = cfg_of(tree, epochs=2, lr=0.0, eval_test=False)
+    with pytest.warns(train.ConvergenceWarning, match="NOT CONVERGED"):
+        m = train.train_one(cfg, tmp_path, seed=1)
+    assert abs(m["best"]["val_eer"] - 0.5) <= 0.15  # the premise: it is at chance
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["converged"] is False and "near chance" in saved["convergence"]
+    assert train.convergence_note(saved).startswith("seed 1: NOT CONVERGED")
+    assert train.convergence({"val_eer": 0.02, "val_loss": 0.1, "epoch": 3}, 0.2)["converged"]
