@@ -222,14 +222,22 @@ def _torchrun(args, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["dcnn_nodrop", "lcnn"])
-def test_ddp_gradients_of_two_cpu_processes_match_one(tmp_path, model):
-    """gloo, 2 processes, synchronised BatchNorm: the global batch's gradient."""
-    _torchrun(
-        [str(REPO / "tests" / "_ddp_grad_check.py"), model, str(tmp_path / "e.json")], tmp_path
-    )
+@pytest.mark.parametrize(
+    ("model", "fmt"),
+    [("dcnn_nodrop", "channels_last"), ("dcnn_nodrop", "contiguous"), ("lcnn", "contiguous")],
+)
+def test_ddp_gradients_of_two_cpu_processes_match_one(tmp_path, model, fmt):
+    """gloo, 2 processes, synchronised BatchNorm: the global batch's gradient.
+
+    Both sides run in the same memory format (channels-last is the DCNN's default) and in
+    float64: a float32 comparison measures the rounding of two reduction orders (3 % on
+    one ill-conditioned weight gradient), float64 leaves only DDP, so the bound is 1e-9
+    (it was 0.02 in float32).
+    """
+    script = str(REPO / "tests" / "_ddp_grad_check.py")
+    _torchrun([script, model, str(tmp_path / "e.json"), fmt], tmp_path)
     err = json.loads((tmp_path / "e.json").read_text())
-    assert max(err.values()) < 0.02, sorted(err.items(), key=lambda kv: kv[1])[-3:]
+    assert max(err.values()) < 1e-9, sorted(err.items(), key=lambda kv: kv[1])[-3:]
 
 
 @pytest.mark.slow
@@ -339,3 +347,15 @@ def test_a_model_left_at_chance_is_flagged_unconverged(tree, tmp_path):
     assert saved["converged"] is False and "near chance" in saved["convergence"]
     assert train.convergence_note(saved).startswith("seed 1: NOT CONVERGED")
     assert train.convergence({"val_eer": 0.02, "val_loss": 0.1, "epoch": 3}, 0.2)["converged"]
+
+
+@pytest.mark.slow
+def test_compiled_training_agrees_with_eager(tree, tmp_path):
+    """`compile: true` trains the same model: the same losses up to float rounding."""
+    kw = {"model": "dcnn_nodrop", "max_steps": 4, "lr": 0.001, "eval_test": False}
+    eager = train.train_one(cfg_of(tree, **kw, threads=1), tmp_path / "eager", seed=0)
+    comp = train.train_one(cfg_of(tree, **kw, threads=1, compile=True), tmp_path / "c", seed=0)
+    assert comp["steps"] == eager["steps"] == 4
+    for h1, h2 in zip(eager["history"], comp["history"], strict=True):
+        assert h2["train_loss"] == pytest.approx(h1["train_loss"], abs=0.01)
+        assert h2["val_loss"] == pytest.approx(h1["val_loss"], abs=0.01)
