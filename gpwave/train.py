@@ -37,6 +37,7 @@ import socket
 import subprocess
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -57,6 +58,10 @@ from gpwave.errors import CheckpointError, ConfigError, DataError
 from gpwave.models import Detector, count_parameters, load_checkpoint, sync_batchnorm
 
 CHECKPOINT_FORMAT = "gpwave-checkpoint/1"
+
+
+class ConvergenceWarning(UserWarning):
+    """A training run ended with its best validation EER above ``converged_eer``."""
 
 
 @dataclass
@@ -96,6 +101,20 @@ class TrainConfig:
         n_boot: Bootstrap resamples of the test table's CIs.
         threads: torch CPU threads (None: torch's default).
         progress: Progress bars.
+        max_steps: Training budget in optimiser steps (None: ``epochs`` full epochs). When
+            set, ``epochs`` is not a limit: training runs until this many steps (the last
+            epoch may be partial; it is validated and checkpointed like the others).
+        patience: Stop after this many validations (one per epoch) without improvement
+            of the seen generator's validation EER (ties: loss) (None: never stop early).
+        min_delta: An improvement must lower the validation EER, or at equal or lower
+            EER the validation loss, by more than this.
+        converged_eer: A run whose best validation EER exceeds this (chance: 0.5) is
+            flagged ``"converged": false`` in ``metrics.json`` and warned about
+            (:class:`ConvergenceWarning`): its test table is not evidence of anything.
+        compile: ``torch.compile`` the training step's model (validation stays eager).
+            On this 2-core CPU it made DCNN training steps 1.8x faster than before but
+            costs about a minute of compilation per process (``benchmarks/bench_train.py``):
+            worth it for runs of more than a few minutes, not for quick ones.
     """
 
     data_dir: str = "${GPWAVE_DATA}/wavefake-mini"
@@ -127,6 +146,11 @@ class TrainConfig:
     n_boot: int = 1000
     threads: int | None = None
     progress: bool = True
+    max_steps: int | None = None
+    patience: int | None = None
+    min_delta: float = 0.0
+    converged_eer: float = 0.2
+    compile: bool = False
 
     def __post_init__(self) -> None:
         """Check every field's type and range (ints widen to floats); see :data:`RULES`."""
@@ -182,19 +206,24 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model": (lambda v: v in get_args(ModelName), "one of " + ", ".join(get_args(ModelName))),
     "epochs": (lambda v: v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: v >= 2, "an integer >= 2 (BatchNorm needs 2 frames per step)"),
-    "lr": (lambda v: 0 < v < float("inf"), "a positive number"),
+    "lr": (lambda v: 0 <= v < float("inf"), "a number >= 0 (0 freezes the weights)"),
     "weight_decay": (lambda v: 0 <= v < float("inf"), "a number >= 0"),
     "seeds": (lambda v: len(v) > 0 and min(v) >= 0, "a non-empty list of integers >= 0"),
     "device": (_is_device, "auto, cpu, mps, cuda or cuda:N"),
     "n_boot": (lambda v: v >= 0, "an integer >= 0"),
     "threads": (lambda v: v >= 1, "null or an integer >= 1"),
+    "max_steps": (lambda v: v >= 1, "null or an integer >= 1"),
+    "patience": (lambda v: v >= 1, "null or an integer >= 1"),
+    "min_delta": (lambda v: 0 <= v < float("inf"), "a number >= 0"),
+    "converged_eer": (lambda v: 0 <= v <= 1, "an EER between 0 and 1"),
 }
 
 #: Settings ``--resume`` may change: they do not alter what the finished epochs computed.
 #: Every other change is refused (it would mix two runs in one checkpoint).
 RESUMABLE = frozenset(
     {"epochs", "lr", "weight_decay", "device", "threads", "progress", "eval_test", "n_boot",
-     "limit_test", "test_generators", "cache_features", "data_dir", "store_dir"}
+     "limit_test", "test_generators", "cache_features", "data_dir", "store_dir",
+     "max_steps", "patience", "min_delta", "converged_eer", "compile"}
 )  # fmt: skip
 
 
@@ -394,6 +423,7 @@ def _summary(cfg: TrainConfig, run_dir: Path, seed: int, m: dict[str, Any]) -> d
         "best_epoch": m["best"]["epoch"],
         "val_eer": m["best"]["val_eer"],
         "pooled_test_eer": pooled[0] if pooled else None,
+        "converged": m["converged"],
         "train_seconds": m["train_seconds"],
     }
 
@@ -746,12 +776,75 @@ def _validate(model: torch.nn.Module, frames: _Frames, batch: int = 64) -> dict[
     }
 
 
-def _better(m: dict[str, float], best: dict[str, Any]) -> bool:
+def _better(m: dict[str, float], best: dict[str, Any], min_delta: float = 0.0) -> bool:
+    """Lower validation EER by more than ``min_delta``, or no worse EER and lower loss."""
     if best.get("epoch") is None:
         return True
     eer_new = m["val_eer"] if m["val_eer"] == m["val_eer"] else 1.0
     eer_old = best["val_eer"] if best["val_eer"] == best["val_eer"] else 1.0
-    return (eer_new, m["val_loss"]) < (eer_old, best["val_loss"])
+    if eer_new < eer_old - min_delta:
+        return True
+    return eer_new <= eer_old and m["val_loss"] < best["val_loss"] - min_delta
+
+
+def _stop_reason(cfg: TrainConfig, state: dict[str, Any]) -> str | None:
+    """``max_steps`` or ``patience`` once the budget or the patience is used up."""
+    if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
+        return "max_steps"
+    best = state["best"].get("epoch")
+    if cfg.patience is not None and best is not None and state["epoch"] - best >= cfg.patience:
+        return "patience"
+    return None
+
+
+def _n_epochs(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    """Epochs to run: ``epochs``, or enough for ``max_steps`` when a step budget is set."""
+    if cfg.max_steps is None:
+        return cfg.epochs
+    return -(-cfg.max_steps // max(1, steps_per_epoch))
+
+
+def convergence(best: dict[str, Any], converged_eer: float) -> dict[str, Any]:
+    """Did a run learn? Judged on its kept checkpoint's validation EER (seen generator).
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        best: The run's ``best`` entry (``val_eer``, ``val_loss``, ``epoch``).
+        converged_eer: Largest best validation EER counted as converged (chance: 0.5).
+
+    Returns:
+        ``{"converged": bool, "reason": str}``.
+    """
+    eer, loss = best.get("val_eer"), best.get("val_loss")
+    if eer is None or eer != eer:
+        return {"converged": False, "reason": "no validation EER was measured"}
+    text = f"best validation EER {eer:.3f} (epoch {best.get('epoch')}, loss {loss:.3f})"
+    if eer > converged_eer:
+        near = abs(eer - 0.5) <= 0.15
+        chance = " - near chance (EER 0.5, loss ln 2 = 0.693)" if near else ""
+        return {"converged": False, "reason": f"{text} > converged_eer {converged_eer}{chance}"}
+    return {"converged": True, "reason": f"{text} <= converged_eer {converged_eer}"}
+
+
+def convergence_note(metrics: dict[str, Any]) -> str:
+    """One line on how long a run trained and whether it converged (for notebooks, logs).
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        metrics: A run's metrics (``train_one``'s return value or ``metrics.json``).
+
+    Returns:
+        ``"seed 0: converged - best validation EER ... (210 steps, 10 epochs, stopped:
+        epochs)"``, or the same starting ``NOT CONVERGED`` when it did not.
+    """
+    head = "converged" if metrics.get("converged") else "NOT CONVERGED"
+    return (
+        f"seed {metrics.get('seed')}: {head} - {metrics.get('convergence')} "
+        f"({metrics.get('steps')} steps, {len(metrics.get('history', []))} epochs, "
+        f"stopped: {metrics.get('stopped')})"
+    )
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:
@@ -883,7 +976,7 @@ def _train_one(
     opt = torch.optim.Adam(det.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     last = out_dir / "last.pt"
-    state: dict[str, Any] = {"epoch": 0, "best": {"epoch": None}, "history": []}
+    state: dict[str, Any] = {"epoch": 0, "step": 0, "best": {"epoch": None}, "history": []}
     if resume and last.is_file():
         ckpt = _restore(last, det, opt, scaler, device)
         state = {k: ckpt[k] for k in ("epoch", "best", "history")}
@@ -891,6 +984,7 @@ def _train_one(
         state["resumes"] = [*ckpt.get("resumes", []), resumed]
         for group in opt.param_groups:  # resumable optimiser settings apply for real
             group.update(lr=cfg.lr, weight_decay=cfg.weight_decay)
+        state["step"] = int(ckpt.get("step", 0))
     else:
         fit_normalizer(det, store, train_rows, device)
     if d.world > 1:
@@ -902,14 +996,23 @@ def _train_one(
         net = torch.nn.parallel.DistributedDataParallel(
             det.model, device_ids=[device] if device.startswith("cuda") else None
         )
+    if cfg.compile and by_gradient:
+        net = torch.compile(net)
 
-    epochs = cfg.epochs if by_gradient else 1
+    per_epoch = len(_batches(len(train), cfg.batch_size, seed, 0, d))
+    epochs = _n_epochs(cfg, per_epoch) if by_gradient else 1
     for epoch in tqdm(range(state["epoch"], epochs), desc="epochs", disable=not progress):
+        if by_gradient and _stop_reason(cfg, state):
+            break
         t0 = time.perf_counter()
         torch.manual_seed(seed * 1_000_003 + 7919 * (epoch + 1) + d.rank)
         det.model.train()
         if by_gradient:
-            losses = _train_epoch(net, opt, scaler, train, cfg, seed, epoch, d, amp, progress)
+            left = None if cfg.max_steps is None else cfg.max_steps - state["step"]
+            losses = _train_epoch(
+                net, opt, scaler, train, cfg, seed, epoch, d, amp, progress, limit=left
+            )
+            state["step"] += len(losses)
         else:
             _fit_gmm(det, train, seed)
             losses = [float("nan")]
@@ -917,7 +1020,7 @@ def _train_one(
         m["seconds"] = time.perf_counter() - t0
         state["history"].append(m)
         state["epoch"] = epoch + 1
-        is_best = _better(m, state["best"])
+        is_best = _better(m, state["best"], cfg.min_delta)
         if is_best:
             state["best"] = {k: m[k] for k in ("epoch", "val_eer", "val_loss", "val_acc")}
         if d.lead:
@@ -937,6 +1040,7 @@ def _train_one(
         if callback is not None:
             callback(epoch + 1, m)
     train_seconds = time.perf_counter() - t_train
+    state["stopped"] = (_stop_reason(cfg, state) if by_gradient else None) or "epochs"
     return _finish(
         cfg,
         det,
@@ -966,11 +1070,12 @@ def _train_epoch(
     d: _Dist,
     amp: bool,
     progress: bool,
+    limit: int | None = None,
 ) -> list[float]:
-    """One pass over the training frames; returns the batch losses."""
+    """One pass over the training frames (at most ``limit`` steps); the batch losses."""
     losses = []
     device_type = "cuda" if amp else "cpu"
-    batches = _batches(len(frames), cfg.batch_size, seed, epoch, d)
+    batches = _batches(len(frames), cfg.batch_size, seed, epoch, d)[:limit]
     for idx in tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
         x, y = frames.features(idx)
         with torch.autocast(device_type, dtype=torch.float16, enabled=amp):
@@ -985,6 +1090,21 @@ def _train_epoch(
             loss /= d.world
         losses.append(float(loss))
     return losses
+
+
+def _convergence_check(
+    best: dict[str, Any], cfg: TrainConfig, out_dir: Path, d: _Dist
+) -> dict[str, Any]:
+    """``converged`` and ``convergence`` (the reason) for the metrics; warns if not."""
+    check = convergence(best, cfg.converged_eer)
+    if not check["converged"] and d.lead:
+        warnings.warn(
+            f"{out_dir}: NOT CONVERGED - {check['reason']}; its test scores measure an "
+            "untrained detector",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return {"converged": check["converged"], "convergence": check["reason"]}
 
 
 def _finish(
@@ -1017,6 +1137,9 @@ def _finish(
         "best": state["best"],
         "history": state["history"],
         "resumes": state.get("resumes", []),
+        "steps": state["step"],
+        "stopped": state["stopped"],
+        **_convergence_check(state["best"], cfg, out_dir, d),
         **times,
         "git_commit": commit,
         "data_manifest_hash": data_hash,

@@ -70,8 +70,8 @@ def test_unknown_config_key_is_refused():
     [
         ("epochs", "ten", "integer >= 1"),
         ("epochs", "0", "integer >= 1"),
-        ("lr", "fast", "positive number"),
-        ("lr", "-1", "positive number"),
+        ("lr", "fast", "a number >= 0"),
+        ("lr", "-1", "a number >= 0"),
         ("seeds", "0", "list of integers"),
         ("batch_size", "0", "integer >= 2"),
         ("split", "[0.5, 0.5]", "sum to 1"),
@@ -143,6 +143,7 @@ def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
     table = {r["generator"]: r for r in m["test"]}
     assert set(table) == {"melgan", "hifigan", evaluate.POOLED}
     assert table["melgan"]["eer"] < 0.15
+    assert m["converged"] and m["stopped"] == "epochs" and m["steps"] > 8
 
 
 def test_normalizer_is_fitted_on_training_frames(tree, tmp_path):
@@ -258,14 +259,22 @@ def _torchrun(args, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["dcnn_nodrop", "lcnn"])
-def test_ddp_gradients_of_two_cpu_processes_match_one(tmp_path, model):
-    """gloo, 2 processes, synchronised BatchNorm: the global batch's gradient."""
-    _torchrun(
-        [str(REPO / "tests" / "_ddp_grad_check.py"), model, str(tmp_path / "e.json")], tmp_path
-    )
+@pytest.mark.parametrize(
+    ("model", "fmt"),
+    [("dcnn_nodrop", "channels_last"), ("dcnn_nodrop", "contiguous"), ("lcnn", "contiguous")],
+)
+def test_ddp_gradients_of_two_cpu_processes_match_one(tmp_path, model, fmt):
+    """gloo, 2 processes, synchronised BatchNorm: the global batch's gradient.
+
+    Both sides run in the same memory format (channels-last is the DCNN's default) and in
+    float64: a float32 comparison measures the rounding of two reduction orders (3 % on
+    one ill-conditioned weight gradient), float64 leaves only DDP, so the bound is 1e-9
+    (it was 0.02 in float32).
+    """
+    script = str(REPO / "tests" / "_ddp_grad_check.py")
+    _torchrun([script, model, str(tmp_path / "e.json"), fmt], tmp_path)
     err = json.loads((tmp_path / "e.json").read_text())
-    assert max(err.values()) < 0.02, sorted(err.items(), key=lambda kv: kv[1])[-3:]
+    assert max(err.values()) < 1e-9, sorted(err.items(), key=lambda kv: kv[1])[-3:]
 
 
 @pytest.mark.slow
@@ -466,3 +475,57 @@ def test_paper_protocol_reads_the_tree_the_documented_arrange_writes(doc, monkey
     config = yaml.safe_load((REPO / "configs" / "wavefake.yaml").read_text())
     for out in outs:
         assert train.resolve_path(out) == train.resolve_path(config["data_dir"])
+
+
+def test_max_steps_stops_at_exactly_that_many_optimiser_steps(tree, tmp_path):
+    """A step budget ends mid-epoch; Adam's own step counter agrees."""
+    cfg = cfg_of(tree, epochs=1, max_steps=7, eval_test=False)  # epochs is not a limit
+    m = train.train_one(cfg, tmp_path, seed=0)
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert int(ck["optimizer"]["state"][0]["step"]) == 7
+    assert m["steps"] == ck["step"] == 7 and m["stopped"] == "max_steps"
+    n_train = m["n_train_frames"]  # batches of 16; a last batch of < 2 frames is dropped
+    per_epoch = n_train // 16 + (n_train % 16 >= 2)
+    assert len(m["history"]) == -(-7 // per_epoch) > 1
+
+
+def test_early_stopping_after_patience_evaluations_without_improvement(tree, tmp_path):
+    """lr 0: nothing improves after the first validation, so patience 2 stops after 3."""
+    cfg = cfg_of(tree, epochs=10, lr=0.0, patience=2, eval_test=False)
+    with pytest.warns(train.ConvergenceWarning):
+        m = train.train_one(cfg, tmp_path, seed=1)
+    assert [h["epoch"] for h in m["history"]] == [1, 2, 3]
+    assert m["best"]["epoch"] == 1 and m["stopped"] == "patience"
+
+
+def test_better_needs_more_than_min_delta():
+    best = {"epoch": 1, "val_eer": 0.10, "val_loss": 0.30}
+    assert train._better({"val_eer": 0.05, "val_loss": 0.9}, best, min_delta=0.01)
+    assert not train._better({"val_eer": 0.095, "val_loss": 0.9}, best, min_delta=0.01)
+    assert train._better({"val_eer": 0.10, "val_loss": 0.25}, best, min_delta=0.01)
+    assert not train._better({"val_eer": 0.10, "val_loss": 0.295}, best, min_delta=0.01)
+    assert not train._better({"val_eer": 0.11, "val_loss": 0.01}, best)
+
+
+def test_a_model_left_at_chance_is_flagged_unconverged(tree, tmp_path):
+    """An untrained probe (lr 0) ends near EER 0.5: warned, and metrics.json says so."""
+    cfg = cfg_of(tree, epochs=2, lr=0.0, eval_test=False)
+    with pytest.warns(train.ConvergenceWarning, match="NOT CONVERGED"):
+        m = train.train_one(cfg, tmp_path, seed=1)
+    assert abs(m["best"]["val_eer"] - 0.5) <= 0.15  # the premise: it is at chance
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["converged"] is False and "near chance" in saved["convergence"]
+    assert train.convergence_note(saved).startswith("seed 1: NOT CONVERGED")
+    assert train.convergence({"val_eer": 0.02, "val_loss": 0.1, "epoch": 3}, 0.2)["converged"]
+
+
+@pytest.mark.slow
+def test_compiled_training_agrees_with_eager(tree, tmp_path):
+    """`compile: true` trains the same model: the same losses up to float rounding."""
+    kw = {"model": "dcnn_nodrop", "max_steps": 4, "lr": 0.001, "eval_test": False}
+    eager = train.train_one(cfg_of(tree, **kw, threads=1), tmp_path / "eager", seed=0)
+    comp = train.train_one(cfg_of(tree, **kw, threads=1, compile=True), tmp_path / "c", seed=0)
+    assert comp["steps"] == eager["steps"] == 4
+    for h1, h2 in zip(eager["history"], comp["history"], strict=True):
+        assert h2["train_loss"] == pytest.approx(h1["train_loss"], abs=0.01)
+        assert h2["val_loss"] == pytest.approx(h1["val_loss"], abs=0.01)
