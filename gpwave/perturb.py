@@ -96,8 +96,6 @@ def _resample(x: np.ndarray, sr: int, rate: int) -> np.ndarray:
 def gain(x: np.ndarray, db: float) -> np.ndarray:
     """Scale audio by ``db`` decibels (no clipping).
 
-    Notebook: notebooks/07_robustness.py
-
     Args:
         x: Audio, ``(n,)`` or ``(b, n)``.
         db: Gain in dB; the RMS changes by exactly this much.
@@ -131,7 +129,6 @@ def add_noise(
     as ``10 log10(sum(x**2) / sum(noise**2))``, is ``snr_db`` exactly; a silent row gets
     no noise (its SNR is undefined).
 
-    Notebook: notebooks/07_robustness.py
 
     Args:
         x: Audio, ``(n,)`` or ``(b, n)``.
@@ -158,7 +155,6 @@ def resample(x: np.ndarray, sr: int, rate: int) -> np.ndarray:
 
     A round trip through a lower rate removes everything above ``rate / 2``.
 
-    Notebook: notebooks/07_robustness.py
 
     Args:
         x: Audio, ``(n,)`` or ``(b, n)``.
@@ -185,7 +181,6 @@ def shift(x: np.ndarray, sr: int, seconds: float) -> np.ndarray:
     react to. The result is shorter by ``round(seconds * sr)`` samples, so frames cut
     from it start ``seconds`` later in the original.
 
-    Notebook: notebooks/07_robustness.py
 
     Args:
         x: Audio, ``(n,)`` or ``(b, n)``.
@@ -214,7 +209,6 @@ def lowpass(x: np.ndarray, sr: int, cutoff: float) -> np.ndarray:
     (as ``scipy.signal.filtfilt`` pads) before the FFT, so that the filter does not wrap
     the end onto the start.
 
-    Notebook: notebooks/07_robustness.py
 
     Args:
         x: Audio, ``(n,)`` or ``(b, n)``.
@@ -297,8 +291,6 @@ def _codec_rate(spec: _CodecSpec, sr: int) -> int:
 def encode(x: np.ndarray, sr: int, codec: Codec, setting: float) -> bytes:
     """Encode one signal with a lossy codec, in memory.
 
-    Notebook: notebooks/07_robustness.py
-
     Args:
         x: One signal, ``(n,)``.
         sr: Sample rate of ``x`` in Hz; resampled to one the codec takes if needed.
@@ -339,8 +331,6 @@ def encode(x: np.ndarray, sr: int, codec: Codec, setting: float) -> bytes:
 def encoded_kbps(x: np.ndarray, sr: int, codec: Codec, setting: float) -> float:
     """Achieved bit rate of :func:`encode`: 8 * bytes / duration, headers included.
 
-    Notebook: notebooks/07_robustness.py
-
     Args:
         x: One signal, ``(n,)``.
         sr: Sample rate of ``x`` in Hz.
@@ -368,7 +358,6 @@ def codec_delay(sr: int, codec: Codec, setting: float) -> int:
     rates a codec's phase distortion would make a measured lag jitter by a sample),
     else the lag in ``[0, sr / 4)`` of the peak of their cross-correlation.
 
-    Notebook: notebooks/07_robustness.py
 
     Args:
         sr: Sample rate in Hz.
@@ -389,8 +378,6 @@ def codec_delay(sr: int, codec: Codec, setting: float) -> int:
 
 def codec_round_trip(x: np.ndarray, sr: int, codec: Codec, setting: float) -> np.ndarray:
     """Encode and decode each signal with a lossy codec (see :func:`encode`).
-
-    Notebook: notebooks/07_robustness.py
 
     Args:
         x: Audio, ``(n,)`` or ``(b, n)``; each row is encoded on its own.
@@ -460,8 +447,6 @@ def apply(
     x: np.ndarray, sr: int, kind: PerturbationKind, strength: float, seed: int = 0
 ) -> np.ndarray:
     """Apply one perturbation by name.
-
-    Notebook: notebooks/07_robustness.py
 
     Args:
         x: Audio, ``(n,)`` or ``(b, n)``.
