@@ -807,8 +807,6 @@ def _n_epochs(cfg: TrainConfig, steps_per_epoch: int) -> int:
 def convergence(best: dict[str, Any], converged_eer: float) -> dict[str, Any]:
     """Did a run learn? Judged on its kept checkpoint's validation EER (seen generator).
 
-    Notebook: notebooks/03_train.py
-
     Args:
         best: The run's ``best`` entry (``val_eer``, ``val_loss``, ``epoch``).
         converged_eer: Largest best validation EER counted as converged (chance: 0.5).

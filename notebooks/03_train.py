@@ -54,12 +54,14 @@ quick = False  # CI: lay the `quick` overrides of configs/book.yaml over the run
 protocol_file = "configs/mini.yaml"  # gpwave train config: test-only folders, split, ...
 run_name = "dcnn_packets"
 overrides = {}  # TrainConfig keys that differ from the protocol, e.g. {"model": "lcnn", "feature": {"kind": "lfcc"}}
-store_dir = None  # frame store; None: results_dir/store
+store_dir = (
+    None  # frame store; None: the one `gpwave data prepare` builds under $GPWAVE_DATA/stores
+)
 
 # %%
 if quick:
     overrides = {**overrides, **book.run_matrix()["quick"]}
-here = {"data_dir": str(data_dir), "store_dir": str(store_dir or Path(results_dir) / "store")}
+here = {"data_dir": str(data_dir), **({"store_dir": str(store_dir)} if store_dir else {})}
 ((_, cfg),) = train.read_config(protocol_file, {**overrides, **here, "progress": False})
 out = Path(results_dir) / "runs" / run_name
 pd.Series(cfg.to_dict()).to_frame("value")
@@ -80,6 +82,7 @@ for seed in cfg.seeds:
         f"best epoch {m['best']['epoch']} (validation EER {m['best']['val_eer']:.3f}), "
         f"{m['train_seconds']:.0f} s"
     )
+    print("  " + train.convergence_note(m))
 
 # %% tags=["hide-input"]
 history = pd.concat(
