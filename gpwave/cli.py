@@ -1,4 +1,4 @@
-"""The ``gpwave`` command line: ``gpwave data|train|evaluate|detect|fingerprint|book``.
+"""The ``gpwave`` command line: ``gpwave data|train|evaluate|detect|models|fingerprint|book``.
 
 Each sub-command is a thin wrapper over one module's public function; errors derived
 from :class:`gpwave.errors.GpwaveError` are printed as one line without a traceback
@@ -83,10 +83,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detector_source(args: argparse.Namespace, rest: list) -> tuple[object, list]:
+    """A checkpoint path or a named model (``--model``), and the other positionals.
+
+    With ``--model`` every positional is an input; without it the first is the checkpoint.
+    """
+    from gpwave.errors import CheckpointError
+
+    given = [r for r in rest if r is not None]
+    if args.model is None:
+        if len(given) < 2:
+            raise CheckpointError("give a checkpoint path or --model NAME (see gpwave models)")
+        return given[0], given[1:]
+    from gpwave.pretrained import paper_detector
+
+    try:
+        return paper_detector(args.model), given
+    except ValueError as err:  # an unknown name
+        raise CheckpointError(f"--model: {err}") from err
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from gpwave import evaluate
+    from gpwave.errors import CheckpointError
 
-    table = evaluate.evaluate_checkpoint(args.checkpoint, args.data_dir)
+    source, rest = _detector_source(args, [args.checkpoint, args.data_dir])
+    if len(rest) != 1:
+        raise CheckpointError("evaluate takes one DATA_DIR (and a checkpoint or --model)")
+    table = evaluate.evaluate_checkpoint(source, rest[0])
     if args.json:
         _print_json(json.loads(table.to_json(orient="records")))  # NaN -> null
     else:
@@ -97,12 +121,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_detect(args: argparse.Namespace) -> int:
     from gpwave import evaluate
 
-    reports = evaluate.detect_files(args.checkpoint, args.files, threshold=args.threshold)
+    source, files = _detector_source(args, [args.checkpoint, *args.files])
+    reports = evaluate.detect_files(source, files, threshold=args.threshold)
     if args.json:
         _print_json([r.to_dict() for r in reports])
     else:
         for r in reports:
             print(r)
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from gpwave import pretrained
+
+    table = pretrained.list_models()
+    if args.json:
+        _print_json(table.to_dict(orient="records"))
+    else:
+        print(table.drop(columns=["mean", "std"]).to_string(index=False))
     return 0
 
 
@@ -136,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="fetch, arrange, prepare and describe data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="download a data set by its manifest, verifying checksums")
-    f.add_argument("name", choices=["mini", "wavefake", "ljspeech", "extension"])
+    f.add_argument("name", choices=["mini", "wavefake", "ljspeech", "extension", "models"])
     f.add_argument("--dest", type=Path, default=None, help="target folder (default: $GPWAVE_DATA)")
     f.add_argument("--mirror", default=None, help="folder or URL replacing upstream URLs")
     f.set_defaults(func=_cmd_data_fetch)
@@ -169,17 +205,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="per-folder EER/accuracy table of a checkpoint")
-    e.add_argument("checkpoint", type=Path)
-    e.add_argument("data_dir", type=Path)
+    e.add_argument("checkpoint", type=Path, nargs="?", help="omit with --model")
+    e.add_argument("data_dir", type=Path, nargs="?")
+    e.add_argument("--model", default=None, help="a named model instead of a checkpoint")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_evaluate)
 
     dt = sub.add_parser("detect", help="per-second fake scores and a verdict per file")
-    dt.add_argument("checkpoint", type=Path)
-    dt.add_argument("files", type=Path, nargs="+")
+    dt.add_argument("checkpoint", type=Path, help="omit with --model")
+    dt.add_argument("files", type=Path, nargs="*")
+    dt.add_argument("--model", default=None, help="a named model instead of a checkpoint")
     dt.add_argument("--threshold", type=float, default=0.5)
     dt.add_argument("--json", action="store_true")
     dt.set_defaults(func=_cmd_detect)
+
+    m = sub.add_parser("models", help="the named detectors (--model) and their provenance")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=_cmd_models)
 
     fp = sub.add_parser("fingerprint", help="mean packet spectra, plots and audible fingerprints")
     fp.add_argument("data_dir", type=Path)

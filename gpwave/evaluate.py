@@ -4,7 +4,9 @@ Scores are the detector's continuous fake probabilities, never argmax labels. Th
 is read off the ROC by linear interpolation between its points; confidence intervals
 resample utterances (not frames), because frames of one utterance are not independent.
 Tables are tidy DataFrames with columns ``generator, n_frames, eer, eer_ci_low,
-eer_ci_high, accuracy`` and render to Markdown, HTML and LaTeX.
+eer_ci_high, accuracy, eer_argmax`` and render to Markdown, HTML and LaTeX; the last
+column is the reference implementation's EER from argmax labels (:func:`argmax_eer`),
+only so that numbers can be related to the paper's.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from tqdm.auto import tqdm
 
 from gpwave.errors import AudioError
 
-TABLE_COLUMNS = ["generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy"]
+TABLE_COLUMNS = [
+    "generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy", "eer_argmax"
+]  # fmt: skip
 POOLED = "pooled_unseen"
 
 
@@ -97,6 +101,28 @@ def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float = 
     """
     y = np.asarray(labels).astype(int)
     return float(np.mean((np.asarray(scores) >= threshold).astype(int) == y))
+
+
+def argmax_eer(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> float:
+    """The reference implementation's EER: the EER of argmax labels instead of scores.
+
+    Thresholding first leaves a 3-point ROC, (0, 0), (FPR, TPR), (1, 1); its EER is
+    read off by linear interpolation like :func:`eer`. With a false positive rate a and
+    true positive rate b it is ``a / (a + b)`` if ``a + b >= 1``, else
+    ``a + (1 - a) (1 - a - b) / (2 - a - b)``. It mixes the EER with the threshold's
+    calibration, so it is reported only to relate numbers to the paper's.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Fake probabilities (argmax of two logits is ``score >= 0.5``).
+        threshold: Decision threshold.
+
+    Returns:
+        The argmax EER in [0, 1].
+    """
+    return eer(labels, (np.asarray(scores, dtype=np.float64) >= threshold).astype(float))
 
 
 def eer_ci(
@@ -213,7 +239,7 @@ def metrics_row(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """One table row: EER with bootstrap CI and accuracy at 0.5.
+    """One table row: EER with bootstrap CI, accuracy at 0.5 and the argmax EER.
 
     Notebook: notebooks/04_generalization.py
 
@@ -236,6 +262,7 @@ def metrics_row(
         "eer_ci_low": low,
         "eer_ci_high": high,
         "accuracy": accuracy(labels, scores),
+        "eer_argmax": argmax_eer(labels, scores),
     }
 
 
@@ -432,7 +459,7 @@ def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
 
 # --- checkpoints on folders and files -------------------------------------------------
 def evaluate_checkpoint(
-    checkpoint: str | Path,
+    checkpoint: str | Path | Any,
     data_dir: str | Path,
     store_dir: str | Path | None = None,
     n_boot: int = 1000,
@@ -447,7 +474,8 @@ def evaluate_checkpoint(
     Notebook: notebooks/04_generalization.py
 
     Args:
-        checkpoint: A checkpoint written by :mod:`gpwave.train`.
+        checkpoint: A checkpoint written by :mod:`gpwave.train`, or a loaded detector
+            (e.g. :func:`gpwave.pretrained.paper_detector`).
         data_dir: Root of letter-prefixed folders.
         store_dir: Frame-store location (default: the data module's default).
         n_boot: Bootstrap resamples for the CIs.
@@ -461,7 +489,10 @@ def evaluate_checkpoint(
     from gpwave.models import Detector
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    det = Detector.load(checkpoint, map_location=device)
+    if isinstance(checkpoint, torch.nn.Module):
+        det = checkpoint.to(device).eval()
+    else:
+        det = Detector.load(checkpoint, map_location=device)
     cfg = DataConfig(
         root=data_dir,
         sample_rate=det.feature_config.sample_rate,

@@ -9,7 +9,7 @@ from _detector_data import base_config, make_detector_tree
 
 from gpwave.cli import main
 
-KEYS = {"generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy"}
+KEYS = {"generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy", "eer_argmax"}
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,27 @@ def test_missing_and_corrupt_checkpoints_are_clear_errors(trained, capsys, tmp_p
     bad.write_bytes(b"\x00garbage")
     assert main([cmd, str(bad), arg]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+def test_models_lists_the_paper_detectors(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["paper-sym5", "paper-stft"]
+    assert all(r["licence"] == "EUPL-1.2" and len(r["commit"]) == 40 for r in rows)
+
+
+def test_model_or_checkpoint_is_required(capsys):
+    assert main(["evaluate", "somewhere"]) == 2
+    assert "--model" in capsys.readouterr().err
+    assert main(["detect", "--model", "paper-nonsense", "a.wav"]) == 2
+    assert "paper-sym5" in capsys.readouterr().err
+
+
+def test_detect_with_a_named_model(shared_models, mini_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    monkeypatch.setenv("GPWAVE_MODELS_MIRROR", str(shared_models))
+    wav = mini_root / "E_fbmelgan" / "LJ001-0001_gen.wav"
+    assert main(["detect", "--model", "paper-sym5", str(wav), "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "fake" and len(report["scores"]) >= 1
+    assert (tmp_path / "models").is_dir()

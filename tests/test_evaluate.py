@@ -32,6 +32,20 @@ def test_eer_identical_distributions():
     assert evaluate.eer(y, s) == pytest.approx(0.5, abs=0.01)
 
 
+def test_argmax_eer_hand_computed():
+    # 4 real (2 flagged: FPR a = 1/2), 4 fake (1 flagged: TPR b = 1/4); a + b < 1:
+    # EER = a + (1 - a)(1 - a - b) / (2 - a - b) = 1/2 + (1/2)(1/4)/(5/4) = 0.6
+    y = [0, 0, 0, 0, 1, 1, 1, 1]
+    s = [0.9, 0.6, 0.1, 0.2, 0.7, 0.4, 0.3, 0.2]
+    assert evaluate.argmax_eer(y, s) == pytest.approx(0.6)
+    # a = 1/4, b = 3/4: a + b = 1, EER = a / (a + b) = 1/4
+    s = [0.6, 0.1, 0.2, 0.3, 0.7, 0.8, 0.9, 0.45]
+    assert evaluate.argmax_eer(y, s) == pytest.approx(0.25)
+    # perfectly ranked but badly calibrated scores: score EER 0, argmax EER 1/2
+    s = [0.6, 0.7, 0.8, 0.9, 0.95, 0.96, 0.97, 0.98]
+    assert evaluate.eer(y, s) == 0.0 and evaluate.argmax_eer(y, s) == pytest.approx(0.5)
+
+
 def test_eer_known_roc():
     # Scores: reals at 1, 2, 3, 4; fakes at 2.5, 3.5, 5, 6 -> ROC steps cross FPR=FNR=0.25
     y = [0, 0, 0, 0, 1, 1, 1, 1]
