@@ -45,8 +45,9 @@ CHAPTER_RUN = "dcnn_packets"
 CELL_TIMEOUT = 3600
 #: The linear probe's optimiser settings (lr 4e-4 and 10 epochs leave it unconverged).
 LINEAR = {"learning_rate": 0.01, "epochs": 100}
-#: Attribution on the CPU in the full book build: test frames per class, IG steps.
-ATTRIBUTION_CPU = {"max_frames": 12, "n_steps": 16}
+#: Attribution on the CPU in the full book build: test frames, IG steps (the self-trained
+#: model), frames per class and IG steps (the paper's released sym5 model).
+ATTRIBUTION_CPU = {"max_frames": 12, "n_steps": 16, "paper_max_frames": 16, "paper_n_steps": 16}
 #: Matplotlib backend of the kernels, so figures become outputs (``make`` exports Agg).
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 

@@ -301,6 +301,53 @@ def table_from_scores(
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
+def score_split(
+    detector: torch.nn.Module,
+    store: Any,
+    split: str | None = "test",
+    generators: Sequence[str] | None = None,
+    seed: int = 0,
+    gain: float = 1.0,
+    batch_size: int = 64,
+    progress: bool = False,
+    limit: int | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Index rows and fake probabilities of the real and fake frames of a split.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        detector: A trained detector.
+        store: A :class:`gpwave.data.FrameStore`.
+        split: "train", "val", "test", or None for every frame.
+        generators: Fake generators to include (None: all).
+        seed: Seed of the ``limit`` sample.
+        gain: Multiply test audio by this factor (gain-invariance checks).
+        batch_size: Frames per forward pass.
+        progress: Show a progress bar.
+        limit: At most this many frames per folder (seeded sample; None: all).
+
+    Returns:
+        ``(frames, scores)``: the store's index rows and their scores, aligned.
+    """
+    idx = store.index
+    keep = np.ones(len(idx), bool) if split is None else (idx["split"] == split).to_numpy()
+    if generators is not None:
+        keep &= ((idx["label"] == 0) | idx["generator"].isin(list(generators))).to_numpy()
+    frames = idx[keep]
+    if limit is not None:
+        rng = np.random.default_rng(seed)
+        pick = [
+            rng.choice(pos, min(len(pos), limit), replace=False)
+            for pos in frames.groupby("generator", sort=False).indices.values()
+        ]
+        frames = frames.iloc[np.sort(np.concatenate(pick))]
+    scores = score_frames(
+        detector, store, frames["row"].to_numpy(), batch_size, gain=gain, progress=progress
+    )
+    return frames, scores
+
+
 def generalization_table(
     detector: torch.nn.Module,
     store: Any,
@@ -317,7 +364,8 @@ def generalization_table(
     """Score the real and fake frames of a split and tabulate per generator.
 
     Every real frame of the split is compared with each generator's frames (no class
-    balancing: the EER does not depend on it).
+    balancing: the EER does not depend on it). :func:`score_split` then
+    :func:`table_from_scores`.
 
     Notebook: notebooks/04_generalization.py
 
@@ -337,20 +385,8 @@ def generalization_table(
     Returns:
         DataFrame with :data:`TABLE_COLUMNS`.
     """
-    idx = store.index
-    keep = np.ones(len(idx), bool) if split is None else (idx["split"] == split).to_numpy()
-    if generators is not None:
-        keep &= ((idx["label"] == 0) | idx["generator"].isin(list(generators))).to_numpy()
-    frames = idx[keep]
-    if limit is not None:
-        rng = np.random.default_rng(seed)
-        pick = [
-            rng.choice(pos, min(len(pos), limit), replace=False)
-            for pos in frames.groupby("generator", sort=False).indices.values()
-        ]
-        frames = frames.iloc[np.sort(np.concatenate(pick))]
-    scores = score_frames(
-        detector, store, frames["row"].to_numpy(), batch_size, gain=gain, progress=progress
+    frames, scores = score_split(
+        detector, store, split, generators, seed, gain, batch_size, progress, limit
     )
     return table_from_scores(frames, scores, seen, n_boot, seed)
 

@@ -89,7 +89,9 @@ PAPER_MODELS: dict[str, PaperModel] = {
     "paper-stft": PaperModel(
         "paper-stft", "stft",
         {"kind": "stft", "level": 8, "stft_n_fft": 511, "stft_hop": 220, "power": 2.0},
-        -7.665, 4.782, note="DCNN on the STFT (511-sample Hann window, hop 220)",
+        -7.665, 4.782,
+        note="DCNN on the STFT (511-sample Hann window, hop 220); ranks like the paper, "
+        "but most real frames score above 0.5: use scores, not verdicts",
     ),
 }  # fmt: skip
 
