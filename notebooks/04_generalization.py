@@ -20,7 +20,7 @@
 # reference implementation released (gan-police/audiodeepfake-detection, EUPL-1.2,
 # commit `eaed302`), trained at paper scale on real LJSpeech against full-band MelGAN.
 # gpwave loads them as ordinary detectors (`gpwave detect --model paper-sym5 ...`, see
-# {mod}`gpwave.pretrained`). Then come the detectors this book trains itself on a CPU.
+# `gpwave.pretrained`). Then come the detectors this book trains itself on a CPU.
 #
 # Every self-trained detector was trained on real speech against one generator (see
 # [Training a detector](03_train.ipynb)) and tested on the test split of every folder: the
@@ -73,7 +73,7 @@ if quick:
 #
 # The released checkpoints hold the weights but not the feature normalisation; gpwave
 # recovers the global mean and standard deviation from the first BatchNorm layer's running
-# statistics ({func}`gpwave.pretrained.fit_global_normalization`). The coif4 checkpoint's
+# statistics (`gpwave.pretrained.fit_global_normalization`). The coif4 checkpoint's
 # tensors fit an older layer order of the DCNN, but no arrangement of its pooling that we
 # tried gives better than chance, so it is left out rather than shown wrong.
 #
@@ -237,7 +237,7 @@ display(Markdown(evaluate.to_markdown(tables[runs["dcnn_packets"]])))
 #
 # The paper's models are trained without level normalisation, so they may rely on the
 # absolute level of the audio; the self-trained detectors scale every frame to unit RMS
-# first ({func}`gpwave.models.standardize_level`). The test audio (real, MelGAN and
+# first (`gpwave.models.standardize_level`). The test audio (real, MelGAN and
 # full-band MelGAN, `gain_limit` frames per folder) is scaled from −24 dB to +12 dB
 # (clipping is not applied) and scored again.
 

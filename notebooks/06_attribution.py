@@ -23,7 +23,7 @@
 # for comparison. Averaged over test frames and over time, the attributions give a
 # marginal over frequency: the bands the decision rests on. The study found that high
 # frequencies carry the decision. The page opens with the paper's own released sym5
-# model ({func}`gpwave.pretrained.paper_detector`), then shows what the model trained in
+# model (`gpwave.pretrained.paper_detector`), then shows what the model trained in
 # this book's run says.
 
 # %% tags=["hide-input"]
