@@ -116,8 +116,6 @@ def mini_manifest() -> pd.DataFrame:
 def models_manifest() -> pd.DataFrame:
     """The packaged manifest of the paper's released checkpoints (file, md5, source_url, ...).
 
-    Notebook: notebooks/04_generalization.py
-
     Returns:
         One row per checkpoint, with its feature, source commit and licence.
     """

@@ -112,8 +112,6 @@ def argmax_eer(labels: Sequence[int], scores: Sequence[float], threshold: float 
     ``a + (1 - a) (1 - a - b) / (2 - a - b)``. It mixes the EER with the threshold's
     calibration, so it is reported only to relate numbers to the paper's.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         labels: 1 fake, 0 real.
         scores: Fake probabilities (argmax of two logits is ``score >= 0.5``).
