@@ -66,7 +66,7 @@ gain_limit = 48  # frames per folder of the gain experiment
 
 # %% tags=["hide-input"]
 if quick:
-    paper_limit, paper_boot, gain_limit, gain_db = 8, 100, 6, [-24, 0, 12]
+    paper_limit, paper_boot, gain_limit, gain_db = 4, 100, 4, [-24, 0, 12]
 
 # %% [markdown]
 # ## The paper's released detectors
@@ -155,6 +155,8 @@ ax.axhline(0, color="grey", lw=0.8)
 ax.set(xlabel="frequency (kHz)", ylabel="Δ mean log power (fake − real)")
 ax.legend(fontsize=8)
 fig.tight_layout()
+
+# %% tags=["hide-input"]
 bands = list(zip([0, 2000, 5500, 8000], [2000, 5500, 8000, 11025], strict=True))
 summary = pd.DataFrame(
     {
@@ -263,8 +265,10 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.axhline(50, color="grey", lw=0.8, ls="--")
 ax.set(xlabel="gain (dB)", ylabel="EER (%)")
 fig.tight_layout()
-display((100 * gain_table).round(1))
 print(f"gain experiment: {time.perf_counter() - t0:.0f} s")
+
+# %% tags=["hide-input"]
+display((100 * gain_table).round(1))
 
 # %% [markdown]
 # The self-trained detector's curve is flat by construction (its features do not depend
