@@ -53,28 +53,31 @@ def _probe(module: nn.Module, shape: Sequence[int]) -> torch.Size:
 
 
 # --- DCNN -----------------------------------------------------------------------------
-def _conv_stack(
-    in_ch: int, channels: Sequence[int], kernel1: int, dropout: float, pool_last: bool = False
-) -> nn.Module:
-    """The 2-D conv stack of the DCNN over (time x packets): PReLU, BatchNorm, 3 pools.
-
-    With ``pool_last`` (the older layer order of the released coif4 checkpoint) each
-    PReLU is followed directly by its BatchNorm and the three 2x2 max-pools all come
-    after the last convolution, so every convolution runs at full resolution.
-    """
+def _conv_stack(in_ch: int, channels: Sequence[int], kernel1: int, dropout: float) -> nn.Module:
+    """The 2-D conv stack of the DCNN over (time x packets): PReLU, BatchNorm, 3 pools."""
     c1, c2, c3, c4, c5 = channels
-    specs = [(in_ch, c1, kernel1, 2), (c1, c2, 1, 0), (c2, c3, 3, 1), (c3, c4, 3, 1),
-             (c4, c5, 3, 1), (c5, 64, 3, 1)]  # fmt: skip
-    pool_after = () if pool_last else (0, 2, 5)
-    layers: list[nn.Module] = []
-    for i, (cin, cout, kernel, padding) in enumerate(specs):
-        layers += [nn.Conv2d(cin, cout, kernel, padding=padding), nn.PReLU()]
-        if i in pool_after:
-            layers.append(nn.MaxPool2d(2, 2))
-        if i < len(specs) - 1:
-            layers.append(nn.BatchNorm2d(cout, affine=False))
-    if pool_last:
-        layers += [nn.MaxPool2d(2, 2) for _ in range(3)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_ch, c1, kernel1, padding=2),
+        nn.PReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.BatchNorm2d(c1, affine=False),
+        nn.Conv2d(c1, c2, 1),
+        nn.PReLU(),
+        nn.BatchNorm2d(c2, affine=False),
+        nn.Conv2d(c2, c3, 3, padding=1),
+        nn.PReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.BatchNorm2d(c3, affine=False),
+        nn.Conv2d(c3, c4, 3, padding=1),
+        nn.PReLU(),
+        nn.BatchNorm2d(c4, affine=False),
+        nn.Conv2d(c4, c5, 3, padding=1),
+        nn.PReLU(),
+        nn.BatchNorm2d(c5, affine=False),
+        nn.Conv2d(c5, 64, 3, padding=1),
+        nn.PReLU(),
+        nn.MaxPool2d(2, 2),
+    ]
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
@@ -111,8 +114,6 @@ class DCNN(nn.Module):
         dilations: Dilations of the three convolutions of the dilated block.
         dilated: If False, drop the dilated block entirely (the paper's ablation).
         n_classes: Number of outputs.
-        pool_last: The older layer order of the released coif4 checkpoint: BatchNorm
-            right after each PReLU, the three max-pools after the last convolution.
     """
 
     def __init__(
@@ -125,11 +126,10 @@ class DCNN(nn.Module):
         dilations: Sequence[int] = (1, 2, 4),
         dilated: bool = True,
         n_classes: int = 2,
-        pool_last: bool = False,
     ):
         super().__init__()
         c, f, t = input_shape
-        self.cnn = _conv_stack(c, channels, kernel1, dropout_cnn, pool_last)
+        self.cnn = _conv_stack(c, channels, kernel1, dropout_cnn)
         _, time_dim, packets = _probe(self.cnn, (c, t, f))
         self.dil = _dilated_block(time_dim, dilations, dropout_dil) if dilated else nn.Identity()
         try:

@@ -22,6 +22,15 @@ through ``(x - mean) / std``; a least-squares fit of (mean, std) over its 64 cha
 real and full-band MelGAN frames reproduces them. The constants in :data:`PAPER_MODELS`
 are such fits on the mini benchmark's A and E folders (documented there with residuals).
 
+The coif4 checkpoint is not offered. Its tensors follow an older DCNN layer order
+(BatchNorm right after each PReLU, no pooling layer inside the conv stack, 13 time
+channels: coif4 level-8 packets of 1 s have 109 steps) and its first BatchNorm is fitted
+as well as the others (-13.08 / 4.88), but with the three max-pools after the last
+convolution, or at any other three of its six convolutions (before or after their
+BatchNorm), its outputs on real vs full-band MelGAN stay at chance, and the running
+statistics of its third and later BatchNorms are missed by factors of 1.2 to 3.7. What
+else differs could not be recovered from the checkpoint.
+
 Notebook: notebooks/04_generalization.py
 """
 
@@ -100,7 +109,10 @@ PAPER_MODELS: dict[str, PaperModel] = {
 def _check_name(name: str) -> PaperModel:
     check_option(name, PaperModelName, "model")
     if name not in PAPER_MODELS:
-        raise CheckpointError(f"{name}: its preprocessing could not be recovered (see docs)")
+        raise CheckpointError(
+            f"{name}: its architecture could not be recovered (see gpwave.pretrained); "
+            f"available: {', '.join(PAPER_MODELS)}"
+        )
     return PAPER_MODELS[name]
 
 
@@ -113,7 +125,7 @@ def checkpoint_path(
     """Path of a released checkpoint, fetched (md5-verified) on first use.
 
     Args:
-        name: ``paper-sym5``, ``paper-stft`` (or ``paper-coif4`` if supported).
+        name: ``paper-sym5`` or ``paper-stft``.
         dest: Data folder (default ``$GPWAVE_DATA``); files go to ``<dest>/models``.
         mirror: Folder or URL replacing the upstream URLs (default
             ``$GPWAVE_MODELS_MIRROR``).

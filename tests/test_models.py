@@ -7,7 +7,6 @@ from sklearn.mixture import GaussianMixture
 
 from gpwave.errors import CheckpointError
 from gpwave.models import (
-    DCNN,
     MODELS,
     Detector,
     GMMDetector,
@@ -25,19 +24,6 @@ def test_dcnn_parameter_count_matches_reference_checkpoints():
     n = count_parameters(build_model("dcnn", PACKETS_1S))
     print(f"DCNN parameters (256 packets x 95 steps): {n:,}")
     assert n == 239_015
-
-
-def test_dcnn_pool_last_layout_of_the_coif4_checkpoint():
-    """coif4 level 8 of 1 s: 109 steps -> 111 after the padded first conv -> 13 after 3 pools."""
-    model = DCNN((1, 256, 109), pool_last=True).eval()
-    kinds = [type(m).__name__ for m in model.cnn]
-    assert kinds[:3] == ["Conv2d", "PReLU", "BatchNorm2d"] and kinds[17:20] == ["MaxPool2d"] * 3
-    assert model.dil[0].num_features == 13 and model.fc.in_features == 320
-    x = torch.randn(2, 1, 256, 109)
-    z = model.cnn[:17](x.transpose(2, 3))  # before the pools
-    pooled = torch.nn.functional.max_pool2d(z, 8)  # three 2x2 pools = one 8x8 pool
-    torch.testing.assert_close(model.cnn[17:20](z), pooled)
-    assert model(x).shape == (2, 2)
 
 
 def test_detector_feature_shape_for_one_second_sym5():

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 
 from gpwave import pretrained
 from gpwave.evaluate import eer
-from gpwave.models import DCNN
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = REPO.parent / "shared" / "reference-models"
@@ -125,7 +124,7 @@ def test_convert_state_maps_reference_keys():
 def test_unknown_or_unrecovered_name_is_refused():
     with pytest.raises(ValueError, match="paper-sym5"):
         pretrained.paper_detector("sym5")
-    with pytest.raises(pretrained.CheckpointError, match="could not be recovered"):
+    with pytest.raises(pretrained.CheckpointError, match="could not be recovered.*paper-sym5"):
         pretrained.paper_detector("paper-coif4")
 
 
@@ -145,16 +144,6 @@ def test_every_tensor_maps_one_to_one(mirror, name):
     assert list(ours) == list(theirs)
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
     assert sum(v.numel() for k, v in det.model.named_parameters()) == 239_015
-
-
-def test_coif4_tensors_fit_the_pool_last_layout(mirror):
-    path = next(mirror.glob("model_packetscoif4_*.pt"))
-    state = torch.load(path, map_location="cpu", weights_only=True)["MODEL_STATE"]
-    theirs = pretrained.convert_state(state)
-    model = DCNN((1, 256, 109), pool_last=True)
-    ours = model.state_dict()
-    assert list(ours) == list(theirs)
-    assert all(ours[k].shape == theirs[k].shape for k in ours)
 
 
 @pytest.mark.parametrize("name", list(PINNED))
