@@ -12,6 +12,8 @@ TORCH_SPEC ?= torch==2.13.0
 # Where data lives, and the local mirror of the mini benchmark when there is one.
 export GPWAVE_DATA ?= $(CURDIR)/data
 export GPWAVE_DATA_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/wavefake-mini))
+# ... and of the paper's released checkpoints (gpwave data fetch models).
+export GPWAVE_MODELS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/reference-models))
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
@@ -23,6 +25,7 @@ help:
 	@echo "make test-all   also the slow tests"
 	@echo "make bench      print the benchmark numbers"
 	@echo "make data       fetch the mini benchmark into \$$GPWAVE_DATA (mirror: \$$GPWAVE_DATA_MIRROR)"
+	@echo "                and the paper's checkpoints (mirror: \$$GPWAVE_MODELS_MIRROR)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +37,7 @@ venv: $(VENV)/.installed
 
 data: venv
 	$(PY) -m gpwave data fetch mini
+	$(PY) -m gpwave data fetch models
 
 lint: venv
 	$(PY) -m ruff check gpwave tests benchmarks notebooks

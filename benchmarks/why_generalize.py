@@ -107,7 +107,7 @@ def run_variant(name: str, base: dict[str, Any], args: argparse.Namespace) -> di
     }
     for ck in ("best", "last"):
         det = Detector.load(run_dir / f"{ck}.pt")
-        table = evaluate.generalization_table(
+        table = evaluate.score_split(
             det, store, "test", seen=[cfg.train_generator], n_boot=0, seed=args.seed
         )
         table.to_csv(run_dir / f"test_{ck}.csv", index=False)

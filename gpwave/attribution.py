@@ -108,7 +108,8 @@ def band_frequencies(model: Any, n_bands: int) -> np.ndarray:
     if cfg is not None and cfg.kind == "stft":
         from gpwave.transforms import stft_frequencies
 
-        return np.asarray(stft_frequencies(n_bands, sample_rate), dtype=float)
+        n_fft = cfg.stft_size()[0] if hasattr(cfg, "stft_size") else None
+        return np.asarray(stft_frequencies(n_bands, sample_rate, n_fft), dtype=float)
     return (np.arange(n_bands) + 0.5) * sample_rate / 2 / n_bands
 
 

@@ -1,4 +1,4 @@
-"""The ``gpwave`` command line: ``gpwave data|train|evaluate|detect|fingerprint|book``.
+"""The ``gpwave`` command line: ``gpwave data|train|evaluate|detect|models|fingerprint|book``.
 
 Each sub-command is a thin wrapper over one module's public function. Exit status:
 0 when everything was done (every file scored), 1 when some inputs failed (e.g.
@@ -96,12 +96,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detector_source(args: argparse.Namespace, rest: list) -> tuple[object, list]:
+    """A checkpoint path or a named model (``--model``), and the other positionals.
+
+    With ``--model`` every positional is an input; without it the first is the checkpoint.
+    """
+    from gpwave.errors import CheckpointError
+
+    given = [r for r in rest if r is not None]
+    if args.model is None:
+        if len(given) < 2:
+            raise CheckpointError("give a checkpoint path or --model NAME (see gpwave models)")
+        return given[0], given[1:]
+    from gpwave.pretrained import paper_detector
+
+    try:
+        return paper_detector(args.model), given
+    except ValueError as err:  # an unknown name
+        raise CheckpointError(f"--model: {err}") from err
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from gpwave import evaluate
+    from gpwave.errors import CheckpointError
 
-    table = evaluate.evaluate_checkpoint(
-        args.checkpoint, args.data_dir, n_boot=args.n_boot, device=args.device
-    )
+    source, rest = _detector_source(args, [args.checkpoint, args.data_dir])
+    if len(rest) != 1:
+        raise CheckpointError("evaluate takes one DATA_DIR (and a checkpoint or --model)")
+    table = evaluate.evaluate_checkpoint(source, rest[0], n_boot=args.n_boot, device=args.device)
     if args.json:
         _print_json(table.to_dict(orient="records"))
     else:
@@ -112,9 +134,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_detect(args: argparse.Namespace) -> int:
     from gpwave import evaluate
 
-    reports = evaluate.detect_files(
-        args.checkpoint, args.files, threshold=args.threshold, device=args.device
-    )
+    source, files = _detector_source(args, [args.checkpoint, *args.files])
+    reports = evaluate.detect_files(source, files, threshold=args.threshold, device=args.device)
     if args.json:
         _print_json([r.to_dict() for r in reports])
     else:
@@ -127,6 +148,17 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     if failed:
         print(f"gpwave: {len(failed)} of {len(reports)} files not scored", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from gpwave import pretrained
+
+    table = pretrained.list_models()
+    if args.json:
+        _print_json(table.to_dict(orient="records"))
+    else:
+        print(table.drop(columns=["mean", "std"]).to_string(index=False))
+    return 0
 
 
 # --- gpwave fingerprint / book ----------------------------------------------------------
@@ -145,6 +177,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
     from gpwave import book
 
     return book.build(quick=args.quick, results=args.results, force=args.force)
+
+
+_MODEL_HELP = "a named detector instead of a checkpoint, e.g. paper-sym5 (gpwave models lists them)"
 
 
 def _parser(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
@@ -214,21 +249,36 @@ def _add_models(sub: Any) -> None:
     )
     t.set_defaults(func=_cmd_train)
 
-    e = _parser(sub, "evaluate", "per-folder EER/accuracy table of a checkpoint")
-    e.add_argument("checkpoint", type=Path, help="best.pt or last.pt written by gpwave train")
-    e.add_argument("data_dir", type=Path, help="root of letter-prefixed folders to score")
+    e = _parser(sub, "evaluate", "per-folder EER/accuracy table of a checkpoint or named model")
+    e.add_argument(
+        "checkpoint",
+        type=Path,
+        nargs="?",
+        help="best.pt or last.pt of gpwave train; omit with --model",
+    )
+    e.add_argument(
+        "data_dir", type=Path, nargs="?", help="root of letter-prefixed folders to score"
+    )
+    e.add_argument("--model", default=None, help=_MODEL_HELP)
     e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the CIs")
     e.add_argument("--device", default=None, help="cpu, cuda or cuda:N; None: cuda if present")
     e.add_argument("--json", action="store_true", help="print JSON records instead of Markdown")
     e.set_defaults(func=_cmd_evaluate)
 
     dt = _parser(sub, "detect", "per-second fake scores and a verdict per file")
-    dt.add_argument("checkpoint", type=Path, help="best.pt or last.pt written by gpwave train")
-    dt.add_argument("files", type=Path, nargs="+", help="audio files (any rate >= the model's)")
+    dt.add_argument(
+        "checkpoint", type=Path, help="best.pt or last.pt of gpwave train; with --model a file"
+    )
+    dt.add_argument("files", type=Path, nargs="*", help="audio files (any rate >= the model's)")
+    dt.add_argument("--model", default=None, help=_MODEL_HELP)
     dt.add_argument("--threshold", type=float, default=0.5, help="fake if the mean score >= this")
     dt.add_argument("--device", default=None, help="cpu, cuda or cuda:N; None: cuda if present")
     dt.add_argument("--json", action="store_true", help="print JSON reports instead of text")
     dt.set_defaults(func=_cmd_detect)
+
+    m = _parser(sub, "models", "the named detectors (--model) and their provenance")
+    m.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+    m.set_defaults(func=_cmd_models)
 
 
 def _add_outputs(sub: Any) -> None:

@@ -26,7 +26,9 @@ Split = Literal["train", "val", "test"]
 #: Sample format of the frame store.
 StoreDtype = Literal["int16", "float16"]
 #: Datasets :mod:`gpwave.download` knows how to fetch.
-DatasetName = Literal["mini", "wavefake", "ljspeech", "extension"]
+DatasetName = Literal["mini", "wavefake", "ljspeech", "extension", "models"]
+#: The paper's released detectors (:mod:`gpwave.pretrained`).
+PaperModelName = Literal["paper-sym5", "paper-coif4", "paper-stft"]
 #: Frequency-axis scaling of fingerprint plots.
 AxisScale = Literal["linear", "log"]
 #: Colour of additive noise in :mod:`gpwave.perturb`: flat power or 1/f power.

@@ -16,6 +16,9 @@ byte 0, see there). Unpacking stays :func:`safe_extract`: ``pooch.Untar``/``Unzi
 extract without refusing links that leave the target folder. Zenodo records stay
 :func:`zenodo_files`: pooch's ``doi:`` URLs resolve through doi.org and zenodo.org only,
 while gpwave caches the record and lets ``GPWAVE_ZENODO_API`` (tests, mirrors) replace it.
+The paper's released detector checkpoints (``registry/reference_models.tsv``: upstream URLs
+pinned to one commit, md5s) are fetched the same way into ``$GPWAVE_DATA/models``, with
+their own mirror variable ``GPWAVE_MODELS_MIRROR``.
 
 Notebook: notebooks/02_data.py
 """
@@ -126,6 +129,18 @@ def mini_manifest() -> pd.DataFrame:
         One row per file.
     """
     with resources.as_file(resources.files("gpwave").joinpath("registry/wavefake_mini.tsv")) as p:
+        return read_manifest(p)
+
+
+def models_manifest() -> pd.DataFrame:
+    """The packaged manifest of the paper's released checkpoints (file, md5, source_url, ...).
+
+    Returns:
+        One row per checkpoint, with its feature, source commit and licence.
+    """
+    with resources.as_file(
+        resources.files("gpwave").joinpath("registry/reference_models.tsv")
+    ) as p:
         return read_manifest(p)
 
 
@@ -354,8 +369,9 @@ def download_file(
 
 
 # --- the mini benchmark -------------------------------------------------------------------
-def _mirror() -> str | None:
-    return os.environ.get("GPWAVE_DATA_MIRROR") or None
+def _mirror(name: str = "mini") -> str | None:
+    var = "GPWAVE_MODELS_MIRROR" if name == "models" else "GPWAVE_DATA_MIRROR"
+    return os.environ.get(var) or None
 
 
 def _source(rel: str, upstream: str, mirror: str | Path | None) -> str:
@@ -599,13 +615,15 @@ def fetch(
     ``mini`` lands in ``<dest>/wavefake-mini`` (by the packaged manifest); ``ljspeech``
     in ``<dest>/ljspeech`` (the pinned sha256 of LJSpeech-1.1.tar.bz2); ``wavefake`` and
     ``extension`` in ``<dest>/wavefake`` and ``<dest>/extension`` (md5s from the Zenodo
-    record API). Archives are kept in ``<dest>/downloads``.
+    record API); ``models`` (the paper's three released checkpoints) in
+    ``<dest>/models``. Archives are kept in ``<dest>/downloads``.
 
     Args:
-        name: "mini", "wavefake", "ljspeech" or "extension".
+        name: "mini", "wavefake", "ljspeech", "extension" or "models".
         dest: Data folder (default :func:`default_data_dir`).
         mirror: Folder or http(s) URL holding the files by name (default
-            ``$GPWAVE_DATA_MIRROR``); replaces the upstream URLs.
+            ``$GPWAVE_DATA_MIRROR``, for ``models`` ``$GPWAVE_MODELS_MIRROR``); replaces
+            the upstream URLs.
         progress: Show progress bars.
 
     Returns:
@@ -617,7 +635,9 @@ def fetch(
     """
     check_option(name, DatasetName, "name")
     dest = Path(dest) if dest is not None else default_data_dir()
-    mirror = mirror if mirror is not None else _mirror()
+    mirror = mirror if mirror is not None else _mirror(name)
+    if name == "models":
+        return fetch_manifest(models_manifest(), dest / "models", mirror, progress)
     if name == "mini":
         root = fetch_manifest(mini_manifest(), dest / "wavefake-mini", mirror, progress)
         with resources.as_file(

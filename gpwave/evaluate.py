@@ -4,7 +4,9 @@ Scores are the detector's continuous fake probabilities, never argmax labels. Th
 is read off the ROC by linear interpolation between its points; confidence intervals
 resample utterances (not frames), because frames of one utterance are not independent.
 Tables are tidy DataFrames with columns ``generator, n_frames, eer, eer_ci_low,
-eer_ci_high, accuracy`` and render to Markdown, HTML and LaTeX.
+eer_ci_high, accuracy, eer_argmax`` and render to Markdown, HTML and LaTeX; the last
+column is the reference implementation's EER from argmax labels (:func:`argmax_eer`),
+only so that numbers can be related to the paper's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from tqdm.auto import tqdm
 from gpwave.config import resolve_device
 from gpwave.errors import AudioError, AudioWarning
 
-TABLE_COLUMNS = ["generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy"]
+TABLE_COLUMNS = [
+    "generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy", "eer_argmax"
+]  # fmt: skip
 POOLED = "pooled_unseen"
 #: Files with more windows than this get their own progress bar in :func:`detect_files`.
 LONG_FILE_WINDOWS = 256
@@ -99,6 +103,26 @@ def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float = 
     """
     y = np.asarray(labels).astype(int)
     return float(np.mean((np.asarray(scores) >= threshold).astype(int) == y))
+
+
+def argmax_eer(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> float:
+    """The reference implementation's EER: the EER of argmax labels instead of scores.
+
+    Thresholding first leaves a 3-point ROC, (0, 0), (FPR, TPR), (1, 1); its EER is
+    read off by linear interpolation like :func:`eer`. With a false positive rate a and
+    true positive rate b it is ``a / (a + b)`` if ``a + b >= 1``, else
+    ``a + (1 - a) (1 - a - b) / (2 - a - b)``. It mixes the EER with the threshold's
+    calibration, so it is reported only to relate numbers to the paper's.
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Fake probabilities (argmax of two logits is ``score >= 0.5``).
+        threshold: Decision threshold.
+
+    Returns:
+        The argmax EER in [0, 1].
+    """
+    return eer(labels, (np.asarray(scores, dtype=np.float64) >= threshold).astype(float))
 
 
 def eer_ci(
@@ -215,7 +239,7 @@ def metrics_row(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """One table row: EER with bootstrap CI and accuracy at 0.5.
+    """One table row: EER with bootstrap CI, accuracy at 0.5 and the argmax EER.
 
     Args:
         generator: Row name.
@@ -236,6 +260,7 @@ def metrics_row(
         "eer_ci_low": low,
         "eer_ci_high": high,
         "accuracy": accuracy(labels, scores),
+        "eer_argmax": argmax_eer(labels, scores),
     }
 
 
@@ -245,8 +270,9 @@ def table_from_scores(
     seen: Sequence[str] = (),
     n_boot: int = 1000,
     seed: int = 0,
+    pools: dict[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
-    """Per-generator table (each fake generator vs all real frames) plus a pooled row.
+    """Per-generator table (each fake generator vs all real frames) plus pooled rows.
 
     Args:
         frames: Index rows (columns label, generator, utterance) of the scored frames.
@@ -254,9 +280,12 @@ def table_from_scores(
         seen: Generators seen in training; left out of the pooled-unseen row.
         n_boot: Bootstrap resamples.
         seed: Seed of the bootstrap.
+        pools: Extra pooled rows: name -> generators left out of that pool (besides
+            ``seen``), e.g. ``{"pooled_without_U-Z": ["wavenet", ...]}``.
 
     Returns:
-        DataFrame with :data:`TABLE_COLUMNS`, one row per generator, then ``pooled_unseen``.
+        DataFrame with :data:`TABLE_COLUMNS`, one row per generator, then ``pooled_unseen``
+        and the ``pools`` rows.
     """
     labels = frames["label"].to_numpy(int)
     gens = frames["generator"].to_numpy(str)
@@ -266,9 +295,10 @@ def table_from_scores(
     for g in pd.unique(gens[~real]):
         m = real | (gens == g)
         rows.append(metrics_row(g, labels[m], scores[m], utts[m], n_boot, seed))
-    unseen = real | (~real & ~np.isin(gens, list(seen)))
-    if 0 < labels[unseen].sum() < unseen.sum():
-        rows.append(metrics_row(POOLED, labels[unseen], scores[unseen], utts[unseen], n_boot, seed))
+    for name, left_out in {POOLED: (), **(pools or {})}.items():
+        m = real | ~np.isin(gens, [*seen, *left_out])
+        if 0 < labels[m].sum() < m.sum():
+            rows.append(metrics_row(name, labels[m], scores[m], utts[m], n_boot, seed))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -308,6 +338,42 @@ def split_frames(
     return frames.iloc[np.sort(np.concatenate(pick))]
 
 
+def split_scores(
+    detector: torch.nn.Module,
+    store: Any,
+    split: str | None = "test",
+    generators: Sequence[str] | None = None,
+    seed: int = 0,
+    gain: float = 1.0,
+    batch_size: int = 64,
+    progress: bool = False,
+    limit: int | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Index rows and fake probabilities of the frames :func:`split_frames` selects.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        detector: A trained detector.
+        store: A :class:`gpwave.data.FrameStore`.
+        split: "train", "val", "test", or None for every frame.
+        generators: Fake generators to include (None: all).
+        seed: Seed of the ``limit`` sample.
+        gain: Multiply test audio by this factor (gain-invariance checks).
+        batch_size: Frames per forward pass.
+        progress: Show a progress bar.
+        limit: At most this many frames per folder (seeded sample; None: all).
+
+    Returns:
+        ``(frames, scores)``: the store's index rows and their scores, aligned.
+    """
+    frames = split_frames(store, split, generators, limit, seed)
+    scores = score_frames(
+        detector, store, frames["row"].to_numpy(), batch_size, gain=gain, progress=progress
+    )
+    return frames, scores
+
+
 def score_split(
     detector: torch.nn.Module,
     store: Any,
@@ -320,12 +386,16 @@ def score_split(
     batch_size: int = 64,
     progress: bool = False,
     limit: int | None = None,
+    pools: dict[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Score the real and fake frames of a split and tabulate per generator.
 
     The one evaluation path: training's test table, ``gpwave evaluate`` and the
-    notebooks all come from here. Every real frame of the split is compared with each
-    generator's frames (no class balancing: the EER does not depend on it).
+    notebooks all come from here (:func:`split_scores`, then :func:`table_from_scores`).
+    Every real frame of the split is compared with each generator's frames (no class
+    balancing: the EER does not depend on it).
+
+    Notebook: notebooks/04_generalization.py
 
     Args:
         detector: A trained detector.
@@ -339,15 +409,15 @@ def score_split(
         batch_size: Frames per forward pass.
         progress: Show a progress bar.
         limit: At most this many frames per folder (seeded sample; None: all).
+        pools: Extra pooled rows (see :func:`table_from_scores`).
 
     Returns:
         DataFrame with :data:`TABLE_COLUMNS`.
     """
-    frames = split_frames(store, split, generators, limit, seed)
-    scores = score_frames(
-        detector, store, frames["row"].to_numpy(), batch_size, gain=gain, progress=progress
+    frames, scores = split_scores(
+        detector, store, split, generators, seed, gain, batch_size, progress, limit
     )
-    return table_from_scores(frames, scores, seen, n_boot, seed)
+    return table_from_scores(frames, scores, seen, n_boot, seed, pools)
 
 
 def load_seed_tables(
@@ -515,7 +585,7 @@ def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
 
 # --- checkpoints on folders and files -------------------------------------------------
 def evaluate_checkpoint(
-    checkpoint: str | Path,
+    checkpoint: str | Path | Any,
     data_dir: str | Path,
     store_dir: str | Path | None = None,
     n_boot: int = 1000,
@@ -528,7 +598,8 @@ def evaluate_checkpoint(
     frames of the real folder (``A_...``).
 
     Args:
-        checkpoint: A checkpoint written by :mod:`gpwave.train`.
+        checkpoint: A checkpoint written by :mod:`gpwave.train`, or a loaded detector
+            (e.g. :func:`gpwave.pretrained.paper_detector`).
         data_dir: Root of letter-prefixed folders.
         store_dir: Frame-store location (default: the data module's default).
         n_boot: Bootstrap resamples for the CIs.
@@ -542,7 +613,10 @@ def evaluate_checkpoint(
     from gpwave.models import Detector
 
     device = resolve_device(device)
-    det = Detector.load(checkpoint, map_location=device)
+    if isinstance(checkpoint, torch.nn.Module):
+        det = checkpoint.to(device).eval()
+    else:
+        det = Detector.load(checkpoint, map_location=device)
     cfg = DataConfig(
         root=data_dir,
         sample_rate=det.feature_config.sample_rate,
@@ -612,9 +686,10 @@ def detect_files(
     from gpwave.models import Detector
 
     device = resolve_device(device)
-    det = (
-        checkpoint if isinstance(checkpoint, torch.nn.Module) else Detector.load(checkpoint, device)
-    )
+    if isinstance(checkpoint, torch.nn.Module):
+        det = checkpoint.to(device).eval()
+    else:
+        det = Detector.load(checkpoint, map_location=device)
     bar = tqdm(files, desc="detect", unit="file", disable=not progress)
     return [_detect_one(det, f, threshold, device, progress) for f in bar]
 

@@ -201,6 +201,30 @@ def mean_packet_spectrum(
 
 
 # --- spectra of folders ------------------------------------------------------------------
+def mean_model_input(detector: Any, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Mean un-normalised input of a detector per band: what the model sees, on average.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        detector: A :class:`gpwave.models.Detector` (its ``raw_features`` are used).
+        frames: Waveforms ``(n, N)``.
+        batch_size: Frames per batch.
+
+    Returns:
+        ``(F,)`` mean over frames, channel 0 and time of the raw features (for the paper's
+        packet model: the mean log packet power per band).
+    """
+    total, count = None, 0
+    with torch.no_grad():
+        for block in _batches(np.asarray(frames, dtype=np.float32), batch_size):
+            f = detector.raw_features(torch.as_tensor(block))[:, 0].double()
+            s = f.sum((0, 2))
+            total = s if total is None else total + s
+            count += f.shape[0] * f.shape[2]
+    return (total / count).numpy()
+
+
 def _file_frames(
     files: list[Path], sample_rate: int, frame_length: int, skipped: list[str] | None = None
 ) -> Iterator[np.ndarray]:

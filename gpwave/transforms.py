@@ -263,20 +263,25 @@ def packet_frequencies(
     return (position + 0.5) * sample_rate / 2 ** (level + 1)
 
 
-def stft_frequencies(n_bins: int, sample_rate: float = SAMPLE_RATE) -> np.ndarray:
+def stft_frequencies(
+    n_bins: int, sample_rate: float = SAMPLE_RATE, n_fft: int | None = None
+) -> np.ndarray:
     """Frequency in Hz of each bin of the ``stft`` feature with ``n_bins`` bins.
 
-    The ``stft`` feature uses ``n_fft = 2 * n_bins`` and keeps bins 0..n_bins-1 (the
-    Nyquist bin is dropped), so bin k sits at ``k * sample_rate / n_fft``.
+    By default the ``stft`` feature uses ``n_fft = 2 * n_bins`` and keeps bins
+    0..n_bins-1 (the Nyquist bin is dropped); with an explicit ``stft_n_fft`` (the
+    reference's 511) all ``n_fft // 2 + 1`` bins are kept. Bin k sits at
+    ``k * sample_rate / n_fft``.
 
     Args:
         n_bins: Number of frequency bins.
         sample_rate: Sample rate in Hz.
+        n_fft: FFT size (default ``2 * n_bins``).
 
     Returns:
         float64 array of length ``n_bins``.
     """
-    return np.arange(n_bins) * sample_rate / (2 * n_bins)
+    return np.arange(n_bins) * sample_rate / (n_fft or 2 * n_bins)
 
 
 # ----------------------------------------------------------------------------- features
@@ -300,6 +305,11 @@ class FeatureConfig:
         n_fft: FFT size of LFCC/MFCC (WaveFake: 512; hop n_fft // 2).
         n_filters: Triangular filters of LFCC/MFCC (WaveFake: 20).
         n_coeffs: Cepstral coefficients kept (WaveFake: 20).
+        stft_n_fft: STFT size of the ``stft`` feature (window length = n_fft, all
+            ``n_fft // 2 + 1`` bins kept); 0 derives it from ``level``
+            (:func:`stft_params`). The paper's released STFT model uses 511.
+        stft_hop: STFT hop of the ``stft`` feature; 0 derives it from ``level``
+            (the paper's released STFT model uses 220).
     """
 
     kind: FeatureKind = "packets"
@@ -315,12 +325,14 @@ class FeatureConfig:
     n_fft: int = 512
     n_filters: int = 20
     n_coeffs: int = 20
+    stft_n_fft: int = 0
+    stft_hop: int = 0
 
     def __post_init__(self) -> None:
         """Coerce numbers (YAML reads ``1e-12`` as a string), validate every option."""
         for name, kind in (("level", int), ("power", float), ("eps", float)):
             object.__setattr__(self, name, kind(getattr(self, name)))
-        for name in ("sample_rate", "n_fft", "n_filters", "n_coeffs"):
+        for name in ("sample_rate", "n_fft", "n_filters", "n_coeffs", "stft_n_fft", "stft_hop"):
             object.__setattr__(self, name, int(getattr(self, name)))
         check_option(self.kind, FeatureKind, "kind")
         check_option(self.mode, BoundaryMode, "mode")
@@ -335,6 +347,21 @@ class FeatureConfig:
             raise ValueError(f"sample_rate={self.sample_rate} must be a positive number of Hz")
         if self.power <= 0 or self.eps < 0 or self.n_fft < 2:
             raise ValueError("power must be > 0, eps >= 0 and n_fft >= 2")
+        if self.stft_n_fft < 0 or self.stft_hop < 0 or self.stft_n_fft == 1:
+            raise ValueError("stft_n_fft must be 0 or >= 2 and stft_hop >= 0 (0: from level)")
+
+    def stft_size(self) -> tuple[int, int, int]:
+        """FFT size, hop and number of kept bins of the ``stft`` feature.
+
+        Returns:
+            ``(n_fft, hop, n_bins)``: :func:`stft_params` of ``level`` with ``2**level``
+            bins, unless ``stft_n_fft`` / ``stft_hop`` are set (then all one-sided bins).
+        """
+        n_fft, hop = stft_params(self.level)
+        bins = 2**self.level
+        if self.stft_n_fft:
+            n_fft, bins = self.stft_n_fft, self.stft_n_fft // 2 + 1
+        return n_fft, self.stft_hop or hop, bins
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the fields (for YAML, JSON and checkpoints).
@@ -449,8 +476,9 @@ class FeatureExtractor(nn.Module):
         * ``packets``: ``log(|c|**power + eps)`` (or ``|c|**power`` without log) of the
           level-``level`` packets, F = 2**level; with ``sign_channel`` C = 2 (log-magnitude,
           sign of c).
-        * ``stft``: ``log(|X|**2 + eps)`` with a periodic Hann window, n_fft and hop from
-          :func:`stft_params` (F = 2**level, centred reflect-padded frames).
+        * ``stft``: ``log(|X|**2 + eps)`` with a periodic Hann window as long as n_fft,
+          n_fft and hop from :func:`stft_params` (F = 2**level) or from ``stft_n_fft`` /
+          ``stft_hop`` (F = n_fft // 2 + 1), centred reflect-padded frames.
         * ``lfcc`` / ``mfcc``: WaveFake's baselines (torchaudio LFCC/MFCC with
           ``log_lf``/``log_mels``): power spectrum (Hann, n_fft, hop n_fft // 2, centred,
           reflect padding), 20 linear / HTK-mel triangular filters, ``log(. + 1e-6)``,
@@ -511,7 +539,8 @@ class FeatureExtractor(nn.Module):
 
     def _stft(self, x: Tensor) -> Tensor:
         c = self.cfg
-        power = self._power_spectrogram(x, *stft_params(c.level))[:, : 2**c.level]
+        n_fft, hop, bins = c.stft_size()
+        power = self._power_spectrogram(x, n_fft, hop)[:, :bins]
         feats = torch.log(power + c.eps) if c.log else power
         return feats.unsqueeze(1)
 
@@ -536,8 +565,8 @@ class FeatureExtractor(nn.Module):
             channels = 2 if c.sign_channel else 1
             return channels, 2**c.level, packet_length(n_samples, c.wavelet, c.level)
         if c.kind == "stft":
-            _, hop = stft_params(c.level)
-            return 1, 2**c.level, 1 + n_samples // hop
+            _, hop, bins = c.stft_size()
+            return 1, bins, 1 + n_samples // hop
         return 1, c.n_coeffs, 1 + n_samples // (c.n_fft // 2)
 
     def extra_repr(self) -> str:

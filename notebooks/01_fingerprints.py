@@ -30,9 +30,11 @@
 import os
 from pathlib import Path
 
+import numpy as np
 from IPython.display import HTML, display
 
-from gpwave import fingerprints, widgets
+from gpwave import attribution, fingerprints, pretrained, widgets
+from gpwave.data import frame_audio, load_audio
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -45,6 +47,7 @@ only_use = None  # folders to include (names such as "melgan"); None: every fold
 example_generator = "melgan"
 fingerprint_seconds = 2.0
 live_explorer = True  # the ipywidgets explorer (needs a live kernel; the book sets False)
+paper_files = 8  # real and full-band MelGAN files whose first second feeds the saliency below
 
 # %%
 if quick:
@@ -74,9 +77,30 @@ fig = fingerprints.plot_spectra([real, spectra[example_generator]])
 # The difference $20 \log_{10}(\bar P^{\text{fake}} / \bar P^{\text{real}})$ in dB per
 # frequency band, one panel per generator. Zero means the generator matches real speech
 # in that band on average.
+#
+# The dotted lines mark the ten (sym5, level-8) bands the paper's released sym5 detector
+# is most sensitive to: its mean saliency (absolute gradient) for the fake class on the
+# first second of `paper_files` real and `paper_files` full-band MelGAN files. The
+# [attribution chapter](06_attribution.ipynb) computes integrated gradients and saliency
+# on more frames.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Difference of each generator's mean level-14 Haar packet spectrum to that of real speech, in dB.", "name": "fig-difference-grid"}}
+# %% tags=["hide-input"]
+paper = pretrained.paper_detector("paper-sym5")
+paper_frames = []
+for folder in ("A_ljspeech", "E_fbmelgan"):
+    for f in sorted((Path(data_dir) / folder).glob("*.wav"))[:paper_files]:
+        paper_frames.append(frame_audio(load_audio(f), paper.n_samples)[0])
+saliency = attribution.attribute(
+    paper, np.stack(paper_frames), "saliency", "fake", batch_size=8, max_frames=None
+)
+top_khz = np.sort(saliency.frequencies_khz[np.argsort(saliency.marginal("fake"))[-10:]])
+print("paper-sym5, most salient bands (kHz):", ", ".join(f"{k:.2f}" for k in top_khz))
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Difference of each generator's mean level-14 Haar packet spectrum to that of real speech, in dB. Dotted: the ten bands the paper's sym5 detector is most sensitive to.", "name": "fig-difference-grid"}}
 fig = fingerprints.plot_difference_grid(spectra)
+for ax in fig.axes:
+    for k in top_khz:
+        ax.axvline(k, color="k", lw=0.6, ls=":", alpha=0.7)
 
 # %% [markdown]
 # ## Audible fingerprints

@@ -22,17 +22,22 @@
 # the baseline (completeness, checked below). Saliency, the absolute gradient, is shown
 # for comparison. Averaged over test frames and over time, the attributions give a
 # marginal over frequency: the bands the decision rests on. The study found that high
-# frequencies carry the decision; this page shows what the model trained in this run
-# says.
+# frequencies carry the decision. The page opens with the paper's own released sym5
+# model (`gpwave.pretrained.paper_detector`), then shows what the model trained in
+# this book's run says.
 
 # %% tags=["hide-input"]
 import os
+import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from gpwave import attribution, data, models, train
+from gpwave import attribution, data, models, pretrained, train
+from gpwave.fingerprints import mean_model_input
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -45,12 +50,85 @@ max_frames = 2500  # test frames to average over (the study: 2500); None: all
 n_steps = 50  # integration steps of integrated gradients
 batch_size = 4  # frames per attribution batch (memory grows with batch_size * n_steps)
 high_khz = 5.5  # where "high frequencies" start, for the share below
+paper_max_frames = 256  # test frames per class for the paper's sym5 model
+paper_n_steps = 32  # its integration steps
+
+# %% [markdown]
+# ## The paper's sym5 model
+#
+# Integrated gradients and saliency of the released sym5 DCNN, averaged over real and
+# fake test frames of the mini benchmark (real LJSpeech and every fake folder, at most
+# `paper_max_frames` per class), for both targets: the paper's figure of mean attribution
+# per packet band. The baseline is the normalised training mean (zero). The number of
+# frames and the time taken are printed below.
 
 # %%
 if quick:
-    max_frames, n_steps = 2, 4
-detector = models.Detector.load(Path(results_dir) / "runs" / run / f"seed{seed}" / "best.pt")
+    max_frames, n_steps, paper_max_frames, paper_n_steps = 2, 4, 4, 4
+t0 = time.perf_counter()
+paper = pretrained.paper_detector("paper-sym5")
 store = train.protocol_store(protocol_file, data_dir, Path(results_dir) / "store")
+idx = store.index
+paper_rows = data.select_frames(store, "test", balance=True, limit=paper_max_frames)
+paper_results = {
+    method: attribution.attribute(
+        paper, store.read(paper_rows), method=method, target="both",
+        n_steps=paper_n_steps, batch_size=batch_size, max_frames=None,
+    )
+    for method in ("integrated_gradients", "saliency")
+}  # fmt: skip
+paper_ig, paper_sal = paper_results["integrated_gradients"], paper_results["saliency"]
+paper_seconds = time.perf_counter() - t0
+print(f"paper-sym5: {paper_ig.n_frames} test frames (real and fake, balanced), "
+      f"{paper_n_steps} IG steps, {paper_seconds:.0f} s")  # fmt: skip
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The paper's sym5 model: share of the mean absolute attribution per packet band for the real and the fake target, integrated gradients and saliency.", "name": "fig-paper-attribution"}}
+fig = attribution.plot_marginals([paper_ig, paper_sal], target="fake")
+
+# %% tags=["hide-input"]
+paper_share = {
+    res.method: {
+        target: float(
+            res.marginal(target)[res.frequencies_khz >= high_khz].sum() / res.marginal(target).sum()
+        )
+        for target in ("real", "fake")
+    }
+    for res in (paper_ig, paper_sal)
+}
+display(
+    (100 * pd.DataFrame(paper_share))
+    .round(1)
+    .rename_axis(f"paper-sym5: % of |attribution| above {high_khz} kHz")
+)
+
+# %% [markdown]
+# ### Where the attribution meets the fingerprint
+#
+# The ten bands with the largest integrated-gradients attribution for the fake target,
+# next to the difference of the model's mean input (log packet power) between full-band
+# MelGAN, the generator it was trained against, and real speech: the fingerprint of
+# [the fingerprints chapter](01_fingerprints.ipynb), at the model's own resolution.
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean log packet power of full-band MelGAN minus real speech (the sym5 model's input, level 8), with the ten bands the paper model attributes most to (integrated gradients, fake target) marked.", "name": "fig-paper-attribution-fingerprint"}}
+fb = idx[idx["folder"] == "E_fbmelgan"].head(32)["row"].to_numpy()
+real = idx[idx["label"] == 0].head(32)["row"].to_numpy()
+diff = mean_model_input(paper, store.read(fb)) - mean_model_input(paper, store.read(real))
+top = np.argsort(paper_ig.marginal("fake"))[-10:]
+fig, ax = plt.subplots(figsize=(9, 3.2))
+khz = paper_ig.frequencies_khz
+ax.plot(khz, diff, lw=1, color="C0", label="full-band MelGAN − real")
+ax.scatter(khz[top], diff[top], color="C3", zorder=3, label="10 most attributed bands")
+ax.axhline(0, color="grey", lw=0.8)
+ax.set(xlabel="frequency (kHz)", ylabel="Δ mean log power")
+ax.legend(fontsize=8)
+fig.tight_layout()
+print("most attributed bands (kHz):", ", ".join(f"{k:.2f}" for k in np.sort(khz[top])))
+
+# %% [markdown]
+# ## The self-trained model
+
+# %%
+detector = models.Detector.load(Path(results_dir) / "runs" / run / f"seed{seed}" / "best.pt")
 rows = data.select_frames(store, "test", balance=False, limit=max_frames)
 frames = store.read(rows)
 results = {

@@ -9,6 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MINI = REPO.parent / "shared" / "wavefake-mini"
+SHARED_MODELS = REPO.parent / "shared" / "reference-models"
 
 
 def _mini_root() -> Path | None:
@@ -39,3 +40,11 @@ def shared_mini() -> Path:
     if not (SHARED_MINI / "MANIFEST.tsv").is_file():
         pytest.skip("../shared/wavefake-mini is not next to this checkout")
     return SHARED_MINI
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    """The read-only shared mirror of the paper's released checkpoints (with MANIFEST.tsv)."""
+    if not (SHARED_MODELS / "MANIFEST.tsv").is_file():
+        pytest.skip("../shared/reference-models is not next to this checkout")
+    return SHARED_MODELS

@@ -12,7 +12,7 @@ from _detector_data import base_config, make_detector_tree
 import gpwave
 from gpwave.cli import build_parser, main
 
-KEYS = {"generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy"}
+KEYS = {"generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy", "eer_argmax"}
 
 
 def _no_nan(token):
@@ -252,3 +252,27 @@ def test_crafted_checkpoint_spec_is_a_clear_error(trained, capsys, tmp_path, key
     err = capsys.readouterr().err
     assert err.startswith(f"gpwave: error: {crafted}: not a usable gpwave checkpoint")
     assert f"{key}={value}" in err and "Traceback" not in err
+
+
+def test_models_lists_the_paper_detectors(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["paper-sym5", "paper-stft"]
+    assert all(r["licence"] == "EUPL-1.2" and len(r["commit"]) == 40 for r in rows)
+
+
+def test_model_or_checkpoint_is_required(capsys):
+    assert main(["evaluate", "somewhere"]) == 2
+    assert "--model" in capsys.readouterr().err
+    assert main(["detect", "--model", "paper-nonsense", "a.wav"]) == 2
+    assert "paper-sym5" in capsys.readouterr().err
+
+
+def test_detect_with_a_named_model(shared_models, mini_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    monkeypatch.setenv("GPWAVE_MODELS_MIRROR", str(shared_models))
+    wav = mini_root / "E_fbmelgan" / "LJ001-0001_gen.wav"
+    assert main(["detect", "--model", "paper-sym5", str(wav), "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "fake" and len(report["scores"]) >= 1
+    assert (tmp_path / "models").is_dir()

@@ -147,6 +147,18 @@ def test_fetch_mini_from_mirror_folder(tmp_path, shared_mini, monkeypatch):
     assert download.fetch("mini", progress=False) == root
 
 
+def test_fetch_models_from_mirror_env(tmp_path, shared_models, monkeypatch):
+    ours = download.models_manifest()
+    assert ours.equals(download.read_manifest(shared_models / "MANIFEST.tsv"))
+    assert ours.source_url.str.contains("eaed30201667c33bc7e15cfb3a3af95d13feaec6").all()
+    monkeypatch.setenv("GPWAVE_MODELS_MIRROR", str(shared_models))
+    monkeypatch.setenv("GPWAVE_DATA_MIRROR", str(tmp_path / "not-this-one"))
+    root = download.fetch("models", dest=tmp_path, progress=False)
+    assert root == tmp_path / "models"
+    for row in ours.itertuples():
+        assert download.file_hash(root / row.file) == row.md5
+
+
 def _subset(shared_mini: Path):
     manifest = download.mini_manifest()
     plain = manifest[manifest.conversion == ""].iloc[[0, 100]]

@@ -34,6 +34,20 @@ def test_eer_identical_distributions():
     assert evaluate.eer(y, s) == pytest.approx(0.5, abs=0.01)
 
 
+def test_argmax_eer_hand_computed():
+    # 4 real (2 flagged: FPR a = 1/2), 4 fake (1 flagged: TPR b = 1/4); a + b < 1:
+    # EER = a + (1 - a)(1 - a - b) / (2 - a - b) = 1/2 + (1/2)(1/4)/(5/4) = 0.6
+    y = [0, 0, 0, 0, 1, 1, 1, 1]
+    s = [0.9, 0.6, 0.1, 0.2, 0.7, 0.4, 0.3, 0.2]
+    assert evaluate.argmax_eer(y, s) == pytest.approx(0.6)
+    # a = 1/4, b = 3/4: a + b = 1, EER = a / (a + b) = 1/4
+    s = [0.6, 0.1, 0.2, 0.3, 0.7, 0.8, 0.9, 0.45]
+    assert evaluate.argmax_eer(y, s) == pytest.approx(0.25)
+    # perfectly ranked but badly calibrated scores: score EER 0, argmax EER 1/2
+    s = [0.6, 0.7, 0.8, 0.9, 0.95, 0.96, 0.97, 0.98]
+    assert evaluate.eer(y, s) == 0.0 and evaluate.argmax_eer(y, s) == pytest.approx(0.5)
+
+
 def test_eer_known_roc():
     # Scores: reals at 1, 2, 3, 4; fakes at 2.5, 3.5, 5, 6 -> ROC steps cross FPR=FNR=0.25
     y = [0, 0, 0, 0, 1, 1, 1, 1]
@@ -278,3 +292,20 @@ def test_notebooks_evaluate_through_one_path():
             assert private not in text, f"{name} scores or loads tables by hand: {private}"
     for name in ("03_train", "04_generalization", "05_dilation"):
         assert "load_seed_tables" in (notebooks / f"{name}.py").read_text()
+
+
+def test_extra_pools_leave_out_the_named_generators():
+    frames = pd.DataFrame(
+        {
+            "label": [0, 0, 0, 0, 1, 1, 1, 1],
+            "generator": ["ljspeech"] * 4 + ["melgan", "melgan", "wavenet", "wavenet"],
+            "utterance": [f"u{i}" for i in range(8)],
+        }
+    )
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.0, 0.05])
+    t = evaluate.table_from_scores(frames, scores, n_boot=0, pools={"no_wavenet": ["wavenet"]})
+    rows = t.set_index("generator")["eer"]
+    assert rows["melgan"] == 0.0 and rows["no_wavenet"] == 0.0
+    # hand-computed: the pooled row ranks both wavenet frames below every real frame
+    assert rows[evaluate.POOLED] == pytest.approx(evaluate.eer([0] * 4 + [1] * 4, scores))
+    assert rows[evaluate.POOLED] > 0.25

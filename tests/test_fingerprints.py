@@ -296,3 +296,18 @@ def test_a_folder_whose_only_file_is_too_short_names_the_file_and_why(tmp_path):
         fp.folder_spectra(tmp_path, level=4)
     msg = str(err.value)
     assert "B_melgan" in msg and "LJ001-0001_gen.wav: 0.50 s is shorter than one 1 s frame" in msg
+
+
+def test_mean_model_input_is_the_mean_log_packet_power():
+    from gpwave.models import Detector
+
+    cfg = {"kind": "packets", "wavelet": "db2", "level": 3, "power": 2.0}
+    det = Detector(cfg, "linear", 1024, level_norm=False)
+    rng = np.random.default_rng(0)
+    frames = rng.standard_normal((5, 1024)).astype(np.float32)
+    ours = fp.mean_model_input(det, frames, batch_size=2)
+    ref = []
+    for x in frames.astype(np.float64):
+        wp = pywt.WaveletPacket(x, "db2", mode="reflect", maxlevel=3)
+        ref.append(np.log(np.stack([n.data for n in wp.get_level(3, "freq")]) ** 2 + 1e-12))
+    np.testing.assert_allclose(ours, np.mean(ref, axis=(0, 2)), rtol=1e-4)

@@ -231,6 +231,23 @@ def test_stft_features_match_numpy():
     np.testing.assert_allclose(ours[1, 0], ref, atol=1e-8)
 
 
+def test_reference_stft_size_matches_numpy():
+    """The paper's STFT model: odd n_fft 511 (= window), hop 220, all 256 one-sided bins."""
+    x = _signals(2, 22050)
+    cfg = FeatureConfig(kind="stft", stft_n_fft=511, stft_hop=220, eps=1e-12)
+    ours = _features(cfg, x)
+    ref = np.log(_frames_power(x[1], 511, 220) + 1e-12)
+    assert ours.shape == (2, 1, 256, 101) == (2, *FeatureExtractor(cfg).output_shape(22050))
+    np.testing.assert_allclose(ours[1, 0], ref, atol=1e-7)
+    np.testing.assert_allclose(
+        stft_frequencies(256, SR, cfg.stft_size()[0]), np.fft.rfftfreq(511, 1 / SR)
+    )
+    # the default stays as it was
+    assert FeatureConfig(kind="stft").stft_size() == (512, 256, 256)
+    with pytest.raises(ValueError, match="stft_n_fft"):
+        FeatureConfig(kind="stft", stft_n_fft=1)
+
+
 def test_mfcc_matches_librosa():
     """librosa's mel filterbank and MFCC on the hand-built power spectrogram.
 
