@@ -87,7 +87,7 @@ def test_every_core_dependency_is_used_and_test_only_ones_are_dev():
         for module in top | inner:
             used |= _dists(module)
     assert CORE - used == {"tabulate"}  # pandas imports it for DataFrame.to_markdown
-    assert {"ptwt", "librosa", "scipy"} <= EXTRAS["dev"] and not {"ptwt", "librosa"} & CORE
+    assert {"ptwt", "librosa"} <= EXTRAS["dev"] and not {"ptwt", "librosa"} & CORE
 
 
 def test_torch_floor_covers_the_apis_used():
