@@ -308,17 +308,21 @@ def execute_all(quick: bool, results: Path, force: bool, data_dir: Path) -> list
         The executions, in order.
     """
     results_rel = os.path.relpath(results if results.is_absolute() else REPO / results, REPO)
-    executions = plan(quick, results_rel, str(data_dir))
+    executions = plan(quick, results_rel, shown_path(data_dir))
     stamps = REPO / results_rel / ".book"
     stamps.mkdir(parents=True, exist_ok=True)
     common = sources_digest() + data_digest(data_dir)
     hashes: dict[str, str] = {}
+    timings = []
     for ex in executions:
         hashes[ex.name] = input_hash(ex, common, hashes)
         t0 = time.perf_counter()
         ran = execute(ex, stamps, hashes[ex.name], force)
+        seconds = time.perf_counter() - t0
         verb = "executed" if ran else "reused  "
-        print(f"[book] {verb} {ex.name} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"[book] {verb} {ex.name} ({seconds:.0f} s)", flush=True)
+        timings.append({"execution": ex.name, "executed": ran, "seconds": round(seconds, 1)})
+    write_timings(timings, REPO / results_rel / "book_timings")
     EXECUTED.mkdir(parents=True, exist_ok=True)
     for old in EXECUTED.glob("*.ipynb"):
         old.unlink()
@@ -326,6 +330,47 @@ def execute_all(quick: bool, results: Path, force: bool, data_dir: Path) -> list
         if ex.chapter:
             shutil.copyfile(stamps / f"{ex.name}.ipynb", EXECUTED / f"{ex.notebook}.ipynb")
     return executions
+
+
+def shown_path(path: Path) -> str:
+    """A path as the executed pages show it: relative to the repository when inside it.
+
+    Parameter cells are printed in the book; the builder's absolute paths
+    (``/home/.../data/wavefake-mini``) mean nothing to a reader. Notebooks run with the
+    repository as working directory, so a relative path finds the same folder.
+
+    Args:
+        path: Any path.
+
+    Returns:
+        ``path`` relative to the repository, or absolute if it lies outside.
+    """
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def write_timings(rows: list[dict], stem: Path) -> str:
+    """Print and save the per-execution timing table of a book build.
+
+    Args:
+        rows: ``{"execution", "executed", "seconds"}`` per execution, in order.
+        stem: Output path without suffix; ``.csv`` and ``.md`` are written.
+
+    Returns:
+        The Markdown table (with a total row).
+    """
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=["execution", "executed", "seconds"])
+    total = {"execution": "total", "executed": bool(table["executed"].any()),
+             "seconds": round(float(table["seconds"].sum()), 1)}  # fmt: skip
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(stem.with_suffix(".csv"), index=False)
+    text = table.to_markdown(index=False)
+    stem.with_suffix(".md").write_text(text + "\n")
+    print(f"[book] notebook executions (also in {stem}.csv):\n{text}", flush=True)
+    return text
 
 
 def jupyter_book_command() -> list[str]:

@@ -38,13 +38,14 @@ import subprocess
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -843,6 +844,50 @@ def convergence_note(metrics: dict[str, Any]) -> str:
         f"({metrics.get('steps')} steps, {len(metrics.get('history', []))} epochs, "
         f"stopped: {metrics.get('stopped')})"
     )
+
+
+def runs_overview(runs_dir: str | Path, runs: Sequence[str]) -> pd.DataFrame:
+    """What each seed of some training runs trained on, for how long, and if it converged.
+
+    The first output of every chapter that reads trained runs, so a reader sees at once
+    whether its numbers come from detectors that learned.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        runs_dir: Folder of the runs (``<runs_dir>/<run>/seed<k>/metrics.json``).
+        runs: Run names.
+
+    Returns:
+        One row per run and seed: model, feature, training frames, optimiser steps,
+        epochs, training seconds, best validation EER, converged (bool) and the reason.
+
+    Raises:
+        DataError: A run with no ``metrics.json`` (not trained yet).
+    """
+    rows = []
+    for run in runs:
+        paths = sorted(Path(runs_dir, run).glob("seed*/metrics.json"))
+        if not paths:
+            raise DataError(f"{Path(runs_dir, run)}: no seed*/metrics.json; train {run} first")
+        for path in paths:
+            m = json.loads(path.read_text())
+            rows.append(
+                {
+                    "run": run,
+                    "seed": m.get("seed"),
+                    "model": m.get("model"),
+                    "feature": (m.get("feature") or {}).get("kind"),
+                    "train_frames": m.get("n_train_frames"),
+                    "steps": m.get("steps"),
+                    "epochs": len(m.get("history", [])),
+                    "train_seconds": round(float(m.get("train_seconds") or 0.0)),
+                    "best_val_eer": (m.get("best") or {}).get("val_eer"),
+                    "converged": bool(m.get("converged")),
+                    "reason": m.get("convergence", ""),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:

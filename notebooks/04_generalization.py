@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from gpwave import evaluate, pretrained
+from gpwave import evaluate, pretrained, train
 from gpwave.data import DataConfig, prepare_store
 from gpwave.fingerprints import mean_model_input
 from gpwave.transforms import packet_frequencies
@@ -176,9 +176,22 @@ display(summary.round(2))
 
 # %% [markdown]
 # ## Self-trained detectors
+#
+# What each run trained on and for how long, and whether its kept checkpoint learned the
+# training generator (best validation EER at most `converged_eer`, 0.2 by default): a row
+# marked not converged measures an untrained detector, whatever its test EER says.
+
+# %% tags=["hide-input"]
+runs_dir = Path(results_dir) / "runs"
+overview = train.runs_overview(runs_dir, list(runs))
+display(overview.drop(columns="reason"))
+unconverged = overview[~overview["converged"]]
+for _, row in unconverged.iterrows():
+    print(f"NOT CONVERGED: {row['run']} seed {row['seed']}: {row['reason']}")
+if unconverged.empty:
+    print(f"every run converged ({len(overview)} runs x seeds)")
 
 # %%
-runs_dir = Path(results_dir) / "runs"
 tables = {
     label: evaluate.aggregate_seeds(evaluate.load_seed_tables(runs_dir / run))
     for run, label in runs.items()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import pandas as pd
 import pytest
 from jupytext.compare import compare_notebooks
 
@@ -216,3 +217,22 @@ def test_notebook_back_links_name_a_notebook_that_mentions_the_function():
     assert not wrong, "Notebook: links to notebooks that never mention the function:\n" + "\n".join(
         wrong
     )
+
+
+def test_pages_show_data_paths_relative_to_the_repository(tmp_path):
+    inside = REPO / "data" / "wavefake-mini"
+    assert book.shown_path(inside) == "data/wavefake-mini"
+    assert book.shown_path(tmp_path) == str(tmp_path.resolve())  # outside: left absolute
+
+
+def test_timing_table_lists_each_execution_and_the_total(tmp_path, capsys):
+    rows = [
+        {"execution": "01_fingerprints", "executed": True, "seconds": 12.5},
+        {"execution": "02_data", "executed": False, "seconds": 0.25},
+    ]
+    book.write_timings(rows, tmp_path / "book_timings")
+    saved = pd.read_csv(tmp_path / "book_timings.csv")
+    assert saved["execution"].tolist() == ["01_fingerprints", "02_data", "total"]
+    assert saved["seconds"].iloc[-1] == pytest.approx(12.8, abs=0.1)
+    assert "01_fingerprints" in (tmp_path / "book_timings.md").read_text()
+    assert "total" in capsys.readouterr().out

@@ -13,7 +13,7 @@ from _detector_data import base_config, make_detector_tree
 from gpwave import evaluate, train
 from gpwave.config import load_yaml
 from gpwave.data import DataConfig, prepare_store, select_frames
-from gpwave.errors import ConfigError
+from gpwave.errors import ConfigError, DataError
 from gpwave.models import Detector
 
 REPO = Path(__file__).resolve().parents[1]
@@ -529,3 +529,24 @@ def test_compiled_training_agrees_with_eager(tree, tmp_path):
     for h1, h2 in zip(eager["history"], comp["history"], strict=True):
         assert h2["train_loss"] == pytest.approx(h1["train_loss"], abs=0.01)
         assert h2["val_loss"] == pytest.approx(h1["val_loss"], abs=0.01)
+
+
+def test_runs_overview_reads_each_seed_and_flags_unconverged(tmp_path):
+    for seed, eer in ((0, 0.01), (1, 0.48)):
+        folder = tmp_path / "dcnn_packets" / f"seed{seed}"
+        folder.mkdir(parents=True)
+        check = train.convergence({"val_eer": eer, "val_loss": 0.69, "epoch": 3}, 0.2)
+        metrics = {
+            "seed": seed, "model": "dcnn", "feature": {"kind": "packets"},
+            "n_train_frames": 662, "steps": 63, "history": [{}, {}, {}],
+            "train_seconds": 100.4, "best": {"val_eer": eer},
+            "converged": check["converged"], "convergence": check["reason"],
+        }  # fmt: skip
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    table = train.runs_overview(tmp_path, ["dcnn_packets"])
+    assert table["seed"].tolist() == [0, 1]
+    assert table["converged"].tolist() == [True, False]
+    assert table["epochs"].tolist() == [3, 3] and table["steps"].tolist() == [63, 63]
+    assert "near chance" in table["reason"].iloc[1]
+    with pytest.raises(DataError, match="train lcnn first"):
+        train.runs_overview(tmp_path, ["lcnn"])
