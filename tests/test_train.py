@@ -419,6 +419,7 @@ def test_book_run_matrix_is_valid_and_quick_overrides_apply():
         quick = {**params["overrides"], **matrix["quick"]}
         ((_, fast),) = train.read_config(REPO / params["protocol_file"], quick)
         assert fast.seeds == [0] and fast.epochs == 1 and fast.limit_test == 8
+        assert fast.max_steps is None and fast.patience is None  # one tiny epoch in CI
     linear = book.detector_runs(quick=False)["linear"]["overrides"]
     assert linear["lr"] == 0.01 and linear["epochs"] == 100
 
