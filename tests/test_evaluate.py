@@ -309,3 +309,29 @@ def test_extra_pools_leave_out_the_named_generators():
     # hand-computed: the pooled row ranks both wavenet frames below every real frame
     assert rows[evaluate.POOLED] == pytest.approx(evaluate.eer([0] * 4 + [1] * 4, scores))
     assert rows[evaluate.POOLED] > 0.25
+
+
+def _sk_eer(y, s):
+    fpr, tpr, _ = roc_curve(y, s)
+    return brentq(lambda x: 1.0 - x - interp1d(fpr, tpr)(x), 0.0, 1.0)
+
+
+def test_paired_eer_difference_point_estimate_and_paired_interval():
+    rng = np.random.default_rng(0)
+    n_utts, per = 40, 3
+    groups = np.repeat([f"u{i}" for i in range(n_utts)], per)
+    y = np.repeat(rng.integers(0, 2, n_utts), per)
+    shared = rng.normal(size=y.size)  # both detectors see the same hard frames
+    a = y * 1.5 + shared + 0.1 * rng.normal(size=y.size)
+    b = y * 1.0 + shared + 0.1 * rng.normal(size=y.size)
+    diff, low, high = evaluate.paired_eer_difference(y, a, b, groups, n_boot=300, seed=1)
+    assert diff == pytest.approx(_sk_eer(y, a) - _sk_eer(y, b), abs=1e-6)
+    assert low <= diff <= high and high < 0  # A is reliably better
+    # pairing: the interval of the difference is narrower than the two EERs' own spread
+    lo_a, hi_a = evaluate.eer_ci(y, a, groups, n_boot=300, seed=1)
+    lo_b, hi_b = evaluate.eer_ci(y, b, groups, n_boot=300, seed=1)
+    assert high - low < (hi_a - lo_a) + (hi_b - lo_b)
+    same = evaluate.paired_eer_difference(y, a, a, groups, n_boot=50)
+    assert same == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="shape"):
+        evaluate.paired_eer_difference(y, a, b[:-1], groups)
