@@ -19,7 +19,6 @@ import zipfile
 
 import numpy as np
 import soundfile as sf
-
 from _signals import SR, chirp, noise, tone
 
 #: WaveFake's generator folders (inside ``generated_audio/``) and the extension's.

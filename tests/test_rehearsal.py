@@ -40,8 +40,6 @@ from _http import FileServer
 
 from gpwave import cli, download
 
-pytestmark = pytest.mark.slow
-
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Running at paper scale on a GPU node"
 #: The tiny budget laid over every training command (keys of gpwave.train.TrainConfig).
@@ -59,13 +57,14 @@ TINY = {
 ZENODO = {"generated_audio.zip": 5642694, "extension.zip": 10512541}
 
 
-def readme_commands(readme: Path = REPO / "README.md") -> list[list[str]]:
-    """The commands of the README's paper-scale section, one argv each (``$VARS`` expanded)."""
-    text = readme.read_text()
-    assert SECTION in text, f"README.md has no section {SECTION!r}"
-    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
+def readme_commands(path: Path = REPO / "README.md", heading: str = SECTION) -> list[list[str]]:
+    """The commands of a section's bash blocks, one argv each (``$VARS`` expanded)."""
+    text = path.read_text()
+    assert heading in text, f"{path.name} has no section {heading!r}"
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", section, re.S):
+        block = re.sub(r"^ {3}", "", block, flags=re.M)  # blocks inside list items
         for line in re.sub(r"\\\n\s*", " ", block).splitlines():
             argv = shlex.split(os.path.expandvars(line), comments=True)
             if argv and argv[0] not in ("conda", "export"):
@@ -124,6 +123,16 @@ def _kill_after_first_epoch(argv: list[str], env: dict, cwd: Path, last: Path) -
     assert proc.returncode == -signal.SIGKILL, f"ended before the kill: {log.read_text()[-3000:]}"
 
 
+def test_reproduce_chapter_runs_the_commands_the_rehearsal_runs():
+    """Every command of the Reproduce chapter's GPU section is one of the README's."""
+    readme = readme_commands()
+    chapter = readme_commands(REPO / "book" / "reproduce.md", "## On a GPU node")
+    assert len(chapter) >= 10
+    missing = [shlex.join(c) for c in chapter if c[0] != "python" and c not in readme]
+    assert not missing, f"book/reproduce.md runs commands README.md does not: {missing}"
+
+
+@pytest.mark.slow
 def test_readme_paper_scale_commands_run_verbatim_on_cpu(tmp_path, monkeypatch):
     import torch
 
