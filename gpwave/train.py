@@ -22,6 +22,13 @@ the same weights as an uninterrupted one (on the CPU; CUDA kernels may not be
 bit-deterministic). Under ``torchrun`` the model is wrapped in DistributedDataParallel
 (NCCL on GPU, gloo on CPU) with SyncBatchNorm; every step's global batch is the same set
 of frames as in a single-process run, split across ranks.
+
+Input pipeline: without cached features, each rank's batches are read from the frame
+store by :func:`batch_loader` (a DataLoader with ``workers`` reader processes, prefetch,
+pinned memory on CUDA) as int16, copied to the device without blocking and converted to
+float there; the batch losses stay on the device until the epoch ends. Reading does not
+touch the global RNG, so any number of workers trains bit-identically to none.
+``benchmarks/bench_pipeline.py`` sets its frames/s beside the model step's.
 """
 
 from __future__ import annotations
@@ -882,13 +889,16 @@ def _batches(n: int, batch_size: int, seed: int, epoch: int, d: _Dist) -> list[n
 
 
 # --- one run --------------------------------------------------------------------------
-def _validate(model: torch.nn.Module, frames: _Frames, batch: int = 64) -> dict[str, float]:
+def _validate(
+    model: torch.nn.Module, frames: _Frames, batch: int = 64, workers: int = 0
+) -> dict[str, float]:
     model.eval()
     logits = []
+    batches = [np.arange(i, min(i + batch, len(frames))) for i in range(0, len(frames), batch)]
     with torch.no_grad():
-        for i in range(0, len(frames), batch):
-            f, _ = frames.features(np.arange(i, min(i + batch, len(frames))))
-            logits.append(model(f).float().cpu())
+        for f, _ in frames.stream(batches, workers):
+            logits.append(model(f).float())
+    logits = [z.cpu() for z in logits]  # one sync for the whole split
     model.train()
     z = torch.cat(logits)
     y = frames.labels
@@ -1140,7 +1150,7 @@ def _train_one(
         else:
             _fit_gmm(det, train, seed)
             train_loss = float("nan")
-        m = {"epoch": epoch + 1, "train_loss": train_loss, **_validate(det.model, val)}
+        m = {"epoch": epoch + 1, "train_loss": train_loss, **_validate(det.model, val, 64, workers)}
         m["seconds"] = time.perf_counter() - t0
         state["history"].append(m)
         state["epoch"] = epoch + 1
