@@ -132,6 +132,29 @@ def test_reproduce_chapter_runs_the_commands_the_rehearsal_runs():
     assert not missing, f"book/reproduce.md runs commands README.md does not: {missing}"
 
 
+def _parameters(notebook: Path) -> set[str]:
+    """Names the ``parameters`` cell of a notebook's jupytext source assigns."""
+    import ast
+
+    import jupytext
+
+    cells = [c for c in jupytext.read(notebook).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{notebook}: no single parameters cell"
+    tree = ast.parse(cells[0].source)
+    return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
+
+
+def test_documented_notebook_parameters_exist():
+    """papermill only warns about an unknown ``-p``: a typo would silently run defaults."""
+    for argv in readme_commands():
+        if argv[0] != "papermill":
+            continue
+        given = [argv[i + 1] for i, a in enumerate(argv) if a == "-p"]
+        given += [k for i, a in enumerate(argv) if a == "-y" for k in yaml.safe_load(argv[i + 1])]
+        known = _parameters(REPO / Path(argv[1]).with_suffix(".py"))
+        assert set(given) <= known, f"{argv[1]}: no parameter {sorted(set(given) - known)}"
+
+
 @pytest.mark.slow
 def test_readme_paper_scale_commands_run_verbatim_on_cpu(tmp_path, monkeypatch):
     import torch
