@@ -78,6 +78,15 @@ def pipeline_pass(
     return n / (time.perf_counter() - start)
 
 
+def startup_seconds(store: FrameStore, batch_size: int, workers: int) -> float:
+    """Seconds from creating a loader to its first batch (worker start-up, once per epoch)."""
+    labels = torch.as_tensor(store.index["label"].to_numpy().copy())
+    start = time.perf_counter()
+    batches = [np.arange(batch_size)]
+    next(iter(train.batch_loader(store, np.arange(len(store)), labels, batches, "cpu", workers)))
+    return time.perf_counter() - start
+
+
 def model_steps(store: FrameStore, steps: int, batch: int = 32) -> tuple[float, float]:
     """Frames/s of DCNN optimiser steps: features in the step, and on cached features."""
     torch.manual_seed(0)
@@ -134,6 +143,7 @@ def main() -> None:
                 pipeline_pass(store, args.batch_size, workers, 3 + k, args.passes)
                 for k in range(args.repeats)
             )
+        startup = {w: startup_seconds(store, args.batch_size, w) for w in (0, 2)}
         in_step, cached = model_steps(store, args.steps)
         mb = sum(f.stat().st_size for f in (store.path / "shards").glob("*/frames.npy")) / 1e6
 
@@ -143,6 +153,10 @@ def main() -> None:
     print(f"{'what':<56}{'frames/s':>12}")
     for name, fps in rows.items():
         print(f"{'input pipeline, ' + name + f', batch {args.batch_size}':<56}{fps:12,.0f}")
+    print(
+        f"time to the first batch (warm): 0 workers {startup[0]:.3f} s, 2 workers "
+        f"{startup[2]:.3f} s (start-up; a cold row's single pass includes it once)"
+    )
     print(f"{'DCNN step, packets in the step, batch 32, CPU':<56}{in_step:12,.0f}")
     print(f"{'DCNN step, cached features, batch 32, CPU':<56}{cached:12,.0f}")
     slowest = min(rows.values())
