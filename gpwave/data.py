@@ -610,7 +610,9 @@ class FrameStore:
     def __len__(self) -> int:
         return len(self.index)
 
-    def read_stored(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+    def read_stored(
+        self, rows: Sequence[int] | np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Frames by row number, as stored (int16 or float16: half the bytes of float32).
 
         The training input pipeline moves these to the device and converts them there
@@ -618,6 +620,8 @@ class FrameStore:
 
         Args:
             rows: Row numbers (any order, repeats allowed).
+            out: Array to write into (e.g. shared memory), (len(rows), frame_length) of
+                the store's dtype; None: a new one.
 
         Returns:
             Array (len(rows), frame_length) of the store's dtype.
@@ -626,7 +630,8 @@ class FrameStore:
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError(f"row out of range 0..{len(self) - 1}")
         arrays = self._open_arrays()
-        out = np.empty((rows.size, self.frame_length), dtype=np.dtype(self.dtype))
+        if out is None:
+            out = np.empty((rows.size, self.frame_length), dtype=np.dtype(self.dtype))
         shard = np.searchsorted(self._bases, rows, side="right") - 1
         for k in np.unique(shard):
             sel = np.nonzero(shard == k)[0]

@@ -774,7 +774,14 @@ class BatchReader(torch.utils.data.Dataset):
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.batches[k]
-        return torch.from_numpy(self.store.read_stored(self.rows[idx])), self.labels[idx]
+        x = torch.empty((len(idx), self.store.frame_length), dtype=_TORCH_DTYPES[self.store.dtype])
+        if torch.utils.data.get_worker_info() is not None:
+            x.share_memory_()  # read straight into the memory the batch is sent in
+        self.store.read_stored(self.rows[idx], out=x.numpy())
+        return x, self.labels[idx]
+
+
+_TORCH_DTYPES = {"int16": torch.int16, "float16": torch.float16}
 
 
 #: Batches each loader worker reads ahead of the one the model is working on.
