@@ -756,6 +756,10 @@ class _Frames:
         return self.det.features(x)
 
 
+#: torch dtype of each frame-store dtype (:data:`gpwave.constants.StoreDtype`).
+_TORCH_DTYPES = {"int16": torch.int16, "float16": torch.float16}
+
+
 class BatchReader(torch.utils.data.Dataset):
     """Batch ``k`` of a list of batches: the frames as stored (int16) and their labels.
 
@@ -779,9 +783,6 @@ class BatchReader(torch.utils.data.Dataset):
             x.share_memory_()  # read straight into the memory the batch is sent in
         self.store.read_stored(self.rows[idx], out=x.numpy())
         return x, self.labels[idx]
-
-
-_TORCH_DTYPES = {"int16": torch.int16, "float16": torch.float16}
 
 
 #: Batches each loader worker reads ahead of the one the model is working on.

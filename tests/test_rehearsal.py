@@ -2,20 +2,21 @@
 
 Synthetic raw downloads shaped like WaveFake's ``generated_audio.zip``, the extension's
 ``extension.zip`` and ``LJSpeech-1.1.tar.bz2`` (``tests/_fullsets.py``: 40 utterances of
-2.2 s, 7 LJSpeech generator folders, 2 JSUT folders and 2 extension folders; about 1,000
+2.2 s, 7 LJSpeech generator folders, 2 JSUT folders and 2 extension folders: 840
 one-second frames) are served on 127.0.0.1 as a Zenodo record API and a mirror. Then every
 command of README.md's "Running at paper scale on a GPU node" code blocks runs, read from
 the README itself so the two cannot drift apart, with a fresh ``$GPWAVE_DATA``. Changed are
 only ``cuda`` -> ``cpu``, 4 -> 2 torchrun processes (gloo), and a tiny training budget added
 through the documented override mechanisms (``overrides`` of the notebook, ``--set`` of
-``gpwave train``). ``conda``, ``export`` and ``sbatch`` lines are not run (the sbatch
-template is checked to exist). Before the ``--resume`` line, the same run without
-``--resume`` is started and killed (SIGKILL) once its first epoch is checkpointed.
+``gpwave train``; one loader worker, as on a GPU node). ``conda``, ``export`` and
+``sbatch`` lines are not run (the sbatch template is checked to exist). Before the
+``--resume`` line, the same run without ``--resume`` is started and killed (SIGKILL) once
+its first epoch is checkpointed.
 
 It checks that one frame store is built by ``gpwave data prepare`` and reused by every
 later command (none under the run folders, no shard rewritten), that checkpoints, metrics
 and test tables exist, and that the resumed run finished what the killed one started.
-About 5 minutes on 2 CPU cores.
+3-5 minutes on 2 shared CPU cores.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ TINY = {
     "n_boot": 10,
     "threads": 1,
     "progress": False,
+    "workers": 1,  # the GPU default reads in background processes: exercise that path too
 }
 ZENODO = {"generated_audio.zip": 5642694, "extension.zip": 10512541}
 
