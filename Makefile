@@ -17,12 +17,13 @@ export GPWAVE_MODELS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/referenc
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help venv data lint format test test-all book book-quick browser-deps bench clean
+.PHONY: help venv data lint format test test-all rehearsal book book-quick browser-deps bench clean
 
 help:
 	@echo "make book       build the book (executes notebooks on the mini benchmark) -> book/_build/html"
 	@echo "make test       lint + tests + quick book build + browser check"
 	@echo "make test-all   also the slow tests"
+	@echo "make rehearsal  the README's paper-scale commands on CPU, on synthetic data (~5 min)"
 	@echo "make bench      print the benchmark numbers"
 	@echo "make data       fetch the mini benchmark into \$$GPWAVE_DATA (mirror: \$$GPWAVE_DATA_MIRROR)"
 	@echo "                and the paper's checkpoints (mirror: \$$GPWAVE_MODELS_MIRROR)"
@@ -61,6 +62,9 @@ test: lint data browser-deps
 test-all: lint data
 	$(PY) -m pytest
 
+rehearsal: venv
+	$(PY) -m pytest tests/test_rehearsal.py -m slow
+
 book-quick: data
 	$(PY) -m gpwave book --quick
 
@@ -71,6 +75,7 @@ book: data
 bench: data
 	$(PY) benchmarks/bench_transforms.py
 	$(PY) benchmarks/bench_store.py
+	$(PY) benchmarks/bench_pipeline.py
 
 clean:
 	rm -rf book/_build book/executed results .pytest_cache .ruff_cache

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -518,6 +518,27 @@ def default_store_dir(cfg: DataConfig) -> Path:
     return default_data_dir() / "stores" / key[:16]
 
 
+#: Scale of int16 frames: ``sample * INT16_SCALE`` lies in [-1, 1) (exact in float32).
+INT16_SCALE = 1.0 / 32768.0
+
+
+def stored_to_float(x: Any) -> Any:
+    """Frames as stored (int16 or float16) as float32 in [-1, 1]; numpy or torch, any device.
+
+    Both conversions are exact, so frames converted on the GPU equal those converted here.
+
+    Args:
+        x: A numpy array or torch tensor of stored frames.
+
+    Returns:
+        The same kind of array, float32.
+    """
+    y = x.astype(np.float32) if isinstance(x, np.ndarray) else x.float()
+    if str(x.dtype).endswith("int16"):
+        y *= INT16_SCALE
+    return y
+
+
 class FrameStore:
     """Decoded frames in memory-mapped shards plus an index; read random rows fast.
 
@@ -589,6 +610,36 @@ class FrameStore:
     def __len__(self) -> int:
         return len(self.index)
 
+    def read_stored(
+        self, rows: Sequence[int] | np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Frames by row number, as stored (int16 or float16: half the bytes of float32).
+
+        The training input pipeline moves these to the device and converts them there
+        with :func:`stored_to_float`.
+
+        Args:
+            rows: Row numbers (any order, repeats allowed).
+            out: Array to write into (e.g. shared memory), (len(rows), frame_length) of
+                the store's dtype; None: a new one.
+
+        Returns:
+            Array (len(rows), frame_length) of the store's dtype.
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"row out of range 0..{len(self) - 1}")
+        arrays = self._open_arrays()
+        if out is None:
+            out = np.empty((rows.size, self.frame_length), dtype=np.dtype(self.dtype))
+        shard = np.searchsorted(self._bases, rows, side="right") - 1
+        for k in np.unique(shard):
+            sel = np.nonzero(shard == k)[0]
+            local = rows[sel] - self._bases[k]
+            order = np.argsort(local, kind="stable")
+            out[sel[order]] = arrays[k][local[order]]
+        return out
+
     def read(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Frames by row number, as float32 in [-1, 1].
 
@@ -598,20 +649,7 @@ class FrameStore:
         Returns:
             Array (len(rows), frame_length), float32.
         """
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
-            raise IndexError(f"row out of range 0..{len(self) - 1}")
-        arrays = self._open_arrays()
-        out = np.empty((rows.size, self.frame_length), dtype=np.float32)
-        shard = np.searchsorted(self._bases, rows, side="right") - 1
-        for k in np.unique(shard):
-            sel = np.nonzero(shard == k)[0]
-            local = rows[sel] - self._bases[k]
-            order = np.argsort(local, kind="stable")
-            out[sel[order]] = arrays[k][local[order]]
-        if self.dtype == "int16":
-            out *= np.float32(1.0 / 32768.0)
-        return out
+        return stored_to_float(self.read_stored(rows))
 
     def __repr__(self) -> str:
         return (

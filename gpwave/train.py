@@ -22,6 +22,13 @@ the same weights as an uninterrupted one (on the CPU; CUDA kernels may not be
 bit-deterministic). Under ``torchrun`` the model is wrapped in DistributedDataParallel
 (NCCL on GPU, gloo on CPU) with SyncBatchNorm; every step's global batch is the same set
 of frames as in a single-process run, split across ranks.
+
+Input pipeline: without cached features, each rank's batches are read from the frame
+store by :func:`batch_loader` (a DataLoader with ``workers`` reader processes, prefetch,
+pinned memory on CUDA) as int16, copied to the device without blocking and converted to
+float there; the batch losses stay on the device until the epoch ends. Reading does not
+touch the global RNG, so any number of workers trains bit-identically to none.
+``benchmarks/bench_pipeline.py`` sets its frames/s beside the model step's.
 """
 
 from __future__ import annotations
@@ -112,6 +119,10 @@ class TrainConfig:
         converged_eer: A run whose best validation EER exceeds this (chance: 0.5) is
             flagged ``"converged": false`` in ``metrics.json`` and warned about
             (:class:`ConvergenceWarning`): its test table is not evidence of anything.
+        workers: Processes that read training batches from the frame store ahead of the
+            model (:func:`batch_loader`; 0: read in the training process). None: up to 4
+            per process on CUDA (within the CPUs this process may use), 0 on the CPU,
+            where reading is a small share of a step and workers would steal its cores.
         compile: ``torch.compile`` the training step's model (validation stays eager).
             On this 2-core CPU it made DCNN training steps 1.8x faster than before but
             costs about a minute of compilation per process (``benchmarks/bench_train.py``):
@@ -152,6 +163,7 @@ class TrainConfig:
     min_delta: float = 0.0
     converged_eer: float = 0.2
     compile: bool = False
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         """Check every field's type and range (ints widen to floats); see :data:`RULES`."""
@@ -217,6 +229,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "patience": (lambda v: v >= 1, "null or an integer >= 1"),
     "min_delta": (lambda v: 0 <= v < float("inf"), "a number >= 0"),
     "converged_eer": (lambda v: 0 <= v <= 1, "an EER between 0 and 1"),
+    "workers": (lambda v: v >= 0, "null or an integer >= 0"),
 }
 
 #: Settings ``--resume`` may change: they do not alter what the finished epochs computed.
@@ -224,7 +237,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 RESUMABLE = frozenset(
     {"epochs", "lr", "weight_decay", "device", "threads", "progress", "eval_test", "n_boot",
      "limit_test", "test_generators", "cache_features", "data_dir", "store_dir",
-     "max_steps", "patience", "min_delta", "converged_eer", "compile"}
+     "max_steps", "patience", "min_delta", "converged_eer", "compile", "workers"}
 )  # fmt: skip
 
 
@@ -712,9 +725,7 @@ class _Frames:
             )
 
     def _compute(self, rows: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(self.store.read(rows)).to(self.device)
-        with torch.no_grad():
-            return self.det.features(x)
+        return self._features(torch.from_numpy(self.store.read(rows)).to(self.device))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -726,9 +737,136 @@ class _Frames:
             return self.cache[torch.as_tensor(idx)], y
         return self._compute(self.rows[idx]), y
 
+    def stream(
+        self, batches: list[np.ndarray], workers: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Features and labels of each batch of positions, in order, read ahead.
+
+        Cached features are indexed in place; otherwise :func:`batch_loader` reads the
+        stored frames in ``workers`` processes and the features are computed on the device.
+        """
+        if self.cache is not None:
+            yield from (self.features(idx) for idx in batches)
+            return
+        for x, y in batch_loader(self.store, self.rows, self.labels, batches, self.device, workers):
+            x, y = to_device(x, y, self.device)
+            yield self._features(x), y  # not yielded inside no_grad: the step needs grads
+
+    @torch.no_grad()
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.det.features(x)
+
+
+#: torch dtype of each frame-store dtype (:data:`gpwave.constants.StoreDtype`).
+_TORCH_DTYPES = {"int16": torch.int16, "float16": torch.float16}
+
+
+class BatchReader(torch.utils.data.Dataset):
+    """Batch ``k`` of a list of batches: the frames as stored (int16) and their labels.
+
+    Args:
+        store: The frame store.
+        rows: Store rows of the positions the batches index.
+        labels: Label of each position.
+        batches: Positions of each batch (e.g. this rank's share from :func:`_batches`).
+    """
+
+    def __init__(self, store: Any, rows: np.ndarray, labels: torch.Tensor, batches: list):
+        self.store, self.rows, self.labels, self.batches = store, rows, labels, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.batches[k]
+        x = torch.empty((len(idx), self.store.frame_length), dtype=_TORCH_DTYPES[self.store.dtype])
+        if torch.utils.data.get_worker_info() is not None:
+            x.share_memory_()  # read straight into the memory the batch is sent in
+        self.store.read_stored(self.rows[idx], out=x.numpy())
+        return x, self.labels[idx]
+
+
+#: Batches each loader worker reads ahead of the one the model is working on.
+PREFETCH = 4
+
+
+def batch_loader(
+    store: Any,
+    rows: np.ndarray,
+    labels: torch.Tensor,
+    batches: list[np.ndarray],
+    device: str,
+    workers: int = 0,
+) -> torch.utils.data.DataLoader:
+    """The training input pipeline: stored frames of each batch, in order, read ahead.
+
+    ``workers`` processes read batches from the store's memory maps (``PREFETCH`` each
+    ahead) into pinned memory on CUDA; batches stay int16 (half of float32's bytes) until
+    :func:`to_device` copies and converts them on the device. The loader draws its worker
+    seed from its own generator, so the global torch RNG (dropout) is the same whatever
+    ``workers`` is, and the batches are those of ``batches`` in order.
+
+    Args:
+        store: The frame store.
+        rows: Store rows of the positions the batches index.
+        labels: Label of each position.
+        batches: Positions of each batch.
+        device: Where the batches go (pinned memory when it is CUDA).
+        workers: Reader processes (0: read in this process).
+
+    Returns:
+        A DataLoader yielding ``(stored frames, labels)`` per batch.
+    """
+    return torch.utils.data.DataLoader(
+        BatchReader(store, rows, labels, batches),
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=device.startswith("cuda"),
+        prefetch_factor=PREFETCH if workers else None,
+        generator=torch.Generator(),
+    )
+
+
+def to_device(x: torch.Tensor, y: torch.Tensor, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Copy a loader batch to the device without blocking, then convert it to float32 there.
+
+    Args:
+        x: Stored frames (int16 or float16), pinned on CUDA.
+        y: Labels.
+        device: The device.
+
+    Returns:
+        Float32 frames in [-1, 1] and labels, on the device.
+    """
+    from gpwave.data import stored_to_float
+
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    return stored_to_float(x), y
+
+
+def loader_workers(cfg: TrainConfig, device: str) -> int:
+    """Reader processes of the input pipeline: ``cfg.workers``, else a default per device.
+
+    Args:
+        cfg: The run's config.
+        device: The resolved device.
+
+    Returns:
+        ``cfg.workers`` if set; on CUDA up to 4, sharing the CPUs this process may use
+        with the other processes on its node (``LOCAL_WORLD_SIZE``); 0 on other devices.
+    """
+    if cfg.workers is not None:
+        return cfg.workers
+    if not device.startswith("cuda"):
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    per_process = (cpus or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(0, min(4, per_process - 1))
+
 
 def fit_normalizer(
-    det: Detector, store: Any, rows: np.ndarray, device: str, batch: int = 64
+    det: Detector, store: Any, rows: np.ndarray, device: str, batch: int = 64, workers: int = 0
 ) -> None:
     """Fit the detector's normaliser on the raw features of ``rows``, streamed.
 
@@ -738,11 +876,13 @@ def fit_normalizer(
         rows: Training rows.
         device: Where features are computed.
         batch: Frames per step.
+        workers: Reader processes (see :func:`batch_loader`).
     """
+    batches = [np.arange(i, min(i + batch, len(rows))) for i in range(0, len(rows), batch)]
+    labels = torch.zeros(len(rows), dtype=torch.long)
     with torch.no_grad():
-        for i in range(0, len(rows), batch):
-            x = torch.from_numpy(store.read(rows[i : i + batch])).to(device)
-            det.normalizer.update(det.raw_features(x))
+        for x, y in batch_loader(store, rows, labels, batches, device, workers):
+            det.normalizer.update(det.raw_features(to_device(x, y, device)[0]))
 
 
 def _batches(n: int, batch_size: int, seed: int, epoch: int, d: _Dist) -> list[np.ndarray]:
@@ -758,13 +898,16 @@ def _batches(n: int, batch_size: int, seed: int, epoch: int, d: _Dist) -> list[n
 
 
 # --- one run --------------------------------------------------------------------------
-def _validate(model: torch.nn.Module, frames: _Frames, batch: int = 64) -> dict[str, float]:
+def _validate(
+    model: torch.nn.Module, frames: _Frames, batch: int = 64, workers: int = 0
+) -> dict[str, float]:
     model.eval()
     logits = []
+    batches = [np.arange(i, min(i + batch, len(frames))) for i in range(0, len(frames), batch)]
     with torch.no_grad():
-        for i in range(0, len(frames), batch):
-            f, _ = frames.features(np.arange(i, min(i + batch, len(frames))))
-            logits.append(model(f).float().cpu())
+        for f, _ in frames.stream(batches, workers):
+            logits.append(model(f).float())
+    logits = [z.cpu() for z in logits]  # one sync for the whole split
     model.train()
     z = torch.cat(logits)
     y = frames.labels
@@ -993,6 +1136,7 @@ def _train_one(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     progress = cfg.progress and d.lead
+    workers = loader_workers(cfg, device)
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start, commit = time.perf_counter(), git_commit()  # the code this run starts with
 
@@ -1029,7 +1173,7 @@ def _train_one(
             group.update(lr=cfg.lr, weight_decay=cfg.weight_decay)
         state["step"] = int(ckpt.get("step", 0))
     else:
-        fit_normalizer(det, store, train_rows, device)
+        fit_normalizer(det, store, train_rows, device, workers=workers)
     if d.world > 1:
         det.model = sync_batchnorm(det.model, device)
     train = _Frames(store, train_rows, det, device, cfg.cache_features)
@@ -1052,14 +1196,14 @@ def _train_one(
         det.model.train()
         if by_gradient:
             left = None if cfg.max_steps is None else cfg.max_steps - state["step"]
-            losses = _train_epoch(
-                net, opt, scaler, train, cfg, seed, epoch, d, amp, progress, limit=left
+            train_loss, steps = _train_epoch(
+                net, opt, scaler, train, cfg, seed, epoch, d, amp, progress, left, workers
             )
-            state["step"] += len(losses)
+            state["step"] += steps
         else:
             _fit_gmm(det, train, seed)
-            losses = [float("nan")]
-        m = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **_validate(det.model, val)}
+            train_loss = float("nan")
+        m = {"epoch": epoch + 1, "train_loss": train_loss, **_validate(det.model, val, 64, workers)}
         m["seconds"] = time.perf_counter() - t0
         state["history"].append(m)
         state["epoch"] = epoch + 1
@@ -1102,6 +1246,10 @@ def _train_one(
     )
 
 
+#: Steps between progress-bar loss updates (each is one device-to-host sync).
+LOG_EVERY = 50
+
+
 def _train_epoch(
     net: torch.nn.Module,
     opt: torch.optim.Optimizer,
@@ -1114,25 +1262,39 @@ def _train_epoch(
     amp: bool,
     progress: bool,
     limit: int | None = None,
-) -> list[float]:
-    """One pass over the training frames (at most ``limit`` steps); the batch losses."""
-    losses = []
+    workers: int = 0,
+) -> tuple[float, int]:
+    """One pass over the training frames (at most ``limit`` steps).
+
+    The batch losses stay on the device (no per-step sync): they are gathered once at
+    the end, and read every :data:`LOG_EVERY` steps for the progress bar.
+
+    Returns:
+        The mean loss of the global batches and the number of steps.
+    """
+    losses: list[torch.Tensor] = []
     device_type = "cuda" if amp else "cpu"
     batches = _batches(len(frames), cfg.batch_size, seed, epoch, d)[:limit]
-    for idx in tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
-        x, y = frames.features(idx)
+    bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
+    for x, y in frames.stream(batches, workers):
         with torch.autocast(device_type, dtype=torch.float16, enabled=amp):
             loss = F.cross_entropy(net(x).float(), y)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
-        loss = loss.detach()
-        if d.world > 1:  # log the global batch's loss, as a single process would
-            dist.all_reduce(loss)
-            loss /= d.world
-        losses.append(float(loss))
-    return losses
+        losses.append(loss.detach())
+        bar.update()
+        if progress and len(losses) % LOG_EVERY == 0:
+            bar.set_postfix(loss=f"{float(torch.stack(losses[-LOG_EVERY:]).mean()):.3f}")
+    bar.close()
+    if not losses:
+        return float("nan"), 0
+    total = torch.stack(losses).double()
+    if d.world > 1:  # the global batch's loss, as a single process would log it
+        dist.all_reduce(total)
+        total /= d.world
+    return float(total.mean()), len(losses)
 
 
 def _convergence_check(

@@ -29,6 +29,7 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from gpwave import evaluate, models, train, widgets
+from gpwave.config import resolve_device
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -40,6 +41,8 @@ ablation_run = "dcnn_nodil"
 seed = 0
 max_examples = 10
 limit_test = None  # test frames per folder to compare (as in training's table); None: all
+device = "auto"  # where both models score the test frames: auto (CUDA if present), cpu, cuda
+store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GPWAVE_DATA/stores)
 
 # %% [markdown]
 # ## The ablation table
@@ -72,11 +75,11 @@ display((100 * ablation).round(1))
 # probabilities.
 
 # %%
-store = train.protocol_store(protocol_file, data_dir, Path(results_dir) / "store")
+store = train.protocol_store(protocol_file, data_dir, store_dir)
 if quick:
     limit_test = 8
 detectors = [
-    models.Detector.load(runs_dir / name / f"seed{seed}" / "best.pt")
+    models.Detector.load(runs_dir / name / f"seed{seed}" / "best.pt", resolve_device(device))
     for name in (run, ablation_run)
 ]
 disagree = evaluate.compare_detectors(*detectors, store, limit=limit_test, seed=seed)

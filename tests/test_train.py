@@ -551,3 +551,45 @@ def test_runs_overview_reads_each_seed_and_flags_unconverged(tmp_path):
     assert "near chance" in table["reason"].iloc[1]
     with pytest.raises(DataError, match="train lcnn first"):
         train.runs_overview(tmp_path, ["lcnn"])
+
+
+def test_batch_loader_yields_each_batch_of_stored_int16_frames_in_order(tree, tmp_path):
+    """Rank 1's share of each global batch, as the files hold them (16-bit PCM samples)."""
+    import soundfile as sf
+
+    cfg = cfg_of(tree)
+    store = train.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
+    rows = select_frames(store, "train", ["melgan"])
+    labels = torch.as_tensor(store.index["label"].to_numpy()[rows])
+    batches = train._batches(len(rows), 8, seed=2, epoch=1, d=train._Dist(rank=1, world=2))
+    rng = torch.get_rng_state()
+    got = list(train.batch_loader(store, rows, labels, batches, "cpu", workers=2))
+    assert torch.equal(torch.get_rng_state(), rng)  # dropout's stream is left alone
+    assert len(got) == len(batches) > 2
+    n = store.frame_length
+    for (x, y), idx in zip(got, batches, strict=True):
+        assert x.dtype == torch.int16 and x.shape == (len(idx), n)
+        for k, r in enumerate(store.index.iloc[rows[idx]].itertuples()):
+            ref, _ = sf.read(r.file, start=r.offset, stop=r.offset + n, dtype="int16")
+            np.testing.assert_array_equal(x[k].numpy(), ref)
+            assert y[k] == r.label
+    xf, _ = train.to_device(got[0][0], got[0][1], "cpu")
+    assert xf.dtype == torch.float32
+    np.testing.assert_array_equal(xf.numpy(), got[0][0].numpy() / 32768.0)
+
+
+def test_loader_workers_train_bit_identically_to_none(tree, tmp_path):
+    """Reader processes change where frames are read, not the run (dropout RNG included)."""
+    cfg = cfg_of(tree, model="lcnn", epochs=2, eval_test=False, lr=0.001, workers=0)
+    train.train_one(cfg, tmp_path / "w0", seed=1)
+    cfg2 = cfg_of(tree, model="lcnn", epochs=2, eval_test=False, lr=0.001, workers=2)
+    train.train_one(cfg2, tmp_path / "w2", seed=1)
+    _assert_same_run(tmp_path / "w0" / "last.pt", tmp_path / "w2" / "last.pt")
+
+
+def test_negative_loader_workers_are_a_config_error(tree):
+    with pytest.raises(ConfigError, match="workers.*-1.*>= 0"):
+        cfg_of(tree, workers=-1)
+    assert train.loader_workers(cfg_of(tree), "cpu") == 0
+    assert train.loader_workers(cfg_of(tree, workers=3), "cpu") == 3
+    assert 0 <= train.loader_workers(cfg_of(tree), "cuda") <= 4
