@@ -359,8 +359,6 @@ def split_frames(
 ) -> pd.DataFrame:
     """The index rows :func:`score_split` scores: a split's real and fake frames.
 
-    Notebook: notebooks/05_dilation.py
-
     Args:
         store: A :class:`gpwave.data.FrameStore`.
         split: "train", "val", "test", or None for every frame.
@@ -816,40 +814,6 @@ def disagreements(
     out = frames.assign(score_a=scores_a, score_b=scores_b)[ok_a & ~ok_b]
     margin = np.abs(out["score_b"] - out["label"])
     return out.assign(margin_b=margin).sort_values("margin_b", ascending=False)
-
-
-def compare_detectors(
-    detector_a: Any,
-    detector_b: Any,
-    store: Any,
-    split: str | None = "test",
-    threshold: float = 0.5,
-    batch_size: int = 64,
-    limit: int | None = None,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Score one split with two detectors and list where A is right and B is wrong.
-
-    Notebook: notebooks/05_dilation.py
-
-    Args:
-        detector_a: E.g. the DCNN with dilation.
-        detector_b: E.g. the DCNN without dilation.
-        store: The frame store.
-        split: "train", "val", "test", or None for every frame.
-        threshold: Decision threshold.
-        batch_size: Frames per forward pass.
-        limit: At most this many frames per folder (as :func:`score_split`; None: all).
-        seed: Seed of the ``limit`` sample.
-
-    Returns:
-        The output of :func:`disagreements` for the split's frames.
-    """
-    frames = split_frames(store, split, limit=limit, seed=seed)
-    rows = frames["row"].to_numpy()
-    a = score_frames(detector_a, store, rows, batch_size)
-    b = score_frames(detector_b, store, rows, batch_size)
-    return disagreements(a, b, frames, threshold)
 
 
 def export_disagreements(

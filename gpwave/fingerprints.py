@@ -216,9 +216,10 @@ def mean_model_input(detector: Any, frames: np.ndarray, batch_size: int = 64) ->
         packet model: the mean log packet power per band).
     """
     total, count = None, 0
+    device = next(detector.parameters()).device
     with torch.no_grad():
         for block in _batches(np.asarray(frames, dtype=np.float32), batch_size):
-            f = detector.raw_features(torch.as_tensor(block))[:, 0].double()
+            f = detector.raw_features(torch.as_tensor(block).to(device))[:, 0].double().cpu()
             s = f.sum((0, 2))
             total = s if total is None else total + s
             count += f.shape[0] * f.shape[2]

@@ -34,6 +34,7 @@ import numpy as np
 from IPython.display import HTML, display
 
 from gpwave import attribution, fingerprints, pretrained, widgets
+from gpwave.config import resolve_device
 from gpwave.data import frame_audio, load_audio
 
 # %% tags=["parameters", "hide-input"]
@@ -48,14 +49,16 @@ example_generator = "melgan"
 fingerprint_seconds = 2.0
 live_explorer = True  # the ipywidgets explorer (needs a live kernel; the book sets False)
 paper_files = 8  # real and full-band MelGAN files whose first second feeds the saliency below
+device = "auto"  # where models and transforms run: auto (CUDA if present), cpu, cuda
 
 # %%
 if quick:
     max_frames, only_use = 8, ["ljspeech", "melgan", "fbmelgan", "hifigan"]
 out = Path(results_dir) / "fingerprints"
 spectra = fingerprints.folder_spectra(
-    data_dir, wavelet=wavelet, level=level, only_use=only_use, max_frames=max_frames
-)
+    data_dir, wavelet=wavelet, level=level, only_use=only_use, max_frames=max_frames,
+    device=resolve_device(device),
+)  # fmt: skip
 real = fingerprints.real_spectrum(spectra)
 for spectrum in spectra.values():
     spectrum.save(out / "spectra" / f"{spectrum.generator}.npz")
@@ -85,7 +88,7 @@ fig = fingerprints.plot_spectra([real, spectra[example_generator]])
 # on more frames.
 
 # %% tags=["hide-input"]
-paper = pretrained.paper_detector("paper-sym5")
+paper = pretrained.paper_detector("paper-sym5", device=resolve_device(device))
 paper_frames = []
 for folder in ("A_ljspeech", "E_fbmelgan"):
     for f in sorted((Path(data_dir) / folder).glob("*.wav"))[:paper_files]:

@@ -24,7 +24,6 @@
 
 # %% tags=["hide-input"]
 import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
@@ -37,6 +36,7 @@ results_dir = "results"
 quick = False
 protocol_file = "configs/mini.yaml"  # the protocol: test-only folders, split (relative to the repo)
 example_utterances = ["LJ050-0029", "LJ008-0217"]
+store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GPWAVE_DATA/stores)
 
 # %% [markdown]
 # ## Folders, files and durations
@@ -64,7 +64,7 @@ fig.tight_layout()
 # to the test split in every folder, the real one included.
 
 # %%
-store = train.protocol_store(protocol_file, data_dir, Path(results_dir) / "store")
+store = train.protocol_store(protocol_file, data_dir, store_dir)
 index = store.index
 print(f"{len(store)} frames of {store.frame_length} samples in {store.path}")
 

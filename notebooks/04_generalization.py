@@ -40,6 +40,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from gpwave import evaluate, pretrained, train
+from gpwave.config import resolve_device
 from gpwave.data import DataConfig, prepare_store
 from gpwave.fingerprints import mean_model_input
 from gpwave.transforms import packet_frequencies
@@ -63,6 +64,7 @@ paper_limit = None  # frames per folder scored by the paper models (None: all)
 paper_boot = 1000  # bootstrap resamples of their CIs
 gain_db = [-24, -18, -12, -6, 0, 6, 12]
 gain_limit = 48  # frames per folder of the gain experiment
+device = "auto"  # where models and transforms run: auto (CUDA if present), cpu, cuda
 
 # %% tags=["hide-input"]
 if quick:
@@ -95,7 +97,7 @@ store = prepare_store(DataConfig(root=data_dir), progress=False)
 R9Y9 = ["wavenet", "clarinet", "clarinet3spec", "clarinetgan", "r9y9pwg", "r9y9pwg3spec"]
 paper_tables = {}
 for name in paper_models:
-    det = pretrained.paper_detector(name)
+    det = pretrained.paper_detector(name, device=resolve_device(device))
     paper_tables[name] = evaluate.score_split(
         det, store, split=None, limit=paper_limit, n_boot=paper_boot,
         pools={"pooled_without_U-Z": R9Y9},
@@ -133,7 +135,7 @@ display(wide)
 # average spectrum would explain it.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean log packet power (sym5, level 8, the paper model's input) of each fake group minus that of real speech, per frequency band.", "name": "fig-uz-spectra"}}
-sym5 = pretrained.paper_detector("paper-sym5")
+sym5 = pretrained.paper_detector("paper-sym5", device=resolve_device(device))
 groups = {"B–K (WaveFake)": "BCDEFGHK", "O–T": "OPQRST", "U–Z (r9y9)": "UVWXYZ"}
 idx = store.index
 
@@ -259,7 +261,7 @@ own = runs_dir / "dcnn_packets" / "seed0" / "best.pt"
 if own.is_file():
     from gpwave.models import Detector
 
-    gain_models["self-trained DCNN (level norm.)"] = Detector.load(own)
+    gain_models["self-trained DCNN (level norm.)"] = Detector.load(own, resolve_device(device))
 gain_rows = []
 for label, det in gain_models.items():
     for db in gain_db:

@@ -66,6 +66,55 @@ ablation = both.pivot_table(
 display((100 * ablation).round(1))
 
 # %% [markdown]
+# Did both variants learn? A comparison of two untrained networks says nothing about
+# dilation, so the runs are listed first (best validation EER on the training generator;
+# "not converged" above 0.2).
+
+# %% tags=["hide-input"]
+overview = train.runs_overview(runs_dir, [run, ablation_run])
+display(overview.drop(columns="reason"))
+for _, r in overview[~overview["converged"]].iterrows():
+    print(f"NOT CONVERGED: {r['run']} seed {r['seed']}: {r['reason']}")
+
+# %% [markdown]
+# ## The paired difference
+#
+# Both variants of the same seed score the same test frames, so their EERs can be
+# compared pairwise: EER(with dilation) − EER(without), with a 95 % bootstrap interval
+# that resamples utterances once for both models (a negative difference favours
+# dilation). An interval that contains 0 means this test set cannot tell the two apart.
+
+# %%
+store = train.protocol_store(protocol_file, data_dir, store_dir)
+if quick:
+    limit_test = 8
+((_, protocol),) = train.read_config(protocol_file)
+seen = protocol.train_generator
+seeds = sorted(set(overview.loc[overview["run"] == run, "seed"])
+               & set(overview.loc[overview["run"] == ablation_run, "seed"]))  # fmt: skip
+paired, scored = [], {}
+for s in seeds:
+    dets = [
+        models.Detector.load(runs_dir / name / f"seed{s}" / "best.pt", resolve_device(device))
+        for name in (run, ablation_run)
+    ]
+    frames, a = evaluate.split_scores(dets[0], store, "test", limit=limit_test, seed=s)
+    _, b = evaluate.split_scores(dets[1], store, "test", limit=limit_test, seed=s)
+    scored[s] = (frames, a, b)
+    gens = frames["generator"].to_numpy()
+    real = frames["label"].to_numpy() == 0
+    for subset, keep in ((seen, real | (gens == seen)), ("pooled_unseen", gens != seen)):
+        diff, low, high = evaluate.paired_eer_difference(
+            frames["label"][keep], a[keep], b[keep], frames["utterance"][keep],
+            n_boot=100 if quick else 1000, seed=s,
+        )  # fmt: skip
+        paired.append({"seed": s, "test frames": subset, "EER difference": diff,
+                       "CI low": low, "CI high": high})  # fmt: skip
+paired = pd.DataFrame(paired)
+evaluate.save_table(paired, Path(results_dir) / "dilation" / "paired_difference")
+display((100 * paired.set_index(["seed", "test frames"])).round(1))
+
+# %% [markdown]
 # ## Frames the dilated model gets right and the ablation gets wrong
 #
 # Both models (seed `seed`) score every test frame; the frames that the DCNN with
@@ -75,18 +124,12 @@ display((100 * ablation).round(1))
 # probabilities.
 
 # %%
-store = train.protocol_store(protocol_file, data_dir, store_dir)
-if quick:
-    limit_test = 8
-detectors = [
-    models.Detector.load(runs_dir / name / f"seed{seed}" / "best.pt", resolve_device(device))
-    for name in (run, ablation_run)
-]
-disagree = evaluate.compare_detectors(*detectors, store, limit=limit_test, seed=seed)
+frames, a, b = scored[seed]
+disagree = evaluate.disagreements(a, b, frames)
 examples = evaluate.export_disagreements(
     disagree, store, Path(results_dir) / "dilation" / "examples", n=max_examples
 )
-n_frames = len(evaluate.split_frames(store, "test", limit=limit_test, seed=seed))
+n_frames = len(frames)
 print(f"{n_frames} test frames; {len(disagree)} right with dilation and wrong without it")
 
 # %% tags=["hide-input"]

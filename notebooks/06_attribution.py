@@ -37,6 +37,7 @@ import pandas as pd
 from IPython.display import display
 
 from gpwave import attribution, data, models, pretrained, train
+from gpwave.config import resolve_device
 from gpwave.fingerprints import mean_model_input
 
 # %% tags=["parameters", "hide-input"]
@@ -52,6 +53,8 @@ batch_size = 4  # frames per attribution batch (memory grows with batch_size * n
 high_khz = 5.5  # where "high frequencies" start, for the share below
 paper_max_frames = 256  # test frames per class for the paper's sym5 model
 paper_n_steps = 32  # its integration steps
+device = "auto"  # where models and transforms run: auto (CUDA if present), cpu, cuda
+store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GPWAVE_DATA/stores)
 
 # %% [markdown]
 # ## The paper's sym5 model
@@ -66,8 +69,8 @@ paper_n_steps = 32  # its integration steps
 if quick:
     max_frames, n_steps, paper_max_frames, paper_n_steps = 2, 4, 4, 4
 t0 = time.perf_counter()
-paper = pretrained.paper_detector("paper-sym5")
-store = train.protocol_store(protocol_file, data_dir, Path(results_dir) / "store")
+paper = pretrained.paper_detector("paper-sym5", device=resolve_device(device))
+store = train.protocol_store(protocol_file, data_dir, store_dir)
 idx = store.index
 paper_rows = data.select_frames(store, "test", balance=True, limit=paper_max_frames)
 paper_results = {
@@ -128,7 +131,9 @@ print("most attributed bands (kHz):", ", ".join(f"{k:.2f}" for k in np.sort(khz[
 # ## The self-trained model
 
 # %%
-detector = models.Detector.load(Path(results_dir) / "runs" / run / f"seed{seed}" / "best.pt")
+detector = models.Detector.load(
+    Path(results_dir) / "runs" / run / f"seed{seed}" / "best.pt", resolve_device(device)
+)
 rows = data.select_frames(store, "test", balance=False, limit=max_frames)
 frames = store.read(rows)
 results = {

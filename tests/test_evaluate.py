@@ -212,7 +212,7 @@ def test_detect_files_reports_short_files(tmp_path):
     assert "short.wav" in str(reps[0]) and reps[1].to_dict()["file"] == str(long)
 
 
-def test_compare_detectors_scores_a_split_with_both():
+def test_split_scores_score_only_the_split_and_feed_disagreements():
     import torch
 
     from gpwave.models import Detector
@@ -238,12 +238,15 @@ def test_compare_detectors_scores_a_split_with_both():
 
     torch.manual_seed(0)
     a, b = (Detector(FeatureConfig(level=4), "linear", 4096).eval() for _ in range(2))
-    out = evaluate.compare_detectors(a, b, Store())
+    frames, scores_a = evaluate.split_scores(a, Store())
+    _, scores_b = evaluate.split_scores(b, Store())
+    assert list(frames["row"]) == [0, 1, 2, 3]  # the test split only
     sa = a.fake_probability(torch.from_numpy(waves[:4])).numpy()
     sb = b.fake_probability(torch.from_numpy(waves[:4])).numpy()
+    np.testing.assert_allclose(scores_a, sa, rtol=1e-5)
+    out = evaluate.disagreements(scores_a, scores_b, frames)
     ref = evaluate.disagreements(sa, sb, Store.index.iloc[:4])
     assert list(out["row"]) == list(ref["row"])
-    np.testing.assert_allclose(out["score_a"], ref["score_a"], rtol=1e-6)
 
 
 class _IndexStore:
