@@ -114,11 +114,12 @@ class DCNN(nn.Module):
         n_classes: Number of outputs.
 
     Attributes:
-        memory_format: Memory format of the conv stack's input. ``channels_last`` (the
-            default) makes every convolution, PReLU, pool and BatchNorm of the stack run
-            channels-last, measurably faster on CPU (``benchmarks/bench_train.py``); the
-            weights and their ``state_dict`` are unchanged. Set it to
-            ``torch.contiguous_format`` on an instance to get the plain NCHW path.
+        memory_format: Memory format of the conv stack's input and of the conv weights.
+            ``channels_last`` (the default) makes every convolution, PReLU, pool and
+            BatchNorm of the stack run channels-last, measurably faster on CPU
+            (``benchmarks/bench_train.py``); the ``state_dict`` values are unchanged.
+            For the plain NCHW path set it to ``torch.contiguous_format`` on an instance
+            and call ``.to(memory_format=torch.contiguous_format)``.
     """
 
     memory_format: torch.memory_format = torch.channels_last
@@ -146,6 +147,7 @@ class DCNN(nn.Module):
         if min(out) < 1:
             raise ValueError(f"DCNN: input shape {input_shape} is too small")
         self.fc = nn.Linear(out[1] * out[2], n_classes)
+        self.to(memory_format=self.memory_format)  # conv weights too (values unchanged)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map features ``(B, C, F, T)`` to logits ``(B, n_classes)``."""

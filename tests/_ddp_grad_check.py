@@ -26,6 +26,7 @@ model = build_model(
 ).double()
 fmt = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}[sys.argv[3]]
 model.memory_format = fmt  # the DCNN reads it in forward; other models ignore it
+model.to(memory_format=fmt)  # and its conv weights
 ref = copy.deepcopy(model)
 assert ref.memory_format == fmt
 x, y = torch.randn(16, 1, 256, 30, dtype=torch.float64), torch.randint(0, 2, (16,))
