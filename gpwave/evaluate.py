@@ -188,8 +188,6 @@ def paired_eer_difference(
     Each resample draws whole groups (utterances) once and scores both detectors on it,
     so the interval reflects the difference, not the two EERs' separate spreads.
 
-    Notebook: notebooks/05_dilation.py
-
     Args:
         labels: 1 fake, 0 real.
         scores_a: Fake scores of detector A.
@@ -208,6 +206,48 @@ def paired_eer_difference(
         raise ValueError(f"scores_b has shape {b.shape}, scores_a {a.shape}")
     values = _group_bootstrap(y, groups, n_boot, seed, lambda i: eer(y[i], a[i]) - eer(y[i], b[i]))
     return (eer(y, a) - eer(y, b), *_interval(values, level))
+
+
+def paired_table(
+    frames: pd.DataFrame,
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    seen: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`paired_eer_difference` on the seen generator's and on the unseen frames.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        frames: Index rows (label, generator, utterance) of the frames both scored.
+        scores_a: Fake scores of detector A (e.g. with dilation).
+        scores_b: Fake scores of detector B on the same frames.
+        seen: The training generator: its frames vs real make the first row; every
+            other generator's frames vs real make ``pooled_unseen``.
+        n_boot: Bootstrap resamples.
+        seed: Seed of the resampling.
+
+    Returns:
+        Rows ``test_frames`` (``seen``, ``pooled_unseen``), ``eer_a``, ``eer_b``,
+        ``difference``, ``ci_low``, ``ci_high``.
+    """
+    y = frames["label"].to_numpy(int)
+    gens = frames["generator"].to_numpy(str)
+    utts = frames["utterance"].to_numpy(str)
+    a, b = np.asarray(scores_a, float), np.asarray(scores_b, float)
+    rows = []
+    for name, keep in ((seen, (y == 0) | (gens == seen)), (POOLED, gens != seen)):
+        if not 0 < y[keep].sum() < keep.sum():
+            continue
+        diff, low, high = paired_eer_difference(
+            y[keep], a[keep], b[keep], utts[keep], n_boot, seed=seed
+        )
+        rows.append({"test_frames": name, "eer_a": eer(y[keep], a[keep]),
+                     "eer_b": eer(y[keep], b[keep]), "difference": diff,
+                     "ci_low": low, "ci_high": high})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 # --- scoring --------------------------------------------------------------------------

@@ -101,18 +101,11 @@ for s in seeds:
     frames, a = evaluate.split_scores(dets[0], store, "test", limit=limit_test, seed=s)
     _, b = evaluate.split_scores(dets[1], store, "test", limit=limit_test, seed=s)
     scored[s] = (frames, a, b)
-    gens = frames["generator"].to_numpy()
-    real = frames["label"].to_numpy() == 0
-    for subset, keep in ((seen, real | (gens == seen)), ("pooled_unseen", gens != seen)):
-        diff, low, high = evaluate.paired_eer_difference(
-            frames["label"][keep], a[keep], b[keep], frames["utterance"][keep],
-            n_boot=100 if quick else 1000, seed=s,
-        )  # fmt: skip
-        paired.append({"seed": s, "test frames": subset, "EER difference": diff,
-                       "CI low": low, "CI high": high})  # fmt: skip
-paired = pd.DataFrame(paired)
+    table = evaluate.paired_table(frames, a, b, seen, n_boot=100 if quick else 1000, seed=s)
+    paired.append(table.assign(seed=s))
+paired = pd.concat(paired, ignore_index=True).rename(columns={"eer_a": run, "eer_b": ablation_run})
 evaluate.save_table(paired, Path(results_dir) / "dilation" / "paired_difference")
-display((100 * paired.set_index(["seed", "test frames"])).round(1))
+display((100 * paired.set_index(["seed", "test_frames"])).round(1))
 
 # %% [markdown]
 # ## Frames the dilated model gets right and the ablation gets wrong

@@ -338,3 +338,23 @@ def test_paired_eer_difference_point_estimate_and_paired_interval():
     assert same == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="shape"):
         evaluate.paired_eer_difference(y, a, b[:-1], groups)
+
+
+def test_paired_table_rows_for_the_seen_generator_and_the_unseen_pool():
+    frames = pd.DataFrame(
+        {
+            "label": [0, 0, 0, 0, 1, 1, 1, 1],
+            "generator": ["ljspeech"] * 4 + ["melgan", "melgan", "hifigan", "wavenet"],
+            "utterance": ["u0", "u1", "u2", "u3", "u0", "u1", "u2", "u3"],
+        }
+    )
+    a = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.7, 0.6])  # separates everything
+    b = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.0, 0.05])  # misses the unseen ones
+    t = evaluate.paired_table(frames, a, b, "melgan", n_boot=50).set_index("test_frames")
+    assert list(t.index) == ["melgan", evaluate.POOLED]
+    assert t.loc["melgan", "difference"] == 0.0
+    assert t.loc[evaluate.POOLED, "eer_a"] == 0.0
+    assert t.loc[evaluate.POOLED, "eer_b"] == pytest.approx(
+        _sk_eer([0] * 4 + [1, 1], b[[0, 1, 2, 3, 6, 7]])
+    )
+    assert t.loc[evaluate.POOLED, "difference"] < 0
