@@ -16,6 +16,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from captum.attr import IntegratedGradients, Saliency
 from matplotlib.figure import Figure
@@ -73,6 +74,27 @@ class AttributionResult:
 
 
 # --- the model side ----------------------------------------------------------------------
+def high_band_share(results: Sequence[AttributionResult], above_khz: float) -> pd.DataFrame:
+    """Share of the mean absolute attribution in bands at or above a frequency.
+
+    Notebook: notebooks/06_attribution.py
+
+    Args:
+        results: Attributions (e.g. integrated gradients and saliency of one model).
+        above_khz: Lower edge of the "high" bands in kHz (band centres are compared).
+
+    Returns:
+        Fractions (0..1): one column per result's method, rows ``real`` and ``fake``.
+    """
+    share = {}
+    for res in results:
+        high = res.frequencies_khz >= above_khz
+        share[res.method] = {
+            t: float(res.marginal(t)[high].sum() / res.marginal(t).sum()) for t in ("real", "fake")
+        }
+    return pd.DataFrame(share)
+
+
 def _is_detector(model: Any) -> bool:
     return callable(getattr(model, "features", None)) and callable(getattr(model, "head", None))
 

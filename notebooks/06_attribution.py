@@ -89,19 +89,9 @@ print(f"paper-sym5: {paper_ig.n_frames} test frames (real and fake, balanced), "
 fig = attribution.plot_marginals([paper_ig, paper_sal], target="fake")
 
 # %% tags=["hide-input"]
-paper_share = {
-    res.method: {
-        target: float(
-            res.marginal(target)[res.frequencies_khz >= high_khz].sum() / res.marginal(target).sum()
-        )
-        for target in ("real", "fake")
-    }
-    for res in (paper_ig, paper_sal)
-}
+paper_share = attribution.high_band_share([paper_ig, paper_sal], high_khz)
 display(
-    (100 * pd.DataFrame(paper_share))
-    .round(1)
-    .rename_axis(f"paper-sym5: % of |attribution| above {high_khz} kHz")
+    (100 * paper_share).round(1).rename_axis(f"paper-sym5: % of |attribution| above {high_khz} kHz")
 )
 
 # %% [markdown]
@@ -185,15 +175,5 @@ fig = attribution.plot_maps(sal, absolute=True, cmap="viridis")
 fig = attribution.plot_marginals([ig, sal], target="fake")
 
 # %% tags=["hide-input"]
-share = {
-    res.method: {
-        target: float(
-            res.marginal(target)[res.frequencies_khz >= high_khz].sum() / res.marginal(target).sum()
-        )
-        for target in ("real", "fake")
-    }
-    for res in (ig, sal)
-}
-display(
-    (100 * pd.DataFrame(share)).round(1).rename_axis(f"% of |attribution| above {high_khz} kHz")
-)
+share = attribution.high_band_share([ig, sal], high_khz)
+display((100 * share).round(1).rename_axis(f"% of |attribution| above {high_khz} kHz"))

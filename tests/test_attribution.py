@@ -154,3 +154,18 @@ def test_a_dcnn_detector_has_matching_captum_and_independent_completeness():
             res.convergence_delta[target], rel=1e-3, abs=1e-6
         )
     assert res.maps["fake"].shape == det.input_shape[1:]
+
+
+def test_high_band_share_is_the_fraction_of_mean_absolute_attribution_above_a_frequency():
+    from gpwave.attribution import AttributionResult, high_band_share
+
+    freqs = np.array([1000.0, 3000.0, 6000.0, 9000.0])
+    fake = np.array([[1.0, 1.0], [1.0, 1.0], [2.0, 2.0], [4.0, 4.0]])  # 6 of 8 at >= 5.5 kHz
+    real = np.ones((4, 2))  # 2 of 4
+    res = AttributionResult(
+        "saliency", {"real": real, "fake": fake}, {"real": real, "fake": fake}, freqs, 3,
+        {}, {}, {},
+    )  # fmt: skip
+    share = high_band_share([res], above_khz=5.5)
+    assert share.loc["fake", "saliency"] == pytest.approx(6 / 8)
+    assert share.loc["real", "saliency"] == pytest.approx(0.5)
