@@ -215,6 +215,8 @@ def mean_model_input(detector: Any, frames: np.ndarray, batch_size: int = 64) ->
         ``(F,)`` mean over frames, channel 0 and time of the raw features (for the paper's
         packet model: the mean log packet power per band).
     """
+    if len(frames) == 0:
+        raise ValueError("mean_model_input needs at least one frame")
     total, count = None, 0
     device = next(detector.parameters()).device
     with torch.no_grad():

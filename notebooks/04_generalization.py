@@ -138,12 +138,14 @@ display(wide)
 sym5 = pretrained.paper_detector("paper-sym5", device=resolve_device(device))
 groups = {"B–K (WaveFake)": "BCDEFGHK", "O–T": "OPQRST", "U–Z (r9y9)": "UVWXYZ"}
 idx = store.index
-
-
 rows = {
     g: idx[idx["folder"].str[0].isin(list(g))].groupby("folder").head(16)["row"].to_numpy()
     for g in ["A", *groups.values()]
 }
+missing = [label for label, letters in groups.items() if len(rows[letters]) == 0]
+if missing:  # e.g. full WaveFake has no O-Z folders: compare the groups that exist
+    print(f"not in this data set: {', '.join(missing)}")
+groups = {label: letters for label, letters in groups.items() if label not in missing}
 real_power = mean_model_input(sym5, store.read(rows["A"]))
 freqs = packet_frequencies(8)
 fig, ax = plt.subplots(figsize=(9, 3.5))
