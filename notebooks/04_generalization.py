@@ -196,6 +196,9 @@ if unconverged.empty:
     print(f"every run converged ({len(overview)} runs x seeds)")
 
 # %%
+# a detector with any unconverged seed carries the mark in every table and figure below
+flagged = set(unconverged["run"])
+runs = {run: f"{label} (NOT CONVERGED)" if run in flagged else label for run, label in runs.items()}
 tables = {
     label: evaluate.aggregate_seeds(evaluate.load_seed_tables(runs_dir / run))
     for run, label in runs.items()
@@ -286,6 +289,6 @@ display((100 * gain_table).round(1))
 # %% [markdown]
 # The self-trained detector's curve is flat by construction (its features do not depend
 # on the gain). Where the paper model's EER moves with the gain, it is reading the
-# absolute level of the recording; note also that the self-trained model in a quick or
-# CPU build has not converged (see the training chapter), so compare its *flatness*, not
-# its height.
+# absolute level of the recording. Whether the self-trained model converged is in the
+# overview above (in a quick build it has not), so compare its *flatness*, not its
+# height.
