@@ -670,6 +670,15 @@ def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
 
 
 # --- checkpoints on folders and files -------------------------------------------------
+def _loaded(checkpoint: str | Path | torch.nn.Module, device: str) -> torch.nn.Module:
+    """A loaded detector in eval mode on ``device``, from a checkpoint path or as given."""
+    from gpwave.models import Detector
+
+    if isinstance(checkpoint, torch.nn.Module):
+        return checkpoint.to(device).eval()
+    return Detector.load(checkpoint, map_location=device)
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path | Any,
     data_dir: str | Path,
@@ -696,13 +705,9 @@ def evaluate_checkpoint(
         DataFrame with :data:`TABLE_COLUMNS` (plus the pooled row).
     """
     from gpwave.data import DataConfig, prepare_store
-    from gpwave.models import Detector
 
     device = resolve_device(device)
-    if isinstance(checkpoint, torch.nn.Module):
-        det = checkpoint.to(device).eval()
-    else:
-        det = Detector.load(checkpoint, map_location=device)
+    det = _loaded(checkpoint, device)
     cfg = DataConfig(
         root=data_dir,
         sample_rate=det.feature_config.sample_rate,
@@ -769,13 +774,8 @@ def detect_files(
         ``error`` set instead of stopping the others, one used only in part (e.g.
         truncated) its ``warning``.
     """
-    from gpwave.models import Detector
-
     device = resolve_device(device)
-    if isinstance(checkpoint, torch.nn.Module):
-        det = checkpoint.to(device).eval()
-    else:
-        det = Detector.load(checkpoint, map_location=device)
+    det = _loaded(checkpoint, device)
     bar = tqdm(files, desc="detect", unit="file", disable=not progress)
     return [_detect_one(det, f, threshold, device, progress) for f in bar]
 
