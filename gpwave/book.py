@@ -3,7 +3,8 @@
 The notebooks in ``notebooks/`` (jupytext ``py:percent`` sources with paired ``.ipynb``
 files committed without outputs) are executed by papermill in dependency order: the
 training notebook ``03_train`` once per detector that the later chapters compare, then
-``04_generalization``, ``05_dilation`` and ``06_attribution``. Every execution writes
+``04_generalization``, ``05_dilation``, ``06_attribution`` and ``07_robustness``.
+Every execution writes
 only under the results folder (``results/`` or ``results/quick/``) and leaves a stamp
 there: the hash of its inputs (notebook source, parameters, the gpwave sources, the
 data manifest and the stamps of the executions it depends on). An execution whose
@@ -38,6 +39,7 @@ CHAPTERS = (
     "04_generalization",
     "05_dilation",
     "06_attribution",
+    "07_robustness",
 )
 #: The book's run matrix (the 03_train runs that chapters 04-06 compare) and CI settings.
 MATRIX = REPO / "configs" / "book.yaml"
@@ -88,8 +90,8 @@ def run_matrix(path: Path = MATRIX) -> dict:
 def detector_runs(quick: bool) -> dict[str, dict]:
     """The training runs (parameters of ``03_train``) that chapters 04–06 compare.
 
-    Each run is the matrix's protocol file plus the run's overrides (see
-    ``configs/book.yaml``); in ``quick`` mode the notebook lays the matrix's
+    Each run is the matrix's protocol file (or the run's own ``protocol``) plus the
+    run's overrides (see ``configs/book.yaml``); in ``quick`` mode the notebook lays the matrix's
     ``quick`` overrides over them.
 
     Args:
@@ -99,10 +101,12 @@ def detector_runs(quick: bool) -> dict[str, dict]:
         Run name -> the notebook parameters of that run.
     """
     matrix = run_matrix()
-    return {
-        name: {"run_name": name, "protocol_file": matrix["protocol"], "overrides": overrides}
-        for name, overrides in matrix["runs"].items()
-    }
+    runs = {}
+    for name, overrides in matrix["runs"].items():
+        overrides = dict(overrides)
+        protocol = overrides.pop("protocol", matrix["protocol"])
+        runs[name] = {"run_name": name, "protocol_file": protocol, "overrides": overrides}
+    return runs
 
 
 def plan(quick: bool, results_dir: str, data_dir: str) -> list[Execution]:
@@ -139,6 +143,12 @@ def plan(quick: bool, results_dir: str, data_dir: str) -> list[Execution]:
             "06_attribution",
             {**common, "run": "dcnn_packets", **({} if quick else ATTRIBUTION_CPU)},
             deps=("03_train-dcnn_packets",),
+        ),
+        Execution(
+            "07_robustness",
+            "07_robustness",
+            {**common, "speakers_dir": str(Path(data_dir).parent / "speakers-tts-mini")},
+            deps=trained,
         ),
     ]
 

@@ -28,6 +28,7 @@ EXPECTED = [
     "04_generalization",
     "05_dilation",
     "06_attribution",
+    "07_robustness",
 ]
 
 
@@ -115,6 +116,16 @@ def test_plan_parameters_exist_in_notebooks(tmp_path: Path) -> None:
         declared = _parameters(NOTEBOOKS / f"{ex.notebook}.py")
         unknown = set(ex.parameters) - set(declared)
         assert not unknown, f"{ex.name}: parameters {unknown} not in the parameters cell"
+
+
+@pytest.mark.parametrize("chapter", ["04_generalization", "07_robustness"])
+def test_chapters_read_only_runs_the_book_trains(chapter: str) -> None:
+    params = _parameters(NOTEBOOKS / f"{chapter}.py")
+    trained = set(book.detector_runs(quick=False))
+    read = set(ast.literal_eval(params["runs"]))
+    if "robust_run" in params:
+        read.add(ast.literal_eval(params["robust_run"]))
+    assert read <= trained, f"{chapter} reads runs the book never trains: {read - trained}"
 
 
 def test_input_hash_changes_with_parameters_and_upstream() -> None:
