@@ -67,9 +67,9 @@ runs = {  # self-trained detectors (seed 0 of each run) and their labels
 }
 sweep = {  # perturbation kind -> strengths, mild to strong (units: gpwave.perturb)
     "gain": [-24, 12],
-    "white-noise": [30, 20, 10],
-    "pink-noise": [20, 10],
-    "resample": [16000, 8000],
+    "white-noise": [40, 20],
+    "pink-noise": [20],
+    "resample": [8000],
     "mp3": [64, 32],
     "ogg-opus": [16],
     "ogg-vorbis": [0.0],
@@ -77,8 +77,8 @@ sweep = {  # perturbation kind -> strengths, mild to strong (units: gpwave.pertu
     "lowpass": [8000, 4000],
 }
 n_real = 15  # real test utterances of the sweep (the mini benchmark has 15)
-n_fake = 40  # fake test utterances, spread evenly over the folders B-T
-frames_per_clip = 3  # 1 s frames cut from each perturbed utterance
+n_fake = 36  # fake test utterances, spread evenly over the folders B-T
+frames_per_clip = 2  # 1 s frames cut from each perturbed utterance
 fake_folders = ["B_melgan", "C_hifigan", "D_mbmelgan", "E_fbmelgan", "F_waveglow", "G_pwg",
                 "H_lmelgan", "K_lbigvgan", "O_kbpwg", "P_kbmelgan", "Q_kbfbmelgan",
                 "R_kbmbmelgan", "S_kbhifigan", "T_kbstylemelgan"]  # fmt: skip
@@ -291,3 +291,117 @@ display(
         "Differences inside the intervals of the tables above are not evidence either way."
     )
 )
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise uses the perturbation module, `gpwave.perturb`, on this chapter's
+# variables (`audio`, `clips`, `chosen`, `detectors`, `shown`). Write down your
+# prediction first, then run the code in a cell at the end of the notebook and compare.
+# Each takes seconds to a minute on a laptop CPU. The solutions are collapsed: click
+# **Solution** to open one.
+
+# %% [markdown]
+# ### Exercise 1: noise you can barely hear
+#
+# Add white noise at 40, 30 and 20 dB signal-to-noise ratio to the *real* utterance of
+# the listening table (`audio[chosen["real"]]`) with `perturb.add_noise`, check the SNR
+# you got, and score the noisy frames. Predict: at which SNR does the paper's sym5 model
+# start to call real speech fake?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# The measured SNR equals the requested one to a fraction of a dB: `add_noise` scales the
+# noise to the power of the whole signal. The paper's sym5 model calls the noisy real
+# speech fake already at 40 dB, where the noise is hard to hear: white noise has as much
+# power per hertz at 10 kHz as at 200 Hz, and the top bands of speech are so quiet that
+# even faint noise dominates them. Those are the bands where the vocoders' fingerprints
+# sit ([fingerprints chapter](01_fingerprints.ipynb)) and that the model relies on
+# ([attribution chapter](06_attribution.ipynb)), so to the model a raised high-frequency
+# floor *is* the fingerprint. Compare `gpwave-robust`, which saw noise in training.
+#
+# ```python
+# import torch
+# from gpwave import perturb
+# from gpwave.data import frame_audio
+#
+# x = audio[chosen["real"]]
+# for snr in (40, 30, 20):
+#     y = perturb.add_noise(x, snr, "white", seed=0)
+#     achieved = 10 * np.log10((x**2).sum() / ((y - x) ** 2).sum())
+#     frames = torch.as_tensor(frame_audio(y, 22050))
+#     p = {n: detectors[n].fake_probability(frames).numpy().round(2) for n in shown}
+#     print(f"{snr} dB requested, {achieved:.2f} dB measured: p(fake) {p}")
+# ```
+# ````
+
+# %% [markdown]
+# ### Exercise 2: a codec that keeps the high band
+#
+# Send the *fake* utterance (`audio[chosen["fake"]]`) through MP3 at 64 and 32 kbit/s
+# (`perturb.codec_round_trip`). Measure the bit rate the encoder reached
+# (`perturb.encoded_kbps`) and the share of the energy above 8 kHz before and after.
+# Predict: if the share above 8 kHz hardly changes, does the verdict change?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# The encoder reaches the requested constant bit rate (plus a little container
+# overhead). At 32 kbit/s MP3 removes most of the energy above 8 kHz; at 64 kbit/s the
+# share above 8 kHz stays about the same. Yet on the fake utterances we tried, the
+# paper's sym5 model calls the 64 kbit/s round trip real as well. The model does not
+# read how *much* energy the high band holds but its fine time-frequency structure, and
+# the codec rebuilds that structure from a coarse quantisation: the vocoder's
+# fingerprint is gone even where the band's energy is kept. Deployed audio is almost
+# always compressed, which is why this matters.
+#
+# ```python
+# import torch
+# from gpwave import perturb
+# from gpwave.data import frame_audio
+#
+# x, sr = audio[chosen["fake"]], 22050
+#
+#
+# def share_above(y, hz=8000):
+#     power = np.abs(np.fft.rfft(y)) ** 2
+#     return power[np.fft.rfftfreq(len(y), 1 / sr) > hz].sum() / power.sum()
+#
+#
+# print(f"clean: {share_above(x):.2%} of the energy above 8 kHz")
+# for kbps in (64, 32):
+#     y = perturb.codec_round_trip(x, sr, "mp3", kbps)
+#     frames = torch.as_tensor(frame_audio(y, sr))
+#     p = {n: detectors[n].fake_probability(frames).numpy().round(2) for n in shown}
+#     print(f"mp3 {kbps}: {perturb.encoded_kbps(x, sr, 'mp3', kbps):.1f} kbit/s, "
+#           f"{share_above(y):.2%} above 8 kHz, p(fake) {p}")
+# ```
+# ````
+
+# %% [markdown]
+# ### Exercise 3: loudness
+#
+# Re-run the sweep with gains only, from −36 to +24 dB:
+# `sweep = {"gain": [-36, -24, -12, 12, 24]}`, then the sweep cell and the figure cell.
+# Predict: which detectors' curves are flat, and why?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# Every detector this book trains, `gpwave-robust` included, scales each frame to unit
+# RMS before its features (`level_norm`, `gpwave.models.standardize_level`), so a gain
+# cancels before the model sees the frame: their curves are flat (up to floating-point
+# rounding). The paper's released models have no level normalisation; their scores move
+# with the level, most at the extremes, because the log power their first layer sees
+# shifts by the gain in dB. A gain is the cheapest attack there is, and level
+# normalisation removes it for free.
+#
+# ```python
+# sweep = {"gain": [-36, -24, -12, 12, 24]}
+# table, frame_scores = robustness.perturbation_sweep(
+#     detectors, clips, audio, sweep, frames_per_clip, n_boot, seed
+# )
+# robustness.plot_sweep(table);
+# ```
+# ````
