@@ -173,6 +173,8 @@ def test_notebook_figures_have_content(driver, base_url: str, page: str) -> None
     assert n_captions >= n_figures
     if page.endswith(("01_fingerprints.html", "04_generalization.html", "06_attribution.html")):
         assert n_figures >= 1, f"{page}: no captioned figure"
+    if page.endswith("07_robustness.html"):
+        assert n_figures >= 2, f"{page}: expected the sweep and the speakers figures"
 
 
 DECODE_AUDIO = """
@@ -199,7 +201,7 @@ def test_every_audio_element_decodes(driver, base_url: str, page: str) -> None:
     results = driver.execute_async_script(DECODE_AUDIO)
     bad = [r for r in results if not r.get("ok")]
     assert not bad, f"{page}: audio that does not decode: {bad[:5]}"
-    if page.endswith(("01_fingerprints.html", "02_data.html")):
+    if page.endswith(("01_fingerprints.html", "02_data.html", "07_robustness.html")):
         assert len(results) >= 2, f"{page}: expected audio players, found {len(results)}"
 
 
