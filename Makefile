@@ -14,6 +14,8 @@ export GPWAVE_DATA ?= $(CURDIR)/data
 export GPWAVE_DATA_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/wavefake-mini))
 # ... and of the paper's released checkpoints (gpwave data fetch models).
 export GPWAVE_MODELS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/reference-models))
+# ... and of the test-only set of unseen speakers and end-to-end TTS (gpwave data fetch speakers).
+export GPWAVE_SPEAKERS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/speakers-tts-mini))
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
@@ -26,7 +28,8 @@ help:
 	@echo "make rehearsal  the README's paper-scale commands on CPU, on synthetic data (~5 min)"
 	@echo "make bench      print the benchmark numbers"
 	@echo "make data       fetch the mini benchmark into \$$GPWAVE_DATA (mirror: \$$GPWAVE_DATA_MIRROR)"
-	@echo "                and the paper's checkpoints (mirror: \$$GPWAVE_MODELS_MIRROR)"
+	@echo "                the paper's checkpoints (mirror: \$$GPWAVE_MODELS_MIRROR)"
+	@echo "                and the test-only speakers-tts-mini (mirror: \$$GPWAVE_SPEAKERS_MIRROR)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +42,7 @@ venv: $(VENV)/.installed
 data: venv
 	$(PY) -m gpwave data fetch mini
 	$(PY) -m gpwave data fetch models
+	$(PY) -m gpwave data fetch speakers
 
 lint: venv
 	$(PY) -m ruff check gpwave tests benchmarks notebooks
