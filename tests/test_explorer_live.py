@@ -28,7 +28,7 @@ driver = book_browser.driver  # the book test's headless Chromium (same flags, s
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "explorer.ipynb"
-JUPYTER = REPO / "notebooks" / "jupyter"  # voila.json and the offline template
+JUPYTER = REPO / "notebooks" / "jupyter"  # voila.json, the offline template, the kernel
 STATE = """
 return {
   img: (document.querySelector('.widget-output img') || {}).src || '',
@@ -44,8 +44,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def explorer_url(mini_root: Path, tmp_path_factory) -> Iterator[str]:
-    """Voila serving the explorer notebook on a free port of 127.0.0.1; stopped afterwards."""
+def explorer(mini_root: Path, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """Voila serving the explorer on a free port of 127.0.0.1: (URL, its log); then stopped."""
     if importlib.util.find_spec("voila") is None:
         _unavailable("voila is not installed: pip install -e '.[explore]'")
     port = _free_port()
@@ -71,7 +71,7 @@ def explorer_url(mini_root: Path, tmp_path_factory) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"voila did not start (exit {proc.poll()}):\n{log.read_text()}")
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{port}/", log
     finally:
         proc.terminate()
         try:
@@ -98,17 +98,27 @@ def _until_changed(driver, before: dict, players: tuple[int, ...], what: str) ->
     try:
         return WebDriverWait(driver, 30, poll_frequency=0.2).until(changed)
     except Exception:
-        driver.save_screenshot(str(ARTIFACTS / "explorer_live_failed.png"))
         raise AssertionError(f"after {what}: plot or players did not change") from None
 
 
-def test_live_explorer_follows_generator_wavelet_and_level(driver, explorer_url: str) -> None:
+def test_live_explorer_follows_generator_wavelet_and_level(driver, explorer) -> None:
+    url, log = explorer
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.set_page_load_timeout(120)  # Voila answers once the notebook has run
+    try:
+        _drive(driver, url)
+    except Exception as err:
+        driver.save_screenshot(str(ARTIFACTS / "explorer_live_failed.png"))
+        raise AssertionError(f"{err}\n--- voila log ---\n{log.read_text()[-4000:]}") from err
+
+
+def _drive(driver, explorer_url: str) -> None:
+    """Open the page, pick another generator, wavelet and level; check what changes."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    ARTIFACTS.mkdir(exist_ok=True)
     driver.get_log("browser")
     driver.get(explorer_url)
     ready = WebDriverWait(driver, 60, poll_frequency=0.2).until(
