@@ -146,7 +146,8 @@ def manifest(name: DatasetName) -> pd.DataFrame:
     """
     entry = registry()[check_option(name, DatasetName, "name")]
     if "manifest" not in entry:
-        raise DataError(f"{name}: not a manifest data set (its files come from {entry})")
+        source = f"Zenodo record {entry['zenodo']}" if "zenodo" in entry else entry.get("url")
+        raise DataError(f"{name}: not a manifest data set (it comes from {source})")
     with resources.as_file(_packaged(entry)) as p:
         return read_manifest(p)
 

@@ -459,6 +459,12 @@ def test_arrange_errors(tmp_path):
 def test_fetch_unknown_name():
     with pytest.raises(ValueError, match="name"):
         download.fetch("timit")
+    with pytest.raises(ValueError, match="name"):
+        download.manifest("timit")
+    with pytest.raises(DataError, match="ljspeech: not a manifest data set .*LJSpeech-1.1"):
+        download.manifest("ljspeech")
+    with pytest.raises(DataError, match="Zenodo record 5642694"):
+        download.manifest("wavefake")
 
 
 def test_cli_fetch_speakers(tmp_path, shared_speakers, capsys):
