@@ -14,10 +14,12 @@ export GPWAVE_DATA ?= $(CURDIR)/data
 export GPWAVE_DATA_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/wavefake-mini))
 # ... and of the paper's released checkpoints (gpwave data fetch models).
 export GPWAVE_MODELS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/reference-models))
+# ... and of the test-only set of unseen speakers and end-to-end TTS (gpwave data fetch speakers).
+export GPWAVE_SPEAKERS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/speakers-tts-mini))
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help venv data lint format test test-all rehearsal book book-quick browser-deps bench clean
+.PHONY: help venv data lint format test test-all rehearsal book book-quick browser-deps bench explore clean
 
 help:
 	@echo "make book       build the book (executes notebooks on the mini benchmark) -> book/_build/html"
@@ -25,13 +27,15 @@ help:
 	@echo "make test-all   also the slow tests"
 	@echo "make rehearsal  the README's paper-scale commands on CPU, on synthetic data (~5 min)"
 	@echo "make bench      print the benchmark numbers"
+	@echo "make explore    the live fingerprint explorer (Voila) at http://127.0.0.1:\$$EXPLORE_PORT/"
 	@echo "make data       fetch the mini benchmark into \$$GPWAVE_DATA (mirror: \$$GPWAVE_DATA_MIRROR)"
-	@echo "                and the paper's checkpoints (mirror: \$$GPWAVE_MODELS_MIRROR)"
+	@echo "                the paper's checkpoints (mirror: \$$GPWAVE_MODELS_MIRROR)"
+	@echo "                and the test-only speakers-tts-mini (mirror: \$$GPWAVE_SPEAKERS_MIRROR)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[book,dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[book,dev,explore]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -39,6 +43,7 @@ venv: $(VENV)/.installed
 data: venv
 	$(PY) -m gpwave data fetch mini
 	$(PY) -m gpwave data fetch models
+	$(PY) -m gpwave data fetch speakers
 
 lint: venv
 	$(PY) -m ruff check gpwave tests benchmarks notebooks
@@ -76,6 +81,17 @@ bench: data
 	$(PY) benchmarks/bench_transforms.py
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_pipeline.py
+
+# The live explorer: Voila on 127.0.0.1 only, offline (notebooks/jupyter holds its config
+# and a template without CDN stylesheets); EXPLORE_DATA: any letter-prefixed tree.
+EXPLORE_PORT ?= 8866
+EXPLORE_DATA ?= $(GPWAVE_DATA)/wavefake-mini
+EXPLORE_FRAMES ?= 64
+explore: data
+	@echo "the explorer: http://127.0.0.1:$(EXPLORE_PORT)/ (Ctrl-C stops it)"
+	JUPYTER_PATH=$(CURDIR)/notebooks/jupyter JUPYTER_CONFIG_PATH=$(CURDIR)/notebooks/jupyter \
+	  GPWAVE_EXPLORER_DATA=$(EXPLORE_DATA) GPWAVE_EXPLORER_FRAMES=$(EXPLORE_FRAMES) \
+	  $(PY) -m voila notebooks/explorer.ipynb --port=$(EXPLORE_PORT)
 
 clean:
 	rm -rf book/_build book/executed results .pytest_cache .ruff_cache

@@ -26,7 +26,7 @@ Split = Literal["train", "val", "test"]
 #: Sample format of the frame store.
 StoreDtype = Literal["int16", "float16"]
 #: Datasets :mod:`gpwave.download` knows how to fetch.
-DatasetName = Literal["mini", "wavefake", "ljspeech", "extension", "models"]
+DatasetName = Literal["mini", "wavefake", "ljspeech", "extension", "models", "speakers"]
 #: The paper's released detectors (:mod:`gpwave.pretrained`).
 PaperModelName = Literal["paper-sym5", "paper-coif4", "paper-stft"]
 #: Frequency-axis scaling of fingerprint plots.

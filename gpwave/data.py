@@ -881,6 +881,50 @@ def utterance_rows(root: str | Path, utterance: str) -> list[dict]:
     return sorted(rows, key=lambda r: (r["kind"] != "real", r["folder"]))
 
 
+def file_table(root: str | Path, utterance_pattern: str | None = None) -> pd.DataFrame:
+    """One row per audio file of a letter-prefixed data root, to score file by file.
+
+    Utterance ids group a file with its counterparts in the other folders, so a bootstrap
+    by utterance (:func:`gpwave.evaluate.eer_ci` with ``groups``) resamples whole
+    utterances. By default they are :func:`utterance_id` (LJSpeech ids); sets whose files
+    carry only a shared number (speakers-tts-mini: ``ms_gt_1.wav``, ``ms_mg_1.wav``) pass
+    a regex whose first group is that number: the registry's ``utterance_pattern``.
+
+    Args:
+        root: The data root, e.g. ``$GPWAVE_DATA/speakers-tts-mini/vctk``.
+        utterance_pattern: A regex searched in each file's stem; its first group is the
+            utterance (None: :func:`utterance_id`).
+
+    Returns:
+        DataFrame with columns file (path), folder, generator, label (0 real, 1 fake),
+        utterance; sorted by folder and file name.
+
+    Raises:
+        DataError: No usable folder, or a file name the pattern does not match.
+    """
+    rows = []
+    for src in discover_sources(root):
+        for f in src.files():
+            utt = utterance_id(f)
+            if utterance_pattern is not None:
+                m = re.search(utterance_pattern, f.stem)
+                if m is None:
+                    raise DataError(
+                        f"{f}: name does not match utterance_pattern {utterance_pattern!r}"
+                    )
+                utt = m[1]
+            rows.append(
+                {
+                    "file": str(f),
+                    "folder": src.folder,
+                    "generator": src.name,
+                    "label": src.label,
+                    "utterance": utt,
+                }
+            )
+    return pd.DataFrame(rows, columns=["file", "folder", "generator", "label", "utterance"])
+
+
 def _protocol_lines(path: Path) -> Iterable[tuple[int, list[str]]]:
     if not path.is_file():
         raise DataError(f"{path}: protocol file does not exist")

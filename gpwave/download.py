@@ -1,4 +1,4 @@
-"""Registries and downloads: the mini benchmark, LJSpeech, WaveFake and its extension.
+"""Registries and downloads: the mini benchmark, LJSpeech, WaveFake, its extension, test sets.
 
 Every file is verified against a checksum: the mini benchmark's md5s come from its
 packaged manifest (``registry/wavefake_mini.tsv``), LJSpeech's sha256 is pinned in
@@ -18,7 +18,11 @@ extract without refusing links that leave the target folder. Zenodo records stay
 while gpwave caches the record and lets ``GPWAVE_ZENODO_API`` (tests, mirrors) replace it.
 The paper's released detector checkpoints (``registry/reference_models.tsv``: upstream URLs
 pinned to one commit, md5s) are fetched the same way into ``$GPWAVE_DATA/models``, with
-their own mirror variable ``GPWAVE_MODELS_MIRROR``.
+their own mirror variable ``GPWAVE_MODELS_MIRROR``. speakers-tts-mini
+(``registry/speakers_tts_mini.tsv``: HiFi-GAN's demo samples, unseen VCTK speakers and
+Tacotron 2 TTS, pinned to one commit) goes to ``$GPWAVE_DATA/speakers-tts-mini`` with
+``GPWAVE_SPEAKERS_MIRROR``; the registry marks it ``test_only`` (:func:`only_for_testing`),
+and training refuses it.
 
 Notebook: notebooks/02_data.py
 """
@@ -39,6 +43,7 @@ import urllib.request
 import zipfile
 from importlib import resources
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pandas as pd
 import soundfile as sf
@@ -113,7 +118,7 @@ def default_data_dir() -> Path:
 
 
 def registry() -> dict:
-    """The packaged registry of the full data sets (URLs, pinned checksums, Zenodo ids).
+    """The packaged registry of the data sets (manifests, URLs, pinned checksums, Zenodo ids).
 
     Returns:
         Dataset name -> entry, from ``gpwave/registry/datasets.json``.
@@ -122,14 +127,38 @@ def registry() -> dict:
     return json.loads(text)
 
 
+def _packaged(entry: dict) -> Any:
+    """The packaged manifest file (a :mod:`importlib.resources` traversable) of an entry."""
+    return resources.files("gpwave").joinpath(f"registry/{entry['manifest']}")
+
+
+def manifest(name: DatasetName) -> pd.DataFrame:
+    """The packaged manifest of a manifest-registered set (file, md5, source_url, ...).
+
+    Args:
+        name: A registry entry with a ``manifest`` ("mini", "models", "speakers").
+
+    Returns:
+        One row per file.
+
+    Raises:
+        DataError: A data set that is not fetched by a manifest.
+    """
+    entry = registry()[check_option(name, DatasetName, "name")]
+    if "manifest" not in entry:
+        source = f"Zenodo record {entry['zenodo']}" if "zenodo" in entry else entry.get("url")
+        raise DataError(f"{name}: not a manifest data set (it comes from {source})")
+    with resources.as_file(_packaged(entry)) as p:
+        return read_manifest(p)
+
+
 def mini_manifest() -> pd.DataFrame:
     """The packaged manifest of the mini benchmark (file, md5, source_url, conversion, ...).
 
     Returns:
         One row per file.
     """
-    with resources.as_file(resources.files("gpwave").joinpath("registry/wavefake_mini.tsv")) as p:
-        return read_manifest(p)
+    return manifest("mini")
 
 
 def models_manifest() -> pd.DataFrame:
@@ -138,10 +167,43 @@ def models_manifest() -> pd.DataFrame:
     Returns:
         One row per checkpoint, with its feature, source commit and licence.
     """
-    with resources.as_file(
-        resources.files("gpwave").joinpath("registry/reference_models.tsv")
-    ) as p:
-        return read_manifest(p)
+    return manifest("models")
+
+
+def speakers_manifest() -> pd.DataFrame:
+    """The packaged manifest of speakers-tts-mini (test only; ``vctk/`` and ``tts/`` trees).
+
+    Returns:
+        One row per file: file (``vctk/D_melgan/ms_mg_1.wav``), sample_rate, channels,
+        seconds, subtype (PCM_16 or PCM_32), md5, and the source repository, path,
+        commit and URL (jik876/hifi-gan-demo, pinned to one commit).
+    """
+    return manifest("speakers")
+
+
+def only_for_testing(path: str | Path) -> str | None:
+    """The test-only data set (registry ``test_only``) that holds ``path``, if any.
+
+    A folder counts as that set if it, or a folder above it, has the set's folder name
+    (``speakers-tts-mini``) or holds a ``MANIFEST.tsv`` identical to the set's manifest
+    (a renamed copy).
+
+    Args:
+        path: A data folder or file (need not exist).
+
+    Returns:
+        The registry name ("speakers"), or None for a path outside every test-only set.
+    """
+    p = Path(path).expanduser().resolve()
+    for name, entry in registry().items():
+        if not entry.get("test_only"):
+            continue
+        packaged = _packaged(entry).read_bytes()
+        for d in (p, *p.parents):
+            copy = d / "MANIFEST.tsv"
+            if d.name == entry["folder"] or (copy.is_file() and copy.read_bytes() == packaged):
+                return name
+    return None
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
@@ -369,8 +431,9 @@ def download_file(
 
 
 # --- the mini benchmark -------------------------------------------------------------------
-def _mirror(name: str = "mini") -> str | None:
-    var = "GPWAVE_MODELS_MIRROR" if name == "models" else "GPWAVE_DATA_MIRROR"
+def _mirror(name: DatasetName) -> str | None:
+    """The mirror of a data set: its registry entry's ``mirror_env`` (else GPWAVE_DATA_MIRROR)."""
+    var = registry()[name].get("mirror_env", "GPWAVE_DATA_MIRROR")
     return os.environ.get(var) or None
 
 
@@ -616,14 +679,18 @@ def fetch(
     in ``<dest>/ljspeech`` (the pinned sha256 of LJSpeech-1.1.tar.bz2); ``wavefake`` and
     ``extension`` in ``<dest>/wavefake`` and ``<dest>/extension`` (md5s from the Zenodo
     record API); ``models`` (the paper's three released checkpoints) in
-    ``<dest>/models``. Archives are kept in ``<dest>/downloads``.
+    ``<dest>/models``; ``speakers`` (speakers-tts-mini, test only) in
+    ``<dest>/speakers-tts-mini/{vctk,tts}``. Archives are kept in ``<dest>/downloads``.
+    Manifest sets (mini, models, speakers) also get a copy of their manifest,
+    ``MANIFEST.tsv``, like their mirrors.
 
     Args:
-        name: "mini", "wavefake", "ljspeech", "extension" or "models".
+        name: "mini", "wavefake", "ljspeech", "extension", "models" or "speakers".
         dest: Data folder (default :func:`default_data_dir`).
-        mirror: Folder or http(s) URL holding the files by name (default
-            ``$GPWAVE_DATA_MIRROR``, for ``models`` ``$GPWAVE_MODELS_MIRROR``); replaces
-            the upstream URLs.
+        mirror: Folder or http(s) URL holding the files by name (default: the variable
+            the registry names, ``$GPWAVE_DATA_MIRROR``; ``$GPWAVE_MODELS_MIRROR`` for
+            ``models``, ``$GPWAVE_SPEAKERS_MIRROR`` for ``speakers``); replaces the
+            upstream URLs.
         progress: Show progress bars.
 
     Returns:
@@ -636,16 +703,11 @@ def fetch(
     check_option(name, DatasetName, "name")
     dest = Path(dest) if dest is not None else default_data_dir()
     mirror = mirror if mirror is not None else _mirror(name)
-    if name == "models":
-        return fetch_manifest(models_manifest(), dest / "models", mirror, progress)
-    if name == "mini":
-        root = fetch_manifest(mini_manifest(), dest / "wavefake-mini", mirror, progress)
-        with resources.as_file(
-            resources.files("gpwave").joinpath("registry/wavefake_mini.tsv")
-        ) as p:
-            shutil.copyfile(p, root / "MANIFEST.tsv")
-        return root
     entry = registry()[name]
+    if "manifest" in entry:
+        root = fetch_manifest(manifest(name), dest / entry["folder"], mirror, progress)
+        (root / "MANIFEST.tsv").write_bytes(_packaged(entry).read_bytes())
+        return root
     if "zenodo" in entry:
         return _fetch_zenodo(name, entry, dest, mirror, progress)
     fname = entry["url"].rsplit("/", 1)[-1]

@@ -208,8 +208,20 @@ def _is_split(v: list[float]) -> bool:
     return len(v) == 3 and min(v) >= 0 and abs(sum(v) - 1) < 1e-6
 
 
+def _not_test_only(data_dir: str) -> bool:
+    """False for a folder inside a test-only set of the registry (speakers-tts-mini)."""
+    from gpwave.download import only_for_testing
+
+    return only_for_testing(resolve_path(data_dir)) is None
+
+
 #: Range checks of :class:`TrainConfig` fields beyond their types: predicate, what is allowed.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "data_dir": (
+        _not_test_only,
+        "a training folder, not one inside a data set that is test only (the registry's "
+        "test_only sets, e.g. speakers-tts-mini: never train or tune on them)",
+    ),
     "sample_rate": (lambda v: v > 0, "a positive integer (Hz)"),
     "seconds": (lambda v: v > 0, "a positive number of seconds"),
     "split": (_is_split, "three fractions >= 0 (train, val, test) that sum to 1"),

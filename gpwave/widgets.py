@@ -64,6 +64,24 @@ def audio_data_uri(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> str:
     return "data:audio/wav;base64," + base64.b64encode(wav_bytes(x, sample_rate)).decode("ascii")
 
 
+def figure_png(fig: Figure, dpi: int = 80, close: bool = True) -> bytes:
+    """A matplotlib figure as PNG bytes (whatever the backend, Agg included).
+
+    Args:
+        fig: The figure.
+        dpi: Resolution.
+        close: Close the figure afterwards.
+
+    Returns:
+        The PNG file's bytes.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    if close:
+        plt.close(fig)
+    return buf.getvalue()
+
+
 def figure_data_uri(fig: Figure, dpi: int = 80, close: bool = True) -> str:
     """A ``data:image/png;base64,...`` URI of a matplotlib figure.
 
@@ -75,11 +93,8 @@ def figure_data_uri(fig: Figure, dpi: int = 80, close: bool = True) -> str:
     Returns:
         The URI, for the ``src`` of an ``<img>`` element.
     """
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    if close:
-        plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    png = figure_png(fig, dpi, close)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _as_audio(value: Any, sample_rate: int) -> tuple[np.ndarray, int] | None:
@@ -443,9 +458,14 @@ def explorer(
 
 
 def _show(output: Any, fig: Figure) -> None:
-    from IPython.display import display
+    """Replace an Output widget's content with the figure as a PNG image.
 
+    A PNG, not ``display(fig)``: under a non-inline backend (``MPLBACKEND=Agg``, as the
+    Makefile sets) IPython would only show the figure's text repr.
+    """
+    from IPython.display import Image, display
+
+    png = figure_png(fig, dpi=100)
     output.clear_output(wait=True)
     with output:
-        display(fig)
-    plt.close(fig)
+        display(Image(data=png, format="png"))

@@ -10,6 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MINI = REPO.parent / "shared" / "wavefake-mini"
 SHARED_MODELS = REPO.parent / "shared" / "reference-models"
+SHARED_SPEAKERS = REPO.parent / "shared" / "speakers-tts-mini"
 
 
 def _mini_root() -> Path | None:
@@ -48,3 +49,11 @@ def shared_models() -> Path:
     if not (SHARED_MODELS / "MANIFEST.tsv").is_file():
         pytest.skip("../shared/reference-models is not next to this checkout")
     return SHARED_MODELS
+
+
+@pytest.fixture(scope="session")
+def shared_speakers() -> Path:
+    """The read-only shared mirror of speakers-tts-mini (test only; with MANIFEST.tsv)."""
+    if not (SHARED_SPEAKERS / "MANIFEST.tsv").is_file():
+        pytest.skip("../shared/speakers-tts-mini is not next to this checkout")
+    return SHARED_SPEAKERS

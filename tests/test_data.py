@@ -100,6 +100,86 @@ def test_load_audio_8bit_and_float32(tmp_path):
     np.testing.assert_array_equal(data.load_audio(pf), x)
 
 
+def _pcm32(path: Path, seconds: float = 2.0) -> np.ndarray:
+    """A PCM_32 wav of int32 samples (full scale and detail below 16-bit resolution)."""
+    rng = np.random.default_rng(3)
+    raw = rng.integers(-(2**31), 2**31 - 1, size=int(seconds * SR), dtype=np.int64)
+    raw[:4] = [2**31 - 1, -(2**31), 1000, -1000]  # extremes, and |x| < 2**-16 of full scale
+    raw = raw.astype(np.int32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, raw, SR, subtype="PCM_32")
+    return raw
+
+
+def test_load_audio_pcm32_is_int32_over_2_31(tmp_path):
+    p = tmp_path / "p32.wav"
+    raw = _pcm32(p)
+    got, _ = sf.read(p, dtype="int32")  # soundfile's raw read, no scaling
+    assert sf.info(p).subtype == "PCM_32" and np.array_equal(got, raw)
+    x = data.load_audio(p)
+    ref = raw.astype(np.float64) / 2**31
+    np.testing.assert_allclose(x, ref, rtol=2**-24, atol=0)  # float32 rounding only
+    assert x[2] != 0 and abs(x[2] - 1000 / 2**31) < 1e-12  # finer than 16 bits survives
+
+
+def test_store_of_pcm32_files_keeps_the_scale(tmp_path):
+    raw = _pcm32(tmp_path / "root" / "A_ljspeech" / "LJ001-0001.wav")
+    _pcm32(tmp_path / "root" / "B_melgan" / "LJ001-0001_gen.wav")
+    ref = raw[:SR].astype(np.float64) / 2**31
+    for dtype in ("int16", "float16"):
+        cfg = DataConfig(tmp_path / "root", dtype=dtype)
+        store = prepare_store(cfg, store_dir=tmp_path / dtype, progress=False)
+        frame = store.read([0])[0]
+        if dtype == "int16":  # the int16 store rounds to 1/32768 (float32 decoding: +-1 step)
+            want = np.clip(np.round(ref * 32768), -32768, 32767) / 32768
+            np.testing.assert_allclose(frame, want, rtol=0, atol=1 / 32768 + 1e-9)
+            assert np.mean(frame == want) > 0.99
+        else:  # float16: within one float16 step of the exact value
+            np.testing.assert_allclose(frame, ref, rtol=2**-10, atol=2**-24)
+
+
+def test_load_audio_real_pcm32_file(shared_speakers):
+    for f in sorted((shared_speakers / "vctk" / "D_melgan").glob("*.wav")):
+        assert sf.info(f).subtype == "PCM_32"
+        raw, _ = sf.read(f, dtype="int32")
+        np.testing.assert_allclose(data.load_audio(f), raw / 2**31, rtol=2**-24, atol=0)
+
+
+def test_speakers_trees_are_letter_prefixed_with_their_real_folder(shared_speakers):
+    from gpwave.download import registry
+
+    trees = registry()["speakers"]["trees"]
+    assert trees == {"vctk": "vctk", "tts": "ljspeech"}
+    for tree, real in trees.items():
+        sources = data.discover_sources(shared_speakers / tree)
+        assert [s.name for s in sources if s.label == 0] == [real]
+        assert sources[0].folder == f"A_{real}" and len(sources) == {"vctk": 7, "tts": 9}[tree]
+        assert all(len(s.files()) == 5 for s in sources)
+
+
+def test_file_table_groups_the_speakers_files_by_utterance(shared_speakers):
+    from gpwave.download import registry
+
+    pattern = registry()["speakers"]["utterance_pattern"]
+    t = data.file_table(shared_speakers / "vctk", utterance_pattern=pattern)
+    assert list(t.columns) == ["file", "folder", "generator", "label", "utterance"]
+    assert len(t) == 35 and t.label.sum() == 30
+    assert sorted(t.utterance.unique()) == ["1", "2", "3", "4", "5"]
+    assert (t.groupby("utterance").folder.nunique() == 7).all()
+    row = t[t.file.str.endswith("ms_mg_3.wav")].iloc[0]
+    assert (row.folder, row.generator, row.label, row.utterance) == ("D_melgan", "melgan", 1, "3")
+    assert set(data.file_table(shared_speakers / "tts", pattern).generator) >= {"ljspeech"}
+
+
+def test_file_table_default_ids_and_unmatched_pattern(tmp_path):
+    root = make_tree(tmp_path)
+    t = data.file_table(root)
+    assert set(t.utterance) == {data.utterance_id(f) for f in t.file}
+    assert t.utterance.str.match(r"^LJ\d{3}-\d{4}$").all()
+    with pytest.raises(DataError, match=r"A_ljspeech/.*\.wav.*utterance_pattern"):
+        data.file_table(root, utterance_pattern=r"_(\d+)$")
+
+
 def test_load_audio_stereo_is_mixed_to_mono(tmp_path):
     left, right = tone(440), noise()
     p = write_wav(tmp_path / "st.wav", np.stack([left, right], axis=1), subtype="FLOAT")

@@ -159,6 +159,82 @@ def test_fetch_models_from_mirror_env(tmp_path, shared_models, monkeypatch):
         assert download.file_hash(root / row.file) == row.md5
 
 
+def test_packaged_speakers_manifest_is_the_shared_one(shared_speakers):
+    ours = download.speakers_manifest()
+    assert ours.equals(download.read_manifest(shared_speakers / "MANIFEST.tsv"))
+    assert len(ours) == 80 and set(ours.file.str.split("/").str[0]) == {"vctk", "tts"}
+    commit = ours.source_commit.iloc[0]
+    assert len(commit) == 40 and (ours.source_commit == commit).all()
+    assert all(
+        u == f"https://raw.githubusercontent.com/jik876/hifi-gan-demo/{commit}/{p}"
+        for u, p in zip(ours.source_url, ours.source_path, strict=True)
+    )
+    assert set(ours.subtype) == {"PCM_16", "PCM_32"}
+    assert download.registry()["speakers"]["test_only"] is True
+
+
+def test_fetch_speakers_from_mirror_env_and_resume(tmp_path, shared_speakers, monkeypatch):
+    monkeypatch.setenv("GPWAVE_SPEAKERS_MIRROR", str(shared_speakers))
+    monkeypatch.setenv("GPWAVE_DATA_MIRROR", str(tmp_path / "not-this-one"))
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    root = download.fetch("speakers", progress=False)
+    assert root == tmp_path / "speakers-tts-mini"
+    ours = download.speakers_manifest()
+    for row in ours.itertuples():
+        assert md5((root / row.file).read_bytes()) == row.md5
+    assert (root / "MANIFEST.tsv").read_bytes() == (shared_speakers / "MANIFEST.tsv").read_bytes()
+    assert sorted(p.name for p in root.iterdir()) == ["MANIFEST.tsv", "tts", "vctk"]
+    (root / ours.file[0]).unlink()  # interrupted: only the missing file is copied again
+    copied = []
+    real = download._copy_attempt
+    monkeypatch.setattr(download, "_copy_attempt", lambda s, p: copied.append(s) or real(s, p))
+    assert download.fetch("speakers", progress=False) == root
+    assert copied == [shared_speakers / ours.file[0]]
+
+
+def test_fetch_speakers_refuses_a_corrupt_mirror_file_and_a_wrong_md5(tmp_path, shared_speakers):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(shared_speakers, mirror)
+    bad = mirror / "vctk" / "D_melgan" / "ms_mg_2.wav"  # a 32-bit file
+    payload = bytearray(bad.read_bytes())
+    payload[-100] ^= 0xFF  # one flipped byte in the samples
+    bad.write_bytes(bytes(payload))
+    with pytest.raises(ChecksumError) as err:
+        download.fetch("speakers", dest=tmp_path / "data", mirror=mirror, progress=False)
+    msg = str(err.value)
+    want = download.speakers_manifest().set_index("file").md5["vctk/D_melgan/ms_mg_2.wav"]
+    assert msg.startswith("1 of 80 file(s) failed") and "vctk/D_melgan/ms_mg_2.wav" in msg
+    assert want in msg and md5(bytes(payload)) in msg
+    root = tmp_path / "data" / "speakers-tts-mini"
+    assert not (root / "vctk" / "D_melgan" / "ms_mg_2.wav").exists()
+    assert len(list(root.rglob("*.wav"))) == 79
+    sub = download.speakers_manifest().iloc[[0]].assign(md5="0" * 32)
+    with pytest.raises(ChecksumError, match=f"{sub.file[0]}.*expected {'0' * 32}"):
+        download.fetch_manifest(sub, tmp_path / "other", mirror=shared_speakers, progress=False)
+
+
+def test_training_refuses_a_test_only_set(tmp_path, shared_speakers, shared_mini, monkeypatch):
+    from gpwave.errors import ConfigError
+    from gpwave.train import TrainConfig
+
+    copy = tmp_path / "renamed"  # a copy under another name, known by its MANIFEST.tsv
+    (copy / "vctk").mkdir(parents=True)
+    shutil.copyfile(shared_speakers / "MANIFEST.tsv", copy / "MANIFEST.tsv")
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
+    for d in [
+        shared_speakers / "vctk",
+        shared_speakers / "tts" / "A_ljspeech",
+        copy / "vctk",
+        "${GPWAVE_DATA}/speakers-tts-mini/tts",
+    ]:
+        assert download.only_for_testing(str(d).replace("${GPWAVE_DATA}", "x")) == "speakers"
+        with pytest.raises(ConfigError, match="test only") as err:
+            TrainConfig(data_dir=str(d))
+        assert str(err.value).startswith(f"data_dir={str(d)!r}")
+    assert download.only_for_testing(shared_mini) is None
+    assert TrainConfig(data_dir=str(shared_mini)).data_dir == str(shared_mini)
+
+
 def _subset(shared_mini: Path):
     manifest = download.mini_manifest()
     plain = manifest[manifest.conversion == ""].iloc[[0, 100]]
@@ -383,6 +459,22 @@ def test_arrange_errors(tmp_path):
 def test_fetch_unknown_name():
     with pytest.raises(ValueError, match="name"):
         download.fetch("timit")
+    with pytest.raises(ValueError, match="name"):
+        download.manifest("timit")
+    with pytest.raises(DataError, match="ljspeech: not a manifest data set .*LJSpeech-1.1"):
+        download.manifest("ljspeech")
+    with pytest.raises(DataError, match="Zenodo record 5642694"):
+        download.manifest("wavefake")
+
+
+def test_cli_fetch_speakers(tmp_path, shared_speakers, capsys):
+    from gpwave import cli
+
+    args = ["data", "fetch", "speakers", "--dest", str(tmp_path), "--mirror", str(shared_speakers)]
+    assert cli.main(args) == 0
+    root = tmp_path / "speakers-tts-mini"
+    assert capsys.readouterr().out.strip() == str(root)
+    assert len(list(root.rglob("*.wav"))) == 80
 
 
 def test_cli_fetch_mini_and_arrange(tmp_path, shared_mini, capsys, full_sets):

@@ -21,6 +21,10 @@ from gpwave import book
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("*.py"))
+#: Book chapters are ``NN_name``; other notebooks (the live explorer, served by
+#: ``make explore``) are paired and clean like them but are not in the book.
+CHAPTERS = [p for p in SOURCES if re.match(r"\d\d_", p.stem)]
+OTHERS = ["explorer"]
 EXPECTED = [
     "01_fingerprints",
     "02_data",
@@ -33,7 +37,16 @@ EXPECTED = [
 
 
 def test_every_chapter_has_a_source() -> None:
-    assert [p.stem for p in SOURCES] == EXPECTED
+    assert [p.stem for p in CHAPTERS] == EXPECTED
+    assert [p.stem for p in SOURCES if p not in CHAPTERS] == OTHERS
+
+
+def test_the_explorer_is_no_chapter_and_reads_the_mini_benchmark() -> None:
+    assert "explorer" not in (REPO / "_toc.yml").read_text()
+    params = _parameters(NOTEBOOKS / "explorer.py")
+    assert {"data_dir", "max_frames", "wavelet", "level"} <= set(params)
+    text = ast.unparse(params["data_dir"])
+    assert "GPWAVE_DATA" in text and "wavefake-mini" in text
 
 
 def test_every_notebook_has_a_source() -> None:
@@ -70,7 +83,7 @@ def _parameters(source: Path) -> dict[str, object]:
     return names
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
 def test_parameters_cell(source: Path) -> None:
     params = _parameters(source)
     for name in ("quick", "data_dir", "results_dir"):
