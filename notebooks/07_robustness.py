@@ -46,7 +46,8 @@ from IPython.display import HTML, Markdown, display
 
 from gpwave import evaluate, pretrained, robustness, train
 from gpwave.config import resolve_device
-from gpwave.data import DataConfig, prepare_store
+from gpwave.data import DataConfig, file_table, prepare_store
+from gpwave.download import registry
 from gpwave.models import Detector
 from gpwave.widgets import audio_table
 
@@ -212,18 +213,27 @@ display(HTML(audio_table(rows)))
 # text-to-speech on LJSpeech (`tts/`, ground truth against Tacotron 2 spectrograms
 # rendered by WaveGlow and HiFi-GAN V1–V3, with the vocoder fine-tuned on Tacotron 2
 # output, `ft`, or not). Every frame is scored; each fake folder is compared with the
-# real folder of its tree. With five utterances per folder the 95 % intervals
-# (resampling utterances) are wide: read the differences between detectors across many
+# real folder of its tree. The 95 % intervals resample utterances: a file and its
+# counterparts in the other folders of its tree (the same sentence) are drawn together.
+# With five utterances per folder they are wide: read the differences between detectors across many
 # folders, not single cells.
 
 # %% tags=["hide-input"]
 t0 = time.perf_counter()
 speaker_tables = []
+pattern = registry()["speakers"]["utterance_pattern"]  # the utterance number of a file
 for tree in ["vctk", "tts"]:
-    tree_store = prepare_store(DataConfig(root=Path(speakers_dir) / tree), progress=False)
+    root = Path(speakers_dir) / tree
+    tree_store = prepare_store(DataConfig(root=root), progress=False)
+    files = file_table(root, pattern)
+    utterance = dict(zip(files["folder"] + "/" + files["file"].map(lambda f: Path(f).name),
+                         files["utterance"], strict=True))  # fmt: skip
     for name, det in detectors.items():
-        t = evaluate.score_split(det, tree_store, split=None, n_boot=n_boot, seed=seed,
-                                 limit=speakers_limit)  # fmt: skip
+        frames, scores = evaluate.split_scores(det, tree_store, None, seed=seed,
+                                               limit=speakers_limit)  # fmt: skip
+        keys = frames["folder"] + "/" + frames["file"].map(lambda f: Path(f).name)
+        frames = frames.assign(utterance=keys.map(utterance).to_numpy())
+        t = evaluate.table_from_scores(frames, scores, n_boot=n_boot, seed=seed)
         speaker_tables.append(t.assign(tree=tree, detector=name))
 speakers = pd.concat(speaker_tables, ignore_index=True)
 speakers["folder"] = speakers["tree"] + "/" + speakers["generator"]
