@@ -580,9 +580,10 @@ def plot_spectra(
     specs += [fake] if fake is not None else []
     first = specs[0]
     fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
-    for i, spec in enumerate(specs):
+    fake_colors = iter(["C3", "C1", "C2", *(f"C{k}" for k in range(4, 10))] * len(specs))
+    for spec in specs:
         _check_compatible(spec, first)
-        color = "C0" if spec.label == 0 else ("C3" if i == 1 else f"C{i + 1}")
+        color = "C0" if spec.label == 0 else next(fake_colors)
         m = _band_mask(spec, freq_range)
         khz, mean = spec.frequencies[m] / 1e3, spec.mean[m]
         ax.plot(khz, mean, color=color, lw=0.6, label=spec.generator, rasterized=len(khz) > 2048)

@@ -176,6 +176,9 @@ def test_plots_return_figures_with_khz_axes():
     assert sum(ax.get_visible() for ax in grid.axes) == 3
     three = fp.plot_spectra(list(spectra.values())[:3], scale="linear")
     assert [ln.get_label() for ln in three.axes[0].get_lines()] == ["ljspeech", "melgan", "hifigan"]
+    four = fp.plot_spectra(list(spectra.values())).axes[0].get_lines()
+    colors = [ln.get_color() for ln in four]
+    assert len(set(colors)) == 4, f"every spectrum needs its own colour: {colors}"
     vs_melgan = fp.plot_difference_grid(spectra, reference="melgan")
     assert {ax.get_title() for ax in vs_melgan.axes if ax.get_visible()} == {
         "ljspeech", "hifigan", "pwg",
