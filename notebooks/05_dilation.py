@@ -188,9 +188,9 @@ else:
 #     h = h.detach().requires_grad_()
 #     out = net.dil(h)
 #     out[0, :, :, out.shape[-1] // 2].sum().backward()
-#     seen = int((h.grad[0].abs().sum(dim=(0, 1)) > 0).sum())
+#     reach = int((h.grad[0].abs().sum(dim=(0, 1)) > 0).sum())
 #     print(f"dilations {dil}: {models.count_parameters(net.dil):,} parameters in the block, "
-#           f"one output sees {seen} of {h.shape[-1]} frequency positions")
+#           f"one output sees {reach} of {h.shape[-1]} frequency positions")
 # ```
 # ````
 

@@ -243,8 +243,8 @@ display((100 * share).round(1).rename_axis(f"% of |attribution| above {high_khz}
 #     r = attribution.attribute(paper, store.read(half), "saliency", "both",
 #                               batch_size=batch_size, max_frames=None)
 #     tops.append(set(np.argsort(r.marginal("fake"))[-10:]))
-#     share = attribution.high_band_share([r], high_khz).loc["fake"].iloc[0]
-#     print(f"{name} frames: {100 * share:.1f} % of the saliency above {high_khz} kHz")
+#     above = attribution.high_band_share([r], high_khz).loc["fake"].iloc[0]
+#     print(f"{name} frames: {100 * above:.1f} % of the saliency above {high_khz} kHz")
 # print(f"{len(tops[0] & tops[1])} of the ten most salient bands shared")
 # ```
 # ````
