@@ -198,15 +198,16 @@ display((100 * share).round(1).rename_axis(f"% of |attribution| above {high_khz}
 # :class: dropdown
 #
 # The change of the logit from the baseline to the frames does not depend on `n_steps`
-# at all: it is two forward passes. The completeness error shrinks fast as `n_steps`
-# grows. Integrated gradients is a path integral of the gradient from the baseline to the
+# at all: it is two forward passes. The completeness error shrinks as `n_steps` grows.
+# Integrated gradients is a path integral of the gradient from the baseline to the
 # frame; `n_steps` is the number of points of its Gauss–Legendre quadrature, and the
-# attributions add up to the logit change only as far as the quadrature is exact. With
-# four steps the error can be a sizeable fraction of the logit change (about 5 on a
-# change of about −28 in our run), with 16 to 32 it is a small fraction of it (about 0.1
-# and below). The cost grows linearly with `n_steps`, which is why the quick build (4
-# steps) shows a large completeness error and why the table *Completeness* is on the
-# page: check it before reading the maps.
+# attributions add up to the logit change only as far as the quadrature is exact. In our
+# run the error falls from about 5 with four steps, a sizeable part of a logit change of
+# about −28, to about 0.1 with 16 steps, and then only slowly (about 0.09 with 32): the
+# network's kinks (PReLU, max pooling) make the integrand only piecewise smooth, which
+# slows every quadrature down. The values depend on the frames. The cost grows linearly
+# with `n_steps`: choose the smallest number of steps whose completeness error is small
+# against the logit change, and check the table *Completeness* before reading the maps.
 #
 # ```python
 # few = store.read(paper_rows[:4])
