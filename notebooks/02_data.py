@@ -117,7 +117,7 @@ for utterance in example_utterances:
 # ### Exercise 1: another split seed
 #
 # Split the same frames with `split_seed = 1` instead of 0 (a key of the protocol, as
-# `gpwave train ... split_seed=1` would set it). Predict: which counts of the table
+# `gpwave train configs/mini.yaml --set split_seed=1` would set it). Predict: which counts of the table
 # *Frames and splits* change, which stay the same, and can an utterance now land in two
 # splits?
 #

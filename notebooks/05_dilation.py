@@ -173,9 +173,8 @@ else:
 # output sees the whole band from 0 to 11 kHz. With dilations 1, 1, 1 they span
 # $1 + 2 + 4 + 6 = 13$ positions, about 4.5 kHz. The code counts the positions whose
 # input changes the central output (gradients are exactly zero outside the receptive
-# field). Wide frequency context at no cost in parameters lets the detector relate
-# structure in distant bands, such as a generator's high-frequency deviations to the
-# speech below them. The chapter's ablation `dcnn_nodil` goes further and drops the
+# field). Wide frequency context at no cost in parameters lets the detector combine
+# evidence from distant bands in one output. The chapter's ablation `dcnn_nodil` goes further and drops the
 # dilated block altogether.
 #
 # ```python
