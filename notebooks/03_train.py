@@ -157,15 +157,16 @@ display(pd.Series(speed).to_frame(run_name))
 # ````{admonition} Solution
 # :class: dropdown
 #
-# With `lr` 4e-5 each Adam step moves the weights about ten times less, so after the same
-# 60 steps its training loss is higher and its validation EER is higher than with 4e-4:
-# the smaller step size needs more steps to learn the same thing. On the mini benchmark
-# the 4e-4 run's validation EER is clearly falling after 60 steps (about 0.43, 0.39, 0.25
-# over its three epochs in our run), while the 4e-5 run stays near chance (EER near 0.5,
-# loss near $\ln 2 \approx 0.693$). Neither has converged yet: the book gives the chapter's
-# run 100 steps (`configs/book.yaml` records a validation EER of 0 from epoch 4 with
-# 4e-4, seed 0). The exact losses and EERs depend on the seed, the frames and the
-# machine's arithmetic, so compare the two runs, not the numbers. This is why the book fixes a budget in steps (`max_steps`) *and*
+# With `lr` 4e-5 each Adam step moves the weights about ten times less, so after the
+# same 60 steps its training loss is higher and its validation EER is higher than with
+# 4e-4: the smaller step size needs more steps to learn the same thing. On the mini
+# benchmark the 4e-4 run's validation EER is clearly falling after 60 steps (about 0.43,
+# 0.39, 0.25 over its three epochs in our run), while the 4e-5 run stays near chance
+# (EER near 0.5, loss near $\ln 2 \approx 0.693$). Neither has converged yet: the book
+# gives the chapter's run 100 steps, and with 4e-4 seed 0 reached a validation EER of 0
+# from epoch 4 in our run (as `configs/book.yaml` records). The exact losses and EERs
+# depend on the seed, the frames and the machine's arithmetic, so compare the two runs,
+# not the numbers. This is why the book fixes a budget in steps (`max_steps`) *and*
 # checks convergence before it prints a table of test EERs.
 #
 # ```python
