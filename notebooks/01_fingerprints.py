@@ -180,10 +180,19 @@ if live_explorer:
 #     s = fingerprints.folder_spectra(
 #         data_dir, wavelet=wavelet, level=lev, only_use=only, max_frames=n
 #     )
-#     d = fingerprints.difference_db(s[example_generator], fingerprints.real_spectrum(s))
-#     width = s[example_generator].frequencies[1] - s[example_generator].frequencies[0]
-#     print(f"level {lev}: {d.size} bands of {width:.2f} Hz, jitter {np.std(np.diff(d)):.2f} dB")
-# fig = fingerprints.plot_spectra([fingerprints.real_spectrum(s), s[example_generator]])
+#     d = fingerprints.difference_db(
+#         s[example_generator], fingerprints.real_spectrum(s)
+#     )
+#     width = (
+#         s[example_generator].frequencies[1]
+#         - s[example_generator].frequencies[0]
+#     )
+#     print(
+#         f"level {lev}: {d.size} bands of {width:.2f} Hz, jitter {np.std(np.diff(d)):.2f} dB"
+#     )
+# fig = fingerprints.plot_spectra(
+#     [fingerprints.real_spectrum(s), s[example_generator]]
+# )
 # ```
 # ````
 
@@ -217,6 +226,8 @@ if live_explorer:
 #     real10 = fingerprints.real_spectrum(s)
 #     d = fingerprints.difference_db(s[example_generator], real10)
 #     span = 20 * np.log10(real10.mean.max() / real10.mean.min())
-#     print(f"{w}: real spectrum spans {span:.0f} dB, largest |Δ| {np.abs(d).max():.1f} dB")
+#     print(
+#         f"{w}: real spectrum spans {span:.0f} dB, largest |Δ| {np.abs(d).max():.1f} dB"
+#     )
 # ```
 # ````

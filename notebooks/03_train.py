@@ -173,12 +173,25 @@ display(pd.Series(speed).to_frame(run_name))
 # for lr in (4e-4, 4e-5):
 #     ((_, c),) = train.read_config(
 #         protocol_file,
-#         {**overrides, **here, "progress": False, "lr": lr, "max_steps": 60,
-#          "patience": None, "eval_test": False},
+#         {
+#             **overrides,
+#             **here,
+#             "progress": False,
+#             "lr": lr,
+#             "max_steps": 60,
+#             "patience": None,
+#             "eval_test": False,
+#         },
 #     )
-#     m = train.train_one(c, Path(results_dir) / "exercises" / f"lr{lr:g}", seed=0)
+#     m = train.train_one(
+#         c, Path(results_dir) / "exercises" / f"lr{lr:g}", seed=0
+#     )
 #     print(f"lr {lr:g}:", train.convergence_note(m))
-#     display(pd.DataFrame(m["history"])[["epoch", "train_loss", "val_eer"]].round(3))
+#     display(
+#         pd.DataFrame(m["history"])[
+#             ["epoch", "train_loss", "val_eer"]
+#         ].round(3)
+#     )
 # ```
 # ````
 
@@ -201,7 +214,14 @@ display(pd.Series(speed).to_frame(run_name))
 #
 # ```python
 # ((_, c),) = train.read_config(
-#     protocol_file, {**overrides, **here, "progress": False, "max_steps": 5, "eval_test": False}
+#     protocol_file,
+#     {
+#         **overrides,
+#         **here,
+#         "progress": False,
+#         "max_steps": 5,
+#         "eval_test": False,
+#     },
 # )
 # m = train.train_one(c, Path(results_dir) / "exercises" / "steps5", seed=0)
 # print(train.convergence_note(m))

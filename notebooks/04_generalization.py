@@ -325,11 +325,22 @@ display((100 * gain_table).round(1))
 # The exact values depend on the frames sampled (`limit`, `seed`).
 #
 # ```python
-# KB = ["kbpwg", "kbmelgan", "kbfbmelgan", "kbmbmelgan", "kbhifigan", "kbstylemelgan"]
+# KB = [
+#     "kbpwg",
+#     "kbmelgan",
+#     "kbfbmelgan",
+#     "kbmbmelgan",
+#     "kbhifigan",
+#     "kbstylemelgan",
+# ]
 # pools = {"without U-Z": R9Y9, "without O-T": KB}
-# table = evaluate.score_split(sym5, store, split=None, limit=16, n_boot=200, pools=pools)
+# table = evaluate.score_split(
+#     sym5, store, split=None, limit=16, n_boot=200, pools=pools
+# )
 # eers = table.set_index("generator")["eer"]
-# print(f"mean of the folders' EERs: {100 * eers.drop(['pooled_unseen', *pools]).mean():.1f} %")
+# print(
+#     f"mean of the folders' EERs: {100 * eers.drop(['pooled_unseen', *pools]).mean():.1f} %"
+# )
 # display((100 * eers).round(1).to_frame("EER (%)"))
 # ```
 # ````
@@ -355,8 +366,12 @@ display((100 * gain_table).round(1))
 #
 # ```python
 # for n in (8, None):
-#     t = evaluate.score_split(sym5, store, split=None, generators=R9Y9[:2], limit=n, n_boot=200)
-#     t = t.set_index("generator")[["n_frames", "eer", "eer_ci_low", "eer_ci_high"]]
+#     t = evaluate.score_split(
+#         sym5, store, split=None, generators=R9Y9[:2], limit=n, n_boot=200
+#     )
+#     t = t.set_index("generator")[
+#         ["n_frames", "eer", "eer_ci_low", "eer_ci_high"]
+#     ]
 #     print(f"limit={n}")
 #     display(t.assign(ci_width=t["eer_ci_high"] - t["eer_ci_low"]).round(3))
 # ```

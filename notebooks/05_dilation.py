@@ -180,16 +180,19 @@ else:
 # ```python
 # import torch
 #
-# shape = (1, 256, 95)  # (channels, packets, time steps) of 1 s of sym5 level-8 packets
+# shape = (1, 256, 95)  # channels, packets, time steps: 1 s, sym5, level 8
 # for dil in [(1, 2, 4), (1, 1, 1)]:
 #     net = models.build_model("dcnn", shape, dilations=dil).eval()
-#     h = net.cnn(torch.randn(2, *shape).transpose(2, 3)).transpose(1, 2)  # time as channels
+#     x = torch.randn(2, *shape).transpose(2, 3)
+#     h = net.cnn(x).transpose(1, 2)  # time steps as channels
 #     h = h.detach().requires_grad_()
 #     out = net.dil(h)
 #     out[0, :, :, out.shape[-1] // 2].sum().backward()
 #     reach = int((h.grad[0].abs().sum(dim=(0, 1)) > 0).sum())
-#     print(f"dilations {dil}: {models.count_parameters(net.dil):,} parameters in the block, "
-#           f"one output sees {reach} of {h.shape[-1]} frequency positions")
+#     print(
+#         f"dilations {dil}: {models.count_parameters(net.dil):,} parameters in the block, "
+#         f"one output sees {reach} of {h.shape[-1]} frequency positions"
+#     )
 # ```
 # ````
 
@@ -217,9 +220,13 @@ else:
 #
 # ```python
 # frames, a, b = scored[seed]
-# print(f"right with dilation only: {len(evaluate.disagreements(a, b, frames))}, "
-#       f"right without it only: {len(evaluate.disagreements(b, a, frames))}")
-# swapped = evaluate.paired_table(frames, b, a, seen, n_boot=100 if quick else 1000, seed=seed)
+# print(
+#     f"right with dilation only: {len(evaluate.disagreements(a, b, frames))}, "
+#     f"right without it only: {len(evaluate.disagreements(b, a, frames))}"
+# )
+# swapped = evaluate.paired_table(
+#     frames, b, a, seen, n_boot=100 if quick else 1000, seed=seed
+# )
 # display((100 * swapped.set_index("test_frames")).round(1))
 # ```
 # ````

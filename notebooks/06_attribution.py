@@ -212,10 +212,19 @@ display((100 * share).round(1).rename_axis(f"% of |attribution| above {high_khz}
 # ```python
 # few = store.read(paper_rows[:4])
 # for steps in (4, 16, 32):
-#     r = attribution.attribute(paper, few, "integrated_gradients", "fake", n_steps=steps,
-#                               batch_size=batch_size, max_frames=None)
-#     print(f"n_steps {steps:>2}: completeness error {r.completeness_error['fake']:.3f}, "
-#           f"logit change {r.output_difference['fake']:.2f}")
+#     r = attribution.attribute(
+#         paper,
+#         few,
+#         "integrated_gradients",
+#         "fake",
+#         n_steps=steps,
+#         batch_size=batch_size,
+#         max_frames=None,
+#     )
+#     print(
+#         f"n_steps {steps:>2}: completeness error {r.completeness_error['fake']:.3f}, "
+#         f"logit change {r.output_difference['fake']:.2f}"
+#     )
 # ```
 # ````
 
@@ -238,14 +247,22 @@ display((100 * share).round(1).rename_axis(f"% of |attribution| above {high_khz}
 # band.
 #
 # ```python
-# rows8 = data.select_frames(store, "test", balance=True, limit=8)  # 8 real, 8 fake
+# rows8 = data.select_frames(store, "test", balance=True, limit=8)  # 8 + 8
 # tops = []
 # for name, half in (("even", rows8[::2]), ("odd", rows8[1::2])):
-#     r = attribution.attribute(paper, store.read(half), "saliency", "both",
-#                               batch_size=batch_size, max_frames=None)
+#     r = attribution.attribute(
+#         paper,
+#         store.read(half),
+#         "saliency",
+#         "both",
+#         batch_size=batch_size,
+#         max_frames=None,
+#     )
 #     tops.append(set(np.argsort(r.marginal("fake"))[-10:]))
 #     above = attribution.high_band_share([r], high_khz).loc["fake"].iloc[0]
-#     print(f"{name} frames: {100 * above:.1f} % of the saliency above {high_khz} kHz")
+#     print(
+#         f"{name} frames: {100 * above:.1f} % of the saliency above {high_khz} kHz"
+#     )
 # print(f"{len(tops[0] & tops[1])} of the ten most salient bands shared")
 # ```
 # ````
