@@ -104,3 +104,94 @@ index.groupby("split")["utterance"].nunique().rename("utterances").to_frame()
 for utterance in example_utterances:
     display(HTML(f"<h3>{utterance}</h3>"))
     display(HTML(widgets.audio_table(data.utterance_rows(data_dir, utterance))))
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise changes one setting of this chapter. Write down your prediction first,
+# then run the code in a cell at the end of the notebook (it uses the chapter's variables,
+# so run the notebook first) and compare. Each takes seconds on a laptop CPU. The
+# solutions are collapsed: click **Solution** to open one.
+
+# %% [markdown]
+# ### Exercise 1: another split seed
+#
+# Split the same frames with `split_seed = 1` instead of 0 (a key of the protocol, as
+# `gpwave train configs/mini.yaml --set split_seed=1` would set it). Predict: which counts of the table
+# *Frames and splits* change, which stay the same, and can an utterance now land in two
+# splits?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# The train, validation and test counts of `ljspeech` and `melgan` change: the split is a
+# seeded hash of the utterance id (`gpwave.data.split_of`), so another seed draws another
+# 80/10/10 set of *utterances*, and each frame follows its utterance. The frame counts
+# are not exactly 80/10/10, because utterances differ in length, and they differ from
+# seed to seed. The test-only folders stay entirely in test, and so do the real frames of
+# the utterances they share (pinned by the protocol, whatever the seed). No utterance is
+# in two splits with any seed: the largest count printed below is 1.
+#
+# ```python
+# ((_, cfg1),) = train.read_config(
+#     protocol_file, {"split_seed": 1, "data_dir": str(data_dir)}
+# )
+# by_seed1 = index.assign(
+#     split=data.assign_splits(index, train.data_config(cfg1))
+# )
+# display(
+#     by_seed1.pivot_table(
+#         index="folder",
+#         columns="split",
+#         values="row",
+#         aggfunc="count",
+#         fill_value=0,
+#     )
+# )
+# print(
+#     "most splits per utterance:",
+#     by_seed1.groupby("utterance")["split"].nunique().max(),
+# )
+# ```
+# ````
+
+# %% [markdown]
+# ### Exercise 2: what a split by frame would leak
+#
+# Assign every *frame* to train, validation or test at random (80/10/10), as the
+# reference implementation did, instead of every utterance. Predict: what share of the
+# utterances would have frames in more than one split?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# Most of them. An utterance yields several frames (one per second, in the real folder
+# and in every generator's folder that re-synthesised it), and each frame draws its split
+# independently, so only utterances with one or two frames have a fair chance to stay in
+# one split. The exact share depends on the random draw and the data set; on the mini
+# benchmark it is well over half. A detector tested on such a split has heard the test
+# sentences in training (other seconds, or the real version of a fake one) and can
+# recognise the sentence rather than the generator. This is why gpwave splits by
+# utterance, and why the chapter on generalization calls the EERs of the released
+# models, trained on a split by frame, an optimistic bound.
+#
+# ```python
+# import numpy as np
+#
+# rng = np.random.default_rng(0)
+# random_split = rng.choice(
+#     ["train", "val", "test"], size=len(index), p=[0.8, 0.1, 0.1]
+# )
+# n_splits = (
+#     index.assign(split=random_split).groupby("utterance")["split"].nunique()
+# )
+# print(
+#     n_splits.value_counts()
+#     .sort_index()
+#     .rename("utterances by number of splits")
+# )
+# print(
+#     f"in more than one split: {(n_splits > 1).mean():.0%} of {len(n_splits)} utterances"
+# )
+# ```
+# ````

@@ -292,3 +292,87 @@ display((100 * gain_table).round(1))
 # absolute level of the recording. Whether the self-trained model converged is in the
 # overview above (in a quick build it has not), so compare its *flatness*, not its
 # height.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise changes one argument of this chapter's scoring. Write down your
+# prediction first, then run the code in a cell at the end of the notebook (it uses the
+# chapter's variables, so run the notebook first) and compare. Each scores a few hundred
+# frames with the paper's sym5 model: under a minute on a laptop CPU. The folders O–Z
+# exist in the mini benchmark only. The solutions are collapsed: click **Solution** to
+# open one.
+
+# %% [markdown]
+# ### Exercise 1: what a pool leaves out
+#
+# The argument `pools` of `evaluate.score_split` adds pooled rows; each pool names the
+# generators it *leaves out*. Score the sym5 model with two pools: one without the r9y9
+# folders U–Z (`R9Y9`, as above) and one without the O–T folders. Predict: how does each
+# pooled EER compare with `pooled_unseen`, which pools every fake folder? Is a pooled EER
+# the mean of the EERs of the folders in it?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# Leaving out U–Z, the folders that fool the model, lowers the pooled EER far below
+# `pooled_unseen`; leaving out O–T, which the model catches, raises it above
+# `pooled_unseen`. A pooled EER is not the mean of its folders' EERs: it compares all
+# real frames with all fake frames of the pool at *one* threshold, so it weighs each
+# folder by its number of frames, and fakes that score as more real than real speech
+# (U–Z) pull the shared threshold for every folder. A single "unseen" number therefore
+# depends on which generators went into the pool; read it next to the per-folder rows.
+# The exact values depend on the frames sampled (`limit`, `seed`).
+#
+# ```python
+# KB = [
+#     "kbpwg",
+#     "kbmelgan",
+#     "kbfbmelgan",
+#     "kbmbmelgan",
+#     "kbhifigan",
+#     "kbstylemelgan",
+# ]
+# pools = {"without U-Z": R9Y9, "without O-T": KB}
+# table = evaluate.score_split(
+#     sym5, store, split=None, limit=16, n_boot=200, pools=pools
+# )
+# eers = table.set_index("generator")["eer"]
+# print(
+#     f"mean of the folders' EERs: {100 * eers.drop(['pooled_unseen', *pools]).mean():.1f} %"
+# )
+# display((100 * eers).round(1).to_frame("EER (%)"))
+# ```
+# ````
+
+# %% [markdown]
+# ### Exercise 2: fewer frames, wider intervals
+#
+# Score two of the U–Z folders with `limit=8` frames per folder and then with every
+# frame (`limit=None`). Predict: how do the 95 % bootstrap intervals of the EER change,
+# and do they become narrow with every frame?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# With 8 frames per folder the intervals are wide (about half the EER scale in our run);
+# with every frame they narrow (to roughly 0.1–0.2), and the point estimate moves within
+# the wider interval. They stay wide for some 600 scored frames, though: the bootstrap
+# resamples *utterances*, not frames, because the frames of one sentence are not
+# independent, and each of these folders holds only five sentences (LJ050-0029…0033).
+# More seconds of the same sentences add little; more sentences would. This is why the
+# mini benchmark's numbers carry wide intervals. The exact widths depend on the frames
+# and the bootstrap seed.
+#
+# ```python
+# for n in (8, None):
+#     t = evaluate.score_split(
+#         sym5, store, split=None, generators=R9Y9[:2], limit=n, n_boot=200
+#     )
+#     t = t.set_index("generator")[
+#         ["n_frames", "eer", "eer_ci_low", "eer_ci_high"]
+#     ]
+#     print(f"limit={n}")
+#     display(t.assign(ci_width=t["eer_ci_high"] - t["eer_ci_low"]).round(3))
+# ```
+# ````

@@ -252,3 +252,29 @@ def test_static_explorer_switches_generator(driver, base_url: str) -> None:
     driver.find_element("css selector", ".gpwave-explorer").screenshot(
         str(ARTIFACTS / "explorer_switched.png")
     )
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_exercise_solutions_collapsed_until_clicked(driver, base_url: str, page: str) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _open(driver, base_url + page)
+    section = driver.find_elements("css selector", "main section#exercises")
+    assert section and section[0].is_displayed(), f"{page}: no visible Exercises section"
+    exercises = section[0].find_elements("css selector", "section h3")
+    solutions = section[0].find_elements("css selector", "div.admonition.dropdown")
+    assert 2 <= len(exercises) <= 3, f"{page}: {len(exercises)} exercises"
+    assert len(solutions) == len(exercises), f"{page}: {len(solutions)} solutions"
+    for k, solution in enumerate(solutions, start=1):
+        title = solution.find_element("css selector", ".admonition-title")
+        body = solution.find_elements("css selector", ":scope > :not(.admonition-title)")
+        assert exercises[k - 1].is_displayed() and title.is_displayed()
+        assert "Solution" in title.text, f"{page}: solution {k} is titled {title.text!r}"
+        assert body and not any(b.is_displayed() for b in body), f"{page}: solution {k} open"
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", title)
+        title.click()
+        WebDriverWait(driver, 5).until(lambda d, shown=body: all(b.is_displayed() for b in shown))
+        assert solution.find_elements("css selector", "div.highlight pre"), f"{page}: no code"
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = page.replace("/", "_").removesuffix(".html")
+    section[0].screenshot(str(ARTIFACTS / f"{name}_exercises_open.png"))

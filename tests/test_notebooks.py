@@ -260,3 +260,59 @@ def test_timing_table_lists_each_execution_and_the_total(tmp_path, capsys):
     assert saved["seconds"].iloc[-1] == pytest.approx(12.8, abs=0.1)
     assert "01_fingerprints" in (tmp_path / "book_timings.md").read_text()
     assert "total" in capsys.readouterr().out
+
+
+def _toc_chapters() -> list[str]:
+    """Notebook chapters of the book: the ``executed/NN_name`` entries of ``_toc.yml``."""
+    import yaml
+
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [c["file"] for part in toc.get("parts", []) for c in part["chapters"]]
+    return [f.removeprefix("executed/") for f in files if f.startswith("executed/")]
+
+
+EXERCISE_HEADING = re.compile(r"### Exercise (\d+): \S.*")
+SOLUTION_OPEN = "````{admonition} Solution\n:class: dropdown\n"
+
+
+def test_toc_lists_the_notebook_chapters() -> None:
+    assert _toc_chapters()[: len(EXPECTED)] == EXPECTED
+    for chapter in _toc_chapters():
+        assert (NOTEBOOKS / f"{chapter}.py").is_file(), f"_toc.yml lists {chapter}, no source"
+
+
+@pytest.mark.parametrize("chapter", _toc_chapters())
+def test_chapter_ends_with_exercises_and_collapsed_solutions(chapter: str) -> None:
+    """The last section is '## Exercises': 2-3 markdown cells, one exercise each.
+
+    Each exercise cell starts with '### Exercise k: title' (k = 1, 2, ...), states the task,
+    and ends with one MyST dropdown admonition titled 'Solution' (collapsed in the book)
+    that explains the outcome and holds the Python code to run.
+    """
+    cells = jupytext.read(NOTEBOOKS / f"{chapter}.py").cells
+    first_lines = [c.source.strip().splitlines()[0] if c.source.strip() else "" for c in cells]
+    starts = [i for i, line in enumerate(first_lines) if line == "## Exercises"]
+    assert len(starts) == 1, f"{chapter}: expected one '## Exercises' cell, found {len(starts)}"
+    intro, exercises = cells[starts[0]], cells[starts[0] + 1 :]
+    assert intro.cell_type == "markdown" and len(intro.source.splitlines()) > 2
+    assert "Solution" in intro.source, f"{chapter}: the introduction says how to open solutions"
+    assert 2 <= len(exercises) <= 3, f"{chapter}: {len(exercises)} exercises, expected 2-3"
+    for k, cell in enumerate(exercises, start=1):
+        where = f"{chapter}, exercise {k}"
+        assert cell.cell_type == "markdown", f"{where}: exercises are markdown, not executed"
+        lines = cell.source.strip().splitlines()
+        heading = EXERCISE_HEADING.fullmatch(lines[0])
+        assert heading and int(heading.group(1)) == k, f"{where}: heading {lines[0]!r}"
+        assert not any(line.startswith(("# ", "## ", "### ")) for line in lines[1:]), where
+        text = cell.source.strip()
+        assert text.count(SOLUTION_OPEN) == 1, f"{where}: needs one collapsed Solution dropdown"
+        task, solution = text.split(SOLUTION_OPEN)
+        assert len(task.split()) >= 20, f"{where}: the task is missing"
+        assert "predict" in task.lower(), f"{where}: the reader predicts before running"
+        assert solution.rstrip().endswith("\n````"), f"{where}: the solution closes the cell"
+        assert solution.count("````") == 1, f"{where}: one closing fence"
+        explanation, _, rest = solution.partition("```python\n")
+        assert len(explanation.split()) >= 40, f"{where}: the solution explains the outcome"
+        code, closed, _ = rest.partition("\n```\n")
+        assert closed, f"{where}: the solution holds one ```python block"
+        ast.parse(code)  # the code to run is valid Python
