@@ -17,8 +17,9 @@
 # # What dilation buys
 #
 # The DCNN ends in three dilated convolution blocks over frequency (dilations 1, 2 and 4)
-# that see wide frequency context. The ablation replaces them by undilated blocks and
-# changes nothing else. This chapter compares the two trained models on every test folder
+# that see wide frequency context. The ablation (`dcnn_nodil`, as in the paper) drops
+# that dilated block entirely and changes nothing else; the linear head then reads the
+# convolutional features directly. This chapter compares the two trained models on every test folder
 # and plays the test frames that the full model gets right and the ablation gets wrong.
 
 # %% tags=["hide-input"]
