@@ -23,6 +23,14 @@ bit-deterministic). Under ``torchrun`` the model is wrapped in DistributedDataPa
 (NCCL on GPU, gloo on CPU) with SyncBatchNorm; every step's global batch is the same set
 of frames as in a single-process run, split across ranks.
 
+Fine-tuning and augmentation: ``init`` starts a run from a released or published model
+or a checkpoint (:func:`initial_detector`), ``augment`` perturbs the training waveforms
+of both classes on the fly with :mod:`gpwave.perturb` (:func:`augment_batch`, drawn from
+``(seed, epoch, step)`` so resumed runs stay identical), ``freeze`` keeps parameters
+fixed, and ``publish`` copies the best checkpoint with its provenance to
+``$GPWAVE_DATA/models`` as a named model (:func:`publish`; ``configs/robust.yaml`` makes
+``gpwave-robust``).
+
 Input pipeline: without cached features, each rank's batches are read from the frame
 store by :func:`batch_loader` (a DataLoader with ``workers`` reader processes, prefetch,
 pinned memory on CUDA) as int16, copied to the device without blocking and converted to
@@ -140,6 +148,10 @@ class TrainConfig:
             features are cached (augmentation needs the waveforms).
         freeze: Parameter-name prefixes of the model (e.g. ``cnn``) kept fixed: no
             gradient, and their BatchNorm/dropout stay in eval mode.
+        freeze_batchnorm: Keep every BatchNorm layer's running statistics as they start
+            (eval mode) while training; every weight still trains. For fine-tuning
+            an ``init`` model on a small augmented set, whose batch statistics would
+            otherwise replace the released ones within a few dozen steps.
         publish: At the end, copy the best checkpoint of the first seed to
             ``$GPWAVE_DATA/models/<publish>.pt`` with ``<publish>.json`` (provenance),
             loadable as ``--model <publish>`` (:data:`gpwave.pretrained.PUBLISHED_MODELS`).
@@ -187,6 +199,7 @@ class TrainConfig:
     init: str | None = None
     augment: list[dict[str, Any]] = field(default_factory=list)
     freeze: list[str] = field(default_factory=list)
+    freeze_batchnorm: bool = False
     publish: str | None = None
 
     def __post_init__(self) -> None:
@@ -1476,7 +1489,7 @@ def _train_one(
         t0 = time.perf_counter()
         torch.manual_seed(seed * 1_000_003 + 7919 * (epoch + 1) + d.rank)
         det.model.train()
-        _freeze_modes(det.model, cfg.freeze)
+        _freeze_modes(det.model, cfg.freeze, cfg.freeze_batchnorm)
         if by_gradient:
             left = None if cfg.max_steps is None else cfg.max_steps - state["step"]
             train_loss, steps = _train_epoch(
@@ -1540,10 +1553,11 @@ def _trainable(model: torch.nn.Module, freeze: Sequence[str]) -> list[torch.nn.P
     return out
 
 
-def _freeze_modes(model: torch.nn.Module, freeze: Sequence[str]) -> None:
-    """Put the modules under ``freeze`` in eval mode (fixed BatchNorm statistics, no dropout)."""
+def _freeze_modes(model: torch.nn.Module, freeze: Sequence[str], batchnorm: bool = False) -> None:
+    """Eval mode for the modules under ``freeze`` (and every BatchNorm if ``batchnorm``)."""
     for name, module in model.named_modules():
-        if any(_matches(name, prefix) for prefix in freeze):
+        is_bn = isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+        if any(_matches(name, prefix) for prefix in freeze) or (batchnorm and is_bn):
             module.eval()
 
 

@@ -702,3 +702,15 @@ def test_publish_writes_weights_and_provenance_that_load_by_name(tree, tmp_path,
     assert all(torch.equal(v, ref[k]) for k, v in det.state_dict().items())
     with pytest.raises(ConfigError, match="publish names one model"):
         train.run_config({**raw, "seeds": [[0], [1]]}, tmp_path / "grid")
+
+
+@pytest.mark.filterwarnings("ignore::gpwave.train.ConvergenceWarning")
+def test_freeze_batchnorm_keeps_running_statistics_and_trains_the_rest(tree, tmp_path):
+    cfg = cfg_of(tree, model="dcnn", epochs=1, eval_test=False, lr=0.01, freeze_batchnorm=True)
+    train.train_one(cfg, tmp_path / "r", seed=0)
+    torch.manual_seed(0)
+    start = train.initial_detector(cfg, 5512)[0].model.state_dict()
+    end = _state(tmp_path / "r" / "last.pt")[0]
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(start[k], end["model." + k]) for k in stats)
+    assert not torch.equal(start["cnn.0.weight"], end["model.cnn.0.weight"])
