@@ -152,6 +152,12 @@ class TrainConfig:
             (eval mode) while training; every weight still trains. For fine-tuning
             an ``init`` model on a small augmented set, whose batch statistics would
             otherwise replace the released ones within a few dozen steps.
+        distill: Weight ``w`` of a consistency loss towards the ``init`` model: each step
+            minimises ``(1 - w) * CE + w * KL(teacher || student)``, where the teacher
+            is the init model's softmax on the *clean* training frame (computed once
+            before training) and the student sees the augmented frame. It teaches
+            invariance to the perturbations while keeping the released model's decisions
+            on clean audio (0: cross-entropy only; needs ``init``).
         publish: At the end, copy the best checkpoint of the first seed to
             ``$GPWAVE_DATA/models/<publish>.pt`` with ``<publish>.json`` (provenance),
             loadable as ``--model <publish>`` (:data:`gpwave.pretrained.PUBLISHED_MODELS`).
@@ -200,12 +206,15 @@ class TrainConfig:
     augment: list[dict[str, Any]] = field(default_factory=list)
     freeze: list[str] = field(default_factory=list)
     freeze_batchnorm: bool = False
+    distill: float = 0.0
     publish: str | None = None
 
     def __post_init__(self) -> None:
         """Check every field's type and range (ints widen to floats); see :data:`RULES`."""
         check_fields(self, RULES)
         self.augment = check_augment(self.augment, self.sample_rate, self.seconds)
+        if self.distill > 0 and self.init is None:
+            raise ConfigError(f"distill={self.distill}: distillation needs a teacher; set init")
         try:
             from gpwave.transforms import FeatureConfig
 
@@ -273,6 +282,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "null or one of " + ", ".join(get_args(PublishedModelName)),
     ),
     "freeze": (lambda v: all(v), "a list of non-empty parameter-name prefixes"),
+    "distill": (lambda v: 0 <= v <= 1, "a weight between 0 and 1"),
 }
 
 #: Keys of one ``augment`` entry: kind (required), strengths (required), p (default 1).
@@ -571,24 +581,53 @@ def initial_detector(cfg: TrainConfig, n_samples: int) -> tuple[Detector, str | 
         whose ``level_norm`` matches: its normaliser is kept). Before a refit the
         normaliser is reset.
     """
-    from gpwave import pretrained
     from gpwave.transforms import FeatureConfig, Normalizer
 
     if cfg.init is None:
         fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
         return Detector(fcfg, cfg.model, n_samples, cfg.model_kwargs, cfg.level_norm), "bands"
-    if cfg.init in pretrained.PAPER_MODELS:
-        det = pretrained.paper_detector(cfg.init)
-    elif cfg.init in pretrained.PUBLISHED_MODELS:
-        det = pretrained.published_detector(cfg.init)
-    else:
-        det = Detector.load(cfg.init)
+    det = load_init(cfg.init)
     if det.level_norm == cfg.level_norm:
         return det.train(), None
     fit = "global" if _is_global(det) else "bands"
     det.level_norm = cfg.level_norm
     det.normalizer = Normalizer(det.input_shape)
     return det.train(), fit
+
+
+def load_init(init: str, device: str = "cpu") -> Detector:
+    """The ``init`` model as it was released or saved (eval mode).
+
+    Args:
+        init: A released/published model name or a gpwave checkpoint file.
+        device: Where it lives.
+
+    Returns:
+        The detector.
+    """
+    from gpwave import pretrained
+
+    if init in pretrained.PAPER_MODELS:
+        return pretrained.paper_detector(init, device=device)
+    if init in pretrained.PUBLISHED_MODELS:
+        return pretrained.published_detector(init, device=device)
+    return Detector.load(init, map_location=device)
+
+
+def teacher_targets(cfg: TrainConfig, store: Any, rows: np.ndarray, device: str) -> torch.Tensor:
+    """Soft targets of ``distill``: the init model's class probabilities on clean frames.
+
+    Args:
+        cfg: The run's config (``init`` set).
+        store: The frame store.
+        rows: Training rows.
+        device: Where to compute.
+
+    Returns:
+        ``(len(rows), 2)`` probabilities (real, fake), float32, on ``device``.
+    """
+    p = evaluate.score_frames(load_init(cfg.init, device), store, rows, device=device)
+    return torch.as_tensor(np.stack([1 - p, p], axis=1), dtype=torch.float32, device=device)
 
 
 def _is_global(det: Detector) -> bool:
@@ -1445,6 +1484,7 @@ def _train_one(
                 f"{'both classes' if not labels else ('real' if 1 in labels else 'fake')} "
                 f"({cfg.real} vs {cfg.train_generator}); check split/only_test_folders"
             )
+    targets = teacher_targets(cfg, store, train_rows, device) if cfg.distill else None
     torch.manual_seed(seed)
     det, fit = initial_detector(cfg, store.frame_length)
     det.to(device)
@@ -1493,7 +1533,19 @@ def _train_one(
         if by_gradient:
             left = None if cfg.max_steps is None else cfg.max_steps - state["step"]
             train_loss, steps = _train_epoch(
-                net, opt, scaler, train, cfg, seed, epoch, d, amp, progress, left, workers
+                net,
+                opt,
+                scaler,
+                train,
+                cfg,
+                seed,
+                epoch,
+                d,
+                amp,
+                progress,
+                left,
+                workers,
+                targets,
             )
             state["step"] += steps
         else:
@@ -1622,8 +1674,12 @@ def _train_epoch(
     progress: bool,
     limit: int | None = None,
     workers: int = 0,
+    targets: torch.Tensor | None = None,
 ) -> tuple[float, int]:
     """One pass over the training frames (at most ``limit`` steps).
+
+    With ``targets`` (the teacher's probabilities per training position, ``distill``)
+    the loss mixes cross-entropy and the KL divergence from them.
 
     The batch losses stay on the device (no per-step sync): they are gathered once at
     the end, and read every :data:`LOG_EVERY` steps for the progress bar.
@@ -1639,9 +1695,15 @@ def _train_epoch(
     augment = None
     if cfg.augment:
         augment = lambda k, x: augment_batch(x, cfg.augment, sr, seed, epoch, k, d.rank)  # noqa: E731
-    for x, y in frames.stream(batches, workers, augment):
+    for idx, (x, y) in zip(batches, frames.stream(batches, workers, augment), strict=True):
         with torch.autocast(device_type, dtype=torch.float16, enabled=amp):
-            loss = F.cross_entropy(net(x).float(), y)
+            z = net(x).float()
+            loss = F.cross_entropy(z, y)
+            if targets is not None:
+                kl = F.kl_div(
+                    F.log_softmax(z, -1), targets[torch.as_tensor(idx)], reduction="batchmean"
+                )
+                loss = (1 - cfg.distill) * loss + cfg.distill * kl
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)

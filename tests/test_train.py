@@ -714,3 +714,23 @@ def test_freeze_batchnorm_keeps_running_statistics_and_trains_the_rest(tree, tmp
     stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
     assert stats and all(torch.equal(start[k], end["model." + k]) for k in stats)
     assert not torch.equal(start["cnn.0.weight"], end["model.cnn.0.weight"])
+
+
+def test_distillation_targets_the_init_model_on_clean_frames(tree, tmp_path):
+    init = tmp_path / "init"
+    train.train_one(cfg_of(tree, epochs=1, eval_test=False), init, seed=0)
+    cfg = cfg_of(tree, epochs=1, eval_test=False, init=str(init / "best.pt"), distill=1.0)
+    store = prepare_store(train.data_config(cfg), store_dir=cfg.store_dir)
+    rows = select_frames(store, "train", ["melgan"])
+    teacher = Detector.load(init / "best.pt")
+    with torch.no_grad():
+        ref = torch.softmax(teacher(torch.from_numpy(store.read(rows))), -1)
+    torch.testing.assert_close(train.teacher_targets(cfg, store, rows, "cpu"), ref)
+    losses = {}
+    for w in (1.0, 0.0):
+        run = train.train_one(cfg_of(tree, epochs=1, eval_test=False, init=str(init / "best.pt"),
+                                     distill=w, lr=1e-6), tmp_path / f"d{w}", seed=0)  # fmt: skip
+        losses[w] = run["history"][0]["train_loss"]
+    assert losses[1.0] < 1e-4 < 0.05 < losses[0.0]  # the student starts as the teacher: KL ~ 0
+    with pytest.raises(ConfigError, match="distill=0.5: distillation needs a teacher"):
+        train.TrainConfig(distill=0.5)
