@@ -63,16 +63,15 @@ def side_by_side(table: pd.DataFrame, value: str = "condition") -> pd.DataFrame:
 
 
 def per_folder(dets: dict[str, Detector], store, n_boot: int) -> pd.DataFrame:
-    """Clean EER of every WaveFake-style folder (B-T) for each detector."""
-    gens = sorted({f.split("_", 1)[1] for f in store.index["folder"] if f[0] in WAVEFAKE_FOLDERS})
+    """Clean EER of every WaveFake-style folder (B-T) for each detector, and B-T pooled."""
+    folders = sorted({f for f in store.index["folder"] if f[0] in WAVEFAKE_FOLDERS})
+    name = {f.split("_", 1)[1]: f for f in folders}
+    name[evaluate.POOLED] = "pooled B-T"
     tables = []
-    for name, det in dets.items():
-        t = evaluate.score_split(det, store, "test", gens, n_boot=n_boot)
-        tables.append(
-            t.assign(detector=name).rename(
-                columns={"generator": "folder", "eer_ci_low": "eer_ci_low"}
-            )
-        )
+    for label, det in dets.items():
+        t = evaluate.score_split(det, store, "test", [f.split("_", 1)[1] for f in folders],
+                                 n_boot=n_boot)  # fmt: skip
+        tables.append(t.assign(detector=label, folder=t["generator"].map(name)))
     return pd.concat(tables)
 
 
