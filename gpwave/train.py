@@ -731,6 +731,7 @@ def publish(cfg: TrainConfig, run_dir: Path, metrics: dict[str, Any], command: s
         "file": dest.name,
         "md5": file_md5(dest),
         "feature": metrics["feature"].get("kind"),
+        "feature_config": metrics["feature"],
         "config": cfg.to_dict(),
         "seed": metrics["seed"],
         "git_commit": metrics["git_commit"],

@@ -106,6 +106,8 @@ def test_shipped_configs_are_valid():
         for point in train.expand_grid(yaml.safe_load((REPO / "configs" / name).read_text())):
             point.pop("_grid")
             train.TrainConfig.from_dict(point)
+    ((_, robust),) = train.read_config(REPO / "configs" / "robust.yaml")
+    assert robust.init == "paper-sym5" and robust.publish == "gpwave-robust" and robust.augment
 
 
 def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
