@@ -31,6 +31,13 @@ BatchNorm), its outputs on real vs full-band MelGAN stay at chance, and the runn
 statistics of its third and later BatchNorms are missed by factors of 1.2 to 3.7. What
 else differs could not be recovered from the checkpoint.
 
+Besides the paper's models, gpwave publishes detectors it trains itself
+(:data:`PUBLISHED_MODELS`): ``gpwave train configs/robust.yaml`` (``publish:
+gpwave-robust``) writes ``$GPWAVE_DATA/models/gpwave-robust.pt`` and its provenance
+``.json``; :func:`named_detector` loads either kind by name (``--model``), a published
+one through :meth:`gpwave.models.Detector.load` (``weights_only=True``), and says how
+to train it when it is missing.
+
 Notebook: notebooks/04_generalization.py
 """
 
