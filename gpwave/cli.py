@@ -108,10 +108,10 @@ def _detector_source(args: argparse.Namespace, rest: list) -> tuple[object, list
         if len(given) < 2:
             raise CheckpointError("give a checkpoint path or --model NAME (see gpwave models)")
         return given[0], given[1:]
-    from gpwave.pretrained import paper_detector
+    from gpwave.pretrained import named_detector
 
     try:
-        return paper_detector(args.model), given
+        return named_detector(args.model), given
     except ValueError as err:  # an unknown name
         raise CheckpointError(f"--model: {err}") from err
 

@@ -29,6 +29,8 @@ StoreDtype = Literal["int16", "float16"]
 DatasetName = Literal["mini", "wavefake", "ljspeech", "extension", "models", "speakers"]
 #: The paper's released detectors (:mod:`gpwave.pretrained`).
 PaperModelName = Literal["paper-sym5", "paper-coif4", "paper-stft"]
+#: Detectors gpwave trains and publishes itself (``gpwave train configs/robust.yaml``).
+PublishedModelName = Literal["gpwave-robust"]
 #: Frequency-axis scaling of fingerprint plots.
 AxisScale = Literal["linear", "log"]
 #: Colour of additive noise in :mod:`gpwave.perturb`: flat power or 1/f power.

@@ -443,8 +443,22 @@ PERTURBATIONS: dict[str, Perturbation] = {
 }
 
 
+#: The perturbations the robust detector is compared on (``benchmarks/robustness.py``,
+#: :func:`gpwave.evaluate.perturbed_eers`): ``(kind, strength)``, ``None`` for clean audio.
+ROBUSTNESS_CONDITIONS: tuple[tuple[PerturbationKind | None, float], ...] = (
+    (None, 0), ("gain", -24), ("gain", 12), ("white-noise", 20), ("white-noise", 10),
+    ("pink-noise", 20), ("pink-noise", 10), ("resample", 16000), ("resample", 8000),
+    ("mp3", 64), ("mp3", 32), ("ogg-opus", 16), ("ogg-vorbis", 0.0), ("lowpass", 4000),
+)  # fmt: skip
+
+
 def apply(
-    x: np.ndarray, sr: int, kind: PerturbationKind, strength: float, seed: int = 0
+    x: np.ndarray,
+    sr: int,
+    kind: PerturbationKind,
+    strength: float,
+    seed: int = 0,
+    keep_length: bool = False,
 ) -> np.ndarray:
     """Apply one perturbation by name.
 
@@ -454,11 +468,15 @@ def apply(
         kind: A key of :data:`PERTURBATIONS`.
         strength: In the kind's unit (:attr:`Perturbation.unit`).
         seed: Seed of random perturbations (the noises); the others ignore it.
+        keep_length: Zero-pad what ``shift`` drops at the end, so fixed-length frames
+            stay fixed-length (training augmentation, frame-level sweeps).
 
     Returns:
-        The perturbed audio, float32 (``shift`` shortens it).
+        The perturbed audio, float32 (``shift`` shortens it unless ``keep_length``).
 
     Raises:
         ValueError: For an unknown kind or a strength the kind does not take.
     """
-    return PERTURBATIONS[check_option(kind, PerturbationKind, "kind")].func(x, sr, strength, seed)
+    func = PERTURBATIONS[check_option(kind, PerturbationKind, "kind")].func
+    y = func(x, sr, strength, seed)
+    return _fit(y, np.shape(x)[-1]) if keep_length else y

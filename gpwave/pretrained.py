@@ -31,6 +31,13 @@ BatchNorm), its outputs on real vs full-band MelGAN stay at chance, and the runn
 statistics of its third and later BatchNorms are missed by factors of 1.2 to 3.7. What
 else differs could not be recovered from the checkpoint.
 
+Besides the paper's models, gpwave publishes detectors it trains itself
+(:data:`PUBLISHED_MODELS`): ``gpwave train configs/robust.yaml`` (``publish:
+gpwave-robust``) writes ``$GPWAVE_DATA/models/gpwave-robust.pt`` and its provenance
+``.json``; :func:`named_detector` loads either kind by name (``--model``), a published
+one through :meth:`gpwave.models.Detector.load` (``weights_only=True``), and says how
+to train it when it is missing.
+
 Notebook: notebooks/04_generalization.py
 """
 
@@ -45,7 +52,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from gpwave.constants import PaperModelName, check_option
+from gpwave.constants import PaperModelName, PublishedModelName, check_option
 from gpwave.errors import CheckpointError
 from gpwave.models import Detector
 
@@ -319,12 +326,122 @@ def fit_global_normalization(
     )
 
 
+def globalize_normalization(det: Detector) -> Detector:
+    """Fold a fitted per-band normaliser into one global ``(x - mean) / std``, in place.
+
+    The pooled mean and variance of all bands (exact, from the per-band moments) are the
+    mean and std of all training features, as the reference normalises. Used when a paper
+    model is fine-tuned on other preprocessing (e.g. level normalisation): its first layer
+    then sees inputs scaled the way it was trained on.
+
+    Args:
+        det: A detector whose normaliser was fitted (:func:`gpwave.train.fit_normalizer`).
+
+    Returns:
+        ``det``.
+    """
+    norm = det.normalizer
+    mean, m2, n = norm.mean, norm.m2, norm.count
+    grand = mean.mean()  # every band has the same count
+    var = (m2 / n).mean() + ((mean - grand) ** 2).mean()
+    return set_global_normalization(det, float(grand), float(var.sqrt().clamp_min(norm.min_std)))
+
+
+# --- detectors gpwave publishes -----------------------------------------------------------
+#: Detectors gpwave trains itself: name -> the config that makes it.
+PUBLISHED_MODELS: dict[str, str] = {"gpwave-robust": "configs/robust.yaml"}
+
+
+def published_path(name: PublishedModelName, dest: str | Path | None = None) -> Path:
+    """Where a published detector lives: ``<dest>/models/<name>.pt`` (and ``.json``).
+
+    Args:
+        name: A key of :data:`PUBLISHED_MODELS`.
+        dest: Data folder (default ``$GPWAVE_DATA``).
+
+    Returns:
+        The ``.pt`` path (it may not exist yet).
+    """
+    from gpwave.download import default_data_dir
+
+    check_option(name, PublishedModelName, "model")
+    return Path(dest if dest is not None else default_data_dir()) / "models" / f"{name}.pt"
+
+
+def published_detector(
+    name: PublishedModelName, dest: str | Path | None = None, device: str | torch.device = "cpu"
+) -> Detector:
+    """A detector gpwave published with ``gpwave train CONFIG`` (``publish: NAME``).
+
+    Args:
+        name: A key of :data:`PUBLISHED_MODELS`.
+        dest: Data folder (default ``$GPWAVE_DATA``).
+        device: Where the detector lives.
+
+    Returns:
+        The detector in eval mode (loaded with ``weights_only=True``).
+
+    Raises:
+        CheckpointError: It is not trained yet (the message gives the command) or unusable.
+    """
+    path = published_path(name, dest)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{name}: not trained yet ({path} is missing); run "
+            f"gpwave train {PUBLISHED_MODELS[name]} --out results/{name.split('-')[-1]}"
+        )
+    return Detector.load(path, map_location=device)
+
+
+def named_detector(name: str, device: str | torch.device = "cpu") -> Detector:
+    """Any named detector: a paper model or one gpwave published (``--model NAME``).
+
+    Args:
+        name: A name :func:`list_models` lists.
+        device: Where the detector lives.
+
+    Returns:
+        The detector in eval mode.
+
+    Raises:
+        ValueError: An unknown name (the message lists the known ones).
+        CheckpointError: A missing or unusable checkpoint.
+    """
+    if name in PUBLISHED_MODELS:
+        return published_detector(name, device=device)
+    if name not in PAPER_MODELS:
+        known = ", ".join([*PAPER_MODELS, *PUBLISHED_MODELS])
+        raise ValueError(f"model={name!r} is not one of {known}")
+    return paper_detector(name, device=device)
+
+
+def _published_row(name: str) -> dict[str, Any]:
+    """The :func:`list_models` row of a published detector, trained or not."""
+    import json
+
+    path, config = published_path(name), PUBLISHED_MODELS[name]
+    row = {"name": name, "feature": "", "licence": "", "source": "gpwave", "commit": "",
+           "training_data": "", "mean": np.nan, "std": np.nan,
+           "note": f"not trained yet: run gpwave train {config}"}  # fmt: skip
+    if path.is_file() and path.with_suffix(".json").is_file():
+        prov = json.loads(path.with_suffix(".json").read_text())
+        cfg = prov.get("config", {})
+        row.update(
+            feature=prov.get("feature", ""), commit=prov.get("git_commit", ""),
+            training_data=f"{cfg.get('real')} vs {cfg.get('train_generator')} "
+            f"({cfg.get('data_dir')}), init {cfg.get('init')}, augmented",
+            note=f"trained {prov.get('date', '')} by gpwave train {config}",
+        )  # fmt: skip
+    return row
+
+
 def list_models() -> pd.DataFrame:
     """The named detectors gpwave can load, and where they came from.
 
     Returns:
         One row per model: name, feature, licence, source repository, commit, training
-        data, the fitted mean/std and a note.
+        data, the fitted mean/std and a note (for a published detector not trained yet:
+        the command that trains it).
     """
     from gpwave.download import models_manifest
 
@@ -338,4 +455,5 @@ def list_models() -> pd.DataFrame:
             "training_data": TRAINING_DATA, "mean": spec.mean, "std": spec.std,
             "note": spec.note,
         })  # fmt: skip
+    rows.extend(_published_row(name) for name in PUBLISHED_MODELS)
     return pd.DataFrame(rows)

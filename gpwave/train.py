@@ -23,6 +23,14 @@ bit-deterministic). Under ``torchrun`` the model is wrapped in DistributedDataPa
 (NCCL on GPU, gloo on CPU) with SyncBatchNorm; every step's global batch is the same set
 of frames as in a single-process run, split across ranks.
 
+Fine-tuning and augmentation: ``init`` starts a run from a released or published model
+or a checkpoint (:func:`initial_detector`), ``augment`` perturbs the training waveforms
+of both classes on the fly with :mod:`gpwave.perturb` (:func:`augment_batch`, drawn from
+``(seed, epoch, step)`` so resumed runs stay identical), ``freeze`` keeps parameters
+fixed, and ``publish`` copies the best checkpoint with its provenance to
+``$GPWAVE_DATA/models`` as a named model (:func:`publish`; ``configs/robust.yaml`` makes
+``gpwave-robust``).
+
 Input pipeline: without cached features, each rank's batches are read from the frame
 store by :func:`batch_loader` (a DataLoader with ``workers`` reader processes, prefetch,
 pinned memory on CUDA) as int16, copied to the device without blocking and converted to
@@ -61,7 +69,7 @@ from tqdm.auto import tqdm
 
 from gpwave import evaluate
 from gpwave.config import check_fields, check_keys, load_yaml, parse_scalar, resolve_device
-from gpwave.constants import ModelName
+from gpwave.constants import ModelName, PublishedModelName
 from gpwave.errors import CheckpointError, ConfigError, DataError
 from gpwave.models import Detector, count_parameters, load_checkpoint, sync_batchnorm
 
@@ -123,6 +131,36 @@ class TrainConfig:
             model (:func:`batch_loader`; 0: read in the training process). None: up to 4
             per process on CUDA (within the CPUs this process may use), 0 on the CPU,
             where reading is a small share of a step and workers would steal its cores.
+        init: Start from these weights instead of a random initialisation: a released or
+            published model name (``paper-sym5``, ``gpwave-robust``; see ``gpwave models``)
+            or a gpwave checkpoint file. Feature, model and model_kwargs come from it (a
+            conflicting ``feature``/``model``/``model_kwargs`` is refused). Its normaliser
+            is kept if ``level_norm`` matches the model's; otherwise it is refitted on the
+            training frames as this config preprocesses them (for a paper model: one
+            global mean/std, as the reference normalises, so the first layer sees inputs
+            scaled as in its training).
+        augment: Perturbations applied on the fly to the training waveforms of both
+            classes (:mod:`gpwave.perturb`), each a mapping ``{kind, strengths, p}``:
+            every frame gets the kind with probability ``p`` (default 1) at a strength
+            drawn uniformly from ``strengths``; specs apply in order, independently.
+            Draws come from ``(seed, epoch, step)`` alone (:func:`augment_batch`), so a
+            resumed run is identical. With ``cache_features`` only the validation
+            features are cached (augmentation needs the waveforms).
+        freeze: Parameter-name prefixes of the model (e.g. ``cnn``) kept fixed: no
+            gradient, and their BatchNorm/dropout stay in eval mode.
+        freeze_batchnorm: Keep every BatchNorm layer's running statistics as they start
+            (eval mode) while training; every weight still trains. For fine-tuning
+            an ``init`` model on a small augmented set, whose batch statistics would
+            otherwise replace the released ones within a few dozen steps.
+        distill: Weight ``w`` of a consistency loss towards the ``init`` model: each step
+            minimises ``(1 - w) * CE + w * KL(teacher || student)``, where the teacher
+            is the init model's softmax on the *clean* training frame (computed once
+            before training) and the student sees the augmented frame. It teaches
+            invariance to the perturbations while keeping the released model's decisions
+            on clean audio (0: cross-entropy only; needs ``init``).
+        publish: At the end, copy the best checkpoint of the first seed to
+            ``$GPWAVE_DATA/models/<publish>.pt`` with ``<publish>.json`` (provenance),
+            loadable as ``--model <publish>`` (:data:`gpwave.pretrained.PUBLISHED_MODELS`).
         compile: ``torch.compile`` the training step's model (validation stays eager).
             On this 2-core CPU it made DCNN training steps 1.8x faster than before but
             costs about a minute of compilation per process (``benchmarks/bench_train.py``):
@@ -164,10 +202,19 @@ class TrainConfig:
     converged_eer: float = 0.2
     compile: bool = False
     workers: int | None = None
+    init: str | None = None
+    augment: list[dict[str, Any]] = field(default_factory=list)
+    freeze: list[str] = field(default_factory=list)
+    freeze_batchnorm: bool = False
+    distill: float = 0.0
+    publish: str | None = None
 
     def __post_init__(self) -> None:
         """Check every field's type and range (ints widen to floats); see :data:`RULES`."""
         check_fields(self, RULES)
+        self.augment = check_augment(self.augment, self.sample_rate, self.seconds)
+        if self.distill > 0 and self.init is None:
+            raise ConfigError(f"distill={self.distill}: distillation needs a teacher; set init")
         try:
             from gpwave.transforms import FeatureConfig
 
@@ -242,19 +289,79 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "min_delta": (lambda v: 0 <= v < float("inf"), "a number >= 0"),
     "converged_eer": (lambda v: 0 <= v <= 1, "an EER between 0 and 1"),
     "workers": (lambda v: v >= 0, "null or an integer >= 0"),
+    "publish": (
+        lambda v: v in get_args(PublishedModelName),
+        "null or one of " + ", ".join(get_args(PublishedModelName)),
+    ),
+    "freeze": (lambda v: all(v), "a list of non-empty parameter-name prefixes"),
+    "distill": (lambda v: 0 <= v <= 1, "a weight between 0 and 1"),
 }
+
+#: Keys of one ``augment`` entry: kind (required), strengths (required), p (default 1).
+AUGMENT_KEYS = ("kind", "strengths", "p")
+
+
+def check_augment(specs: list[dict[str, Any]], sample_rate: int, seconds: float) -> list[dict]:
+    """Validate ``augment`` specs and fill in ``p``; each strength is tried on a probe frame.
+
+    Args:
+        specs: The config's ``augment`` list.
+        sample_rate: Sample rate of the frames.
+        seconds: Frame length in seconds.
+
+    Returns:
+        The specs with ``p`` set and strengths as floats.
+
+    Raises:
+        ConfigError: ``augment[i].key=value: ...`` for the first bad entry.
+    """
+    from gpwave import perturb
+    from gpwave.constants import PerturbationKind
+
+    out = []
+    probe = np.random.default_rng(0).standard_normal(round(sample_rate * seconds)) * 0.1
+    for i, spec in enumerate(specs):
+        where = f"augment[{i}]"
+        unknown = sorted(set(spec) - set(AUGMENT_KEYS))
+        if unknown or not {"kind", "strengths"} <= set(spec):
+            raise ConfigError(
+                f"{where}={spec!r}: expected keys kind, strengths and optionally p "
+                f"(unknown: {', '.join(unknown) or 'none'})"
+            )
+        kind, strengths, p = spec["kind"], spec["strengths"], spec.get("p", 1.0)
+        if kind not in get_args(PerturbationKind):
+            kinds = ", ".join(get_args(PerturbationKind))
+            raise ConfigError(f"{where}.kind={kind!r}: expected one of {kinds}")
+        if not (isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 1):
+            raise ConfigError(f"{where}.p={p!r}: expected a probability between 0 and 1")
+        ok = (
+            isinstance(strengths, list)
+            and strengths
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in strengths)
+        )
+        if not ok:
+            raise ConfigError(f"{where}.strengths={strengths!r}: expected a non-empty list "
+                              f"of numbers in {perturb.PERTURBATIONS[kind].unit}")  # fmt: skip
+        for v in strengths:
+            try:
+                perturb.apply(probe, sample_rate, kind, v, keep_length=True)
+            except (ValueError, RuntimeError) as err:
+                raise ConfigError(f"{where}.strengths: {kind} refuses {v!r} ({err})") from None
+        out.append({"kind": kind, "strengths": [float(v) for v in strengths], "p": float(p)})
+    return out
+
 
 #: Settings ``--resume`` may change: they do not alter what the finished epochs computed.
 #: Every other change is refused (it would mix two runs in one checkpoint).
 RESUMABLE = frozenset(
     {"epochs", "lr", "weight_decay", "device", "threads", "progress", "eval_test", "n_boot",
      "limit_test", "test_generators", "cache_features", "data_dir", "store_dir",
-     "max_steps", "patience", "min_delta", "converged_eer", "compile", "workers"}
+     "max_steps", "patience", "min_delta", "converged_eer", "compile", "workers", "publish"}
 )  # fmt: skip
 
 
 # --- grid configs ---------------------------------------------------------------------
-_LIST_FIELDS = {"test_generators", "only_test_folders", "split", "seeds"}
+_LIST_FIELDS = {"test_generators", "only_test_folders", "split", "seeds", "augment", "freeze"}
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -396,14 +503,158 @@ def check_model(cfg: TrainConfig) -> TrainConfig:
     """
     from gpwave.transforms import FeatureConfig
 
+    if cfg.init is not None:
+        _check_init(cfg, init_spec(cfg.init))
+        return cfg
     fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
     try:
-        Detector(fcfg, cfg.model, round(cfg.seconds * cfg.sample_rate), cfg.model_kwargs)
+        det = Detector(fcfg, cfg.model, round(cfg.seconds * cfg.sample_rate), cfg.model_kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(
             f"model={cfg.model!r}, model_kwargs={cfg.model_kwargs!r}: {err}"
         ) from None
+    _check_freeze(cfg, det)
     return cfg
+
+
+def init_spec(init: str) -> dict[str, Any]:
+    """The detector spec (:meth:`Detector.spec`) of an ``init`` model, without its weights.
+
+    Args:
+        init: A released/published model name or a gpwave checkpoint file.
+
+    Returns:
+        Its feature, model, n_samples, model_kwargs and level_norm.
+
+    Raises:
+        ConfigError: Neither a known name nor a readable gpwave checkpoint.
+    """
+    from gpwave import pretrained
+
+    if init in pretrained.PAPER_MODELS:
+        spec = pretrained.PAPER_MODELS[init]
+        det = Detector(spec.config, "dcnn", 22050, dict(spec.model_kwargs), level_norm=False)
+        return det.spec()
+    path = pretrained.published_path(init) if init in pretrained.PUBLISHED_MODELS else Path(init)
+    known = ", ".join([*pretrained.PAPER_MODELS, *pretrained.PUBLISHED_MODELS])
+    if not path.is_file():
+        raise ConfigError(
+            f"init={init!r}: expected one of {known} or a gpwave checkpoint file "
+            f"({path} does not exist)"
+        )
+    try:
+        return dict(load_checkpoint(path)["detector"])
+    except (CheckpointError, KeyError, TypeError) as err:
+        raise ConfigError(f"init={init!r}: not a gpwave checkpoint ({err})") from None
+
+
+def _check_init(cfg: TrainConfig, spec: dict[str, Any]) -> None:
+    """Refuse ``feature``/``model``/``model_kwargs``/frame settings that contradict ``init``."""
+    fdict = spec["feature"]
+    given = {"sample_rate": cfg.sample_rate, **cfg.feature}
+    clash = {k: (v, fdict.get(k)) for k, v in given.items() if fdict.get(k) != v}
+    if cfg.model != spec["model"]:
+        clash["model"] = (cfg.model, spec["model"])
+    if cfg.model_kwargs and cfg.model_kwargs != spec.get("model_kwargs", {}):
+        clash["model_kwargs"] = (cfg.model_kwargs, spec.get("model_kwargs"))
+    if round(cfg.seconds * cfg.sample_rate) != spec["n_samples"]:
+        clash["seconds"] = (cfg.seconds, spec["n_samples"] / fdict["sample_rate"])
+    if clash:
+        what = ", ".join(f"{k}={a!r} but init has {b!r}" for k, (a, b) in clash.items())
+        raise ConfigError(f"init={cfg.init!r} conflicts with the config: {what}")
+    _check_freeze(cfg, Detector.from_spec(spec))
+
+
+def _check_freeze(cfg: TrainConfig, det: Detector) -> None:
+    names = [n for n, _ in det.model.named_parameters()]
+    for prefix in cfg.freeze:
+        if not any(_matches(n, prefix) for n in names):
+            raise ConfigError(
+                f"freeze={prefix!r}: no parameter of {cfg.model} starts with it "
+                f"(its parameters: {', '.join(names[:6])}, ...)"
+            )
+
+
+def _matches(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def initial_detector(cfg: TrainConfig, n_samples: int) -> tuple[Detector, str | None]:
+    """The detector a run starts from: random (seeded by the caller) or ``init``'s weights.
+
+    Args:
+        cfg: The run's config.
+        n_samples: Samples per frame.
+
+    Returns:
+        ``(detector, fit)``: how its normaliser still has to be fitted on the training
+        frames: ``"bands"`` (per band: a random start, or an ``init`` with per-band
+        statistics), ``"global"`` (one mean/std: a paper model) or None (an ``init``
+        whose ``level_norm`` matches: its normaliser is kept). Before a refit the
+        normaliser is reset.
+    """
+    from gpwave.transforms import FeatureConfig, Normalizer
+
+    if cfg.init is None:
+        fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
+        return Detector(fcfg, cfg.model, n_samples, cfg.model_kwargs, cfg.level_norm), "bands"
+    det = load_init(cfg.init)
+    if det.level_norm == cfg.level_norm:
+        return det.train(), None
+    fit = "global" if _is_global(det) else "bands"
+    det.level_norm = cfg.level_norm
+    det.normalizer = Normalizer(det.input_shape)
+    return det.train(), fit
+
+
+def load_init(init: str, device: str = "cpu") -> Detector:
+    """The ``init`` model as it was released or saved (eval mode).
+
+    Args:
+        init: A released/published model name or a gpwave checkpoint file.
+        device: Where it lives.
+
+    Returns:
+        The detector.
+    """
+    from gpwave import pretrained
+
+    if init in pretrained.PAPER_MODELS:
+        return pretrained.paper_detector(init, device=device)
+    if init in pretrained.PUBLISHED_MODELS:
+        return pretrained.published_detector(init, device=device)
+    return Detector.load(init, map_location=device)
+
+
+def teacher_targets(cfg: TrainConfig, store: Any, rows: np.ndarray, device: str) -> torch.Tensor:
+    """Soft targets of ``distill``: the init model's class probabilities on clean frames.
+
+    Args:
+        cfg: The run's config (``init`` set).
+        store: The frame store.
+        rows: Training rows.
+        device: Where to compute.
+
+    Returns:
+        ``(len(rows), 2)`` probabilities (real, fake), float32, on ``device``.
+    """
+    p = evaluate.score_frames(load_init(cfg.init, device), store, rows, device=device)
+    return torch.as_tensor(np.stack([1 - p, p], axis=1), dtype=torch.float32, device=device)
+
+
+def _is_global(det: Detector) -> bool:
+    """Does the detector normalise with one scalar mean/std (a paper model)?"""
+    mean = det.normalizer.mean
+    return bool(det.normalizer.count > 0) and bool((mean == mean.flatten()[0]).all())
+
+
+def file_md5(path: str | Path) -> str:
+    """MD5 of a file (the init checkpoint's provenance)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def run_config(
@@ -427,6 +678,8 @@ def run_config(
         One summary dict per run (run folder, seed, best epoch and val EER, pooled test EER).
     """
     points = read_config(path, overrides)
+    if len(points) > 1 and any(cfg.publish for _, cfg in points):
+        raise ConfigError(f"{path}: publish names one model; the config spans {len(points)} runs")
     results = []
     with own_folder(out, lead=int(os.environ.get("RANK", "0")) == 0):
         for name, cfg in points:
@@ -436,7 +689,78 @@ def run_config(
                 if dist.is_initialized() and dist.get_rank() != 0:
                     continue
                 results.append(_summary(cfg, run_dir, seed, m))
+                if cfg.publish and seed == cfg.seeds[0]:
+                    command = _command(path, out, overrides)
+                    results[-1]["published"] = str(publish(cfg, run_dir, m, command))
     return results
+
+
+def _command(path: Any, out: str | Path, overrides: dict[str, Any] | None) -> str:
+    """The ``gpwave train`` command line that reproduces a run (for provenance)."""
+    sets = " ".join(f"--set {k}={v}" for k, v in (overrides or {}).items())
+    src = path if not isinstance(path, dict) else "<config dict>"
+    return f"gpwave train {src} --out {out}" + (f" {sets}" if sets else "")
+
+
+def publish(cfg: TrainConfig, run_dir: Path, metrics: dict[str, Any], command: str) -> Path:
+    """Publish a run's best checkpoint as ``$GPWAVE_DATA/models/<cfg.publish>.pt`` + ``.json``.
+
+    Both files are written atomically. The JSON holds the provenance: the full resolved
+    config, git commit, data manifest hash, the init checkpoint's md5, the best
+    validation metrics (and the test table's pooled row, if scored), convergence, the
+    UTC date and the command that reproduces the model.
+
+    Args:
+        cfg: The run's config (``publish`` set).
+        run_dir: The run folder holding ``best.pt``.
+        metrics: The run's metrics (:func:`train_one`'s result).
+        command: The command line that reproduces it.
+
+    Returns:
+        The published ``.pt`` path.
+    """
+    import shutil
+    from datetime import UTC, datetime
+
+    from gpwave import pretrained
+
+    dest = pretrained.published_path(cfg.publish)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(dest)
+    shutil.copyfile(run_dir / "best.pt", tmp)
+    os.replace(tmp, dest)
+    init_file = None
+    if cfg.init in pretrained.PAPER_MODELS:
+        init_file = pretrained.checkpoint_path(cfg.init)
+    elif cfg.init is not None:
+        init_file = (
+            pretrained.published_path(cfg.init)
+            if cfg.init in pretrained.PUBLISHED_MODELS
+            else Path(cfg.init)
+        )
+    prov = {
+        "name": cfg.publish,
+        "file": dest.name,
+        "md5": file_md5(dest),
+        "feature": metrics["feature"].get("kind"),
+        "feature_config": metrics["feature"],
+        "config": cfg.to_dict(),
+        "seed": metrics["seed"],
+        "git_commit": metrics["git_commit"],
+        "data_manifest_hash": metrics["data_manifest_hash"],
+        "init": cfg.init,
+        "init_md5": file_md5(init_file) if init_file is not None else None,
+        "validation": metrics["best"],
+        "test_pooled": [r for r in metrics.get("test", []) if r["generator"] == evaluate.POOLED],
+        "converged": metrics["converged"],
+        "convergence": metrics["convergence"],
+        "steps": metrics["steps"],
+        "train_seconds": metrics["train_seconds"],
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command,
+    }
+    _write_text(dest.with_suffix(".json"), evaluate.to_json(prov))
+    return dest
 
 
 def _summary(cfg: TrainConfig, run_dir: Path, seed: int, m: dict[str, Any]) -> dict[str, Any]:
@@ -750,18 +1074,27 @@ class _Frames:
         return self._compute(self.rows[idx]), y
 
     def stream(
-        self, batches: list[np.ndarray], workers: int
+        self,
+        batches: list[np.ndarray],
+        workers: int,
+        augment: Callable[[int, np.ndarray], np.ndarray] | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Features and labels of each batch of positions, in order, read ahead.
 
         Cached features are indexed in place; otherwise :func:`batch_loader` reads the
         stored frames in ``workers`` processes and the features are computed on the device.
+        ``augment(k, waveforms)`` perturbs batch ``k``'s waveforms first (on the CPU).
         """
         if self.cache is not None:
+            if augment is not None:
+                raise ValueError("augmentation needs waveforms, not cached features")
             yield from (self.features(idx) for idx in batches)
             return
-        for x, y in batch_loader(self.store, self.rows, self.labels, batches, self.device, workers):
+        loader = batch_loader(self.store, self.rows, self.labels, batches, self.device, workers)
+        for k, (x, y) in enumerate(loader):
             x, y = to_device(x, y, self.device)
+            if augment is not None:
+                x = torch.from_numpy(augment(k, x.cpu().numpy())).to(self.device)
             yield self._features(x), y  # not yielded inside no_grad: the step needs grads
 
     @torch.no_grad()
@@ -1164,15 +1497,14 @@ def _train_one(
                 f"{'both classes' if not labels else ('real' if 1 in labels else 'fake')} "
                 f"({cfg.real} vs {cfg.train_generator}); check split/only_test_folders"
             )
+    targets = teacher_targets(cfg, store, train_rows, device) if cfg.distill else None
     torch.manual_seed(seed)
-    from gpwave.transforms import FeatureConfig
-
-    fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
-    det = Detector(fcfg, cfg.model, store.frame_length, cfg.model_kwargs, cfg.level_norm)
+    det, fit = initial_detector(cfg, store.frame_length)
     det.to(device)
     by_gradient = getattr(det.model, "fit_by_gradient", True)
     amp = cfg.amp and device.startswith("cuda")
-    opt = torch.optim.Adam(det.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = _trainable(det.model, cfg.freeze)
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     last = out_dir / "last.pt"
     state: dict[str, Any] = {"epoch": 0, "step": 0, "best": {"epoch": None}, "history": []}
@@ -1184,11 +1516,15 @@ def _train_one(
         for group in opt.param_groups:  # resumable optimiser settings apply for real
             group.update(lr=cfg.lr, weight_decay=cfg.weight_decay)
         state["step"] = int(ckpt.get("step", 0))
-    else:
+    elif fit is not None:
         fit_normalizer(det, store, train_rows, device, workers=workers)
+        if fit == "global":
+            from gpwave.pretrained import globalize_normalization
+
+            globalize_normalization(det)
     if d.world > 1:
         det.model = sync_batchnorm(det.model, device)
-    train = _Frames(store, train_rows, det, device, cfg.cache_features)
+    train = _Frames(store, train_rows, det, device, cfg.cache_features and not cfg.augment)
     val = _Frames(store, val_rows, det, device, cfg.cache_features)
     net: torch.nn.Module = det.model
     if d.world > 1 and by_gradient:
@@ -1206,10 +1542,23 @@ def _train_one(
         t0 = time.perf_counter()
         torch.manual_seed(seed * 1_000_003 + 7919 * (epoch + 1) + d.rank)
         det.model.train()
+        _freeze_modes(det.model, cfg.freeze, cfg.freeze_batchnorm)
         if by_gradient:
             left = None if cfg.max_steps is None else cfg.max_steps - state["step"]
             train_loss, steps = _train_epoch(
-                net, opt, scaler, train, cfg, seed, epoch, d, amp, progress, left, workers
+                net,
+                opt,
+                scaler,
+                train,
+                cfg,
+                seed,
+                epoch,
+                d,
+                amp,
+                progress,
+                left,
+                workers,
+                targets,
             )
             state["step"] += steps
         else:
@@ -1258,6 +1607,69 @@ def _train_one(
     )
 
 
+def _trainable(model: torch.nn.Module, freeze: Sequence[str]) -> list[torch.nn.Parameter]:
+    """The parameters outside ``freeze`` (those inside get ``requires_grad=False``)."""
+    out = []
+    for name, p in model.named_parameters():
+        frozen = any(_matches(name, prefix) for prefix in freeze)
+        p.requires_grad_(not frozen)
+        if not frozen:
+            out.append(p)
+    return out
+
+
+def _freeze_modes(model: torch.nn.Module, freeze: Sequence[str], batchnorm: bool = False) -> None:
+    """Eval mode for the modules under ``freeze`` (and every BatchNorm if ``batchnorm``)."""
+    for name, module in model.named_modules():
+        is_bn = isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+        if any(_matches(name, prefix) for prefix in freeze) or (batchnorm and is_bn):
+            module.eval()
+
+
+def augment_batch(
+    x: np.ndarray,
+    specs: Sequence[dict[str, Any]],
+    sample_rate: int,
+    seed: int,
+    epoch: int,
+    step: int,
+    rank: int = 0,
+) -> np.ndarray:
+    """Perturb a training batch as ``augment`` says, deterministically from (seed, epoch, step).
+
+    For each spec in order, every frame is hit with probability ``p`` and gets a strength
+    drawn uniformly from ``strengths``; the frames hit with one strength are perturbed
+    together by :func:`gpwave.perturb.apply` (length kept; the noise seeded from the same
+    generator). The draws depend only on ``(seed, epoch, step, rank)``.
+
+    Args:
+        x: Waveforms ``(b, n)``, float32.
+        specs: Validated ``augment`` entries (:func:`check_augment`).
+        sample_rate: Sample rate in Hz.
+        seed: The run's seed.
+        epoch: Epoch index (from 0).
+        step: Step index within the epoch.
+        rank: Process rank (a distributed run draws per rank).
+
+    Returns:
+        The perturbed batch (a new array), same shape.
+    """
+    from gpwave import perturb
+
+    rng = np.random.default_rng([seed, epoch, step, rank])
+    x = np.array(x, dtype=np.float32)
+    for spec in specs:
+        hit = rng.random(len(x)) < spec["p"]
+        pick = rng.integers(len(spec["strengths"]), size=len(x))
+        noise_seed = int(rng.integers(2**31))
+        for j, strength in enumerate(spec["strengths"]):
+            m = hit & (pick == j)
+            if m.any():
+                x[m] = perturb.apply(x[m], sample_rate, spec["kind"], strength, noise_seed + j,
+                                     keep_length=True)  # fmt: skip
+    return x
+
+
 #: Steps between progress-bar loss updates (each is one device-to-host sync).
 LOG_EVERY = 50
 
@@ -1275,8 +1687,12 @@ def _train_epoch(
     progress: bool,
     limit: int | None = None,
     workers: int = 0,
+    targets: torch.Tensor | None = None,
 ) -> tuple[float, int]:
     """One pass over the training frames (at most ``limit`` steps).
+
+    With ``targets`` (the teacher's probabilities per training position, ``distill``)
+    the loss mixes cross-entropy and the KL divergence from them.
 
     The batch losses stay on the device (no per-step sync): they are gathered once at
     the end, and read every :data:`LOG_EVERY` steps for the progress bar.
@@ -1288,9 +1704,19 @@ def _train_epoch(
     device_type = "cuda" if amp else "cpu"
     batches = _batches(len(frames), cfg.batch_size, seed, epoch, d)[:limit]
     bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
-    for x, y in frames.stream(batches, workers):
+    sr = frames.store.sample_rate
+    augment = None
+    if cfg.augment:
+        augment = lambda k, x: augment_batch(x, cfg.augment, sr, seed, epoch, k, d.rank)  # noqa: E731
+    for idx, (x, y) in zip(batches, frames.stream(batches, workers, augment), strict=True):
         with torch.autocast(device_type, dtype=torch.float16, enabled=amp):
-            loss = F.cross_entropy(net(x).float(), y)
+            z = net(x).float()
+            loss = F.cross_entropy(z, y)
+            if targets is not None:
+                kl = F.kl_div(
+                    F.log_softmax(z, -1), targets[torch.as_tensor(idx)], reduction="batchmean"
+                )
+                loss = (1 - cfg.distill) * loss + cfg.distill * kl
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)

@@ -254,11 +254,42 @@ def test_crafted_checkpoint_spec_is_a_clear_error(trained, capsys, tmp_path, key
     assert f"{key}={value}" in err and "Traceback" not in err
 
 
-def test_models_lists_the_paper_detectors(capsys):
+def test_models_lists_the_paper_detectors(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["paper-sym5", "paper-stft"]
-    assert all(r["licence"] == "EUPL-1.2" and len(r["commit"]) == 40 for r in rows)
+    assert [r["name"] for r in rows] == ["paper-sym5", "paper-stft", "gpwave-robust"]
+    assert all(r["licence"] == "EUPL-1.2" and len(r["commit"]) == 40 for r in rows[:2])
+    assert rows[2]["note"] == "not trained yet: run gpwave train configs/robust.yaml"
+
+
+def test_a_published_model_not_trained_yet_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    assert main(["detect", "--model", "gpwave-robust", "a.wav"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpwave: error: gpwave-robust: not trained yet")
+    assert "gpwave train configs/robust.yaml" in err and "Traceback" not in err
+
+
+def test_detect_and_evaluate_with_a_published_model(tmp_path, monkeypatch, capsys):
+    from _detector_data import base_config, make_detector_tree
+
+    from gpwave import train
+
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
+    root = make_detector_tree(tmp_path / "tree")
+    raw = base_config(root, tmp_path / "store", epochs=1, publish="gpwave-robust")
+    train.run_config(raw, tmp_path / "out")
+    wav = next((root / "B_melgan").glob("*.wav"))
+    assert main(["detect", "--model", "gpwave-robust", str(wav), "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    by_path = main(["detect", str(tmp_path / "out" / "seed0" / "best.pt"), str(wav), "--json"])
+    assert by_path == 0 and json.loads(capsys.readouterr().out)[0]["scores"] == report["scores"]
+    assert (
+        main(["evaluate", "--model", "gpwave-robust", str(root), "--json", "--n-boot", "10"]) == 0
+    )
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["generator"] for r in rows} >= {"melgan"}
 
 
 def test_model_or_checkpoint_is_required(capsys):

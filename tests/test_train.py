@@ -106,6 +106,8 @@ def test_shipped_configs_are_valid():
         for point in train.expand_grid(yaml.safe_load((REPO / "configs" / name).read_text())):
             point.pop("_grid")
             train.TrainConfig.from_dict(point)
+    ((_, robust),) = train.read_config(REPO / "configs" / "robust.yaml")
+    assert robust.init == "paper-sym5" and robust.publish == "gpwave-robust" and robust.augment
 
 
 def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
@@ -593,3 +595,144 @@ def test_negative_loader_workers_are_a_config_error(tree):
     assert train.loader_workers(cfg_of(tree), "cpu") == 0
     assert train.loader_workers(cfg_of(tree, workers=3), "cpu") == 3
     assert 0 <= train.loader_workers(cfg_of(tree), "cuda") <= 4
+
+
+# --- init, augment, freeze, publish ------------------------------------------------------
+GAIN = {"kind": "gain", "strengths": [-6], "p": 1.0}
+
+
+def test_augment_batch_applies_perturb_like_numpy_and_is_deterministic():
+    x = np.random.default_rng(1).standard_normal((6, 2000)).astype(np.float32) * 0.1
+    y = train.augment_batch(x, [GAIN], 8000, seed=0, epoch=0, step=0)
+    np.testing.assert_allclose(y, x * 10 ** (-6 / 20), rtol=1e-6)  # numpy, not perturb
+    spec = [{"kind": "white-noise", "strengths": [10.0, 0.0], "p": 0.5}]
+    a = train.augment_batch(x, spec, 8000, seed=3, epoch=1, step=2)
+    b = train.augment_batch(x, spec, 8000, seed=3, epoch=1, step=2)
+    c = train.augment_batch(x, spec, 8000, seed=3, epoch=1, step=3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    hit = ~np.all(a == x, axis=1)
+    assert 0 < hit.sum() < len(x)  # p = 0.5 leaves some frames clean
+    snr = 10 * np.log10((x[hit] ** 2).sum(1) / ((a[hit] - x[hit]) ** 2).sum(1))
+    assert np.all(np.isclose(snr, 10, atol=1e-3) | np.isclose(snr, 0, atol=1e-3))
+
+
+def test_augment_keeps_the_frame_length_of_a_shift():
+    x = np.random.default_rng(2).standard_normal((2, 1000)).astype(np.float32)
+    y = train.augment_batch(x, [{"kind": "shift", "strengths": [0.01], "p": 1.0}], 10000, 0, 0, 0)
+    np.testing.assert_array_equal(y[:, :900], x[:, 100:])
+    np.testing.assert_array_equal(y[:, 900:], 0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ({"kind": "mp4", "strengths": [32]}, "augment[0].kind='mp4'"),
+        ({"kind": "mp3", "strengths": [33]}, "augment[0].strengths: mp3 refuses 33"),
+        ({"kind": "lowpass", "strengths": [20000]}, "lowpass refuses 20000"),
+        ({"kind": "gain", "strengths": [-6], "p": 1.5}, "augment[0].p=1.5"),
+        ({"kind": "gain", "strengths": []}, "augment[0].strengths=[]"),
+        ({"kind": "gain"}, "expected keys kind, strengths"),
+        ({"kind": "gain", "strengths": [1], "prob": 1}, "unknown: prob"),
+    ],
+)
+def test_bad_augment_spec_is_a_config_error_naming_key_and_value(spec, needle):
+    with pytest.raises(ConfigError) as err:
+        train.TrainConfig.from_dict({"augment": [spec]})
+    assert needle in str(err.value)
+
+
+def test_augmented_run_differs_from_a_plain_one_and_resumes_identically(tree, tmp_path):
+    noise = {"kind": "white-noise", "strengths": [0, 5], "p": 1.0}
+    cfg = cfg_of(tree, epochs=3, eval_test=False, augment=[noise], cache_features=True)
+    train.train_one(cfg, tmp_path / "full", seed=1)
+    with pytest.raises(Stop):
+        train.train_one(cfg, tmp_path / "cut", seed=1, callback=_interrupt_after(1))
+    train.train_one(cfg, tmp_path / "cut", seed=1, resume=True)
+    _assert_same_run(tmp_path / "full" / "last.pt", tmp_path / "cut" / "last.pt")
+    train.train_one(cfg_of(tree, epochs=3, eval_test=False), tmp_path / "plain", seed=1)
+    wa, wp = _state(tmp_path / "full" / "last.pt")[0], _state(tmp_path / "plain" / "last.pt")[0]
+    assert not torch.equal(wa["model.fc.weight"], wp["model.fc.weight"])
+
+
+@pytest.mark.filterwarnings("ignore::gpwave.train.ConvergenceWarning")
+def test_frozen_parameters_and_batchnorm_stay_fixed(tree, tmp_path):
+    cfg = cfg_of(tree, model="dcnn", epochs=1, eval_test=False, lr=0.01, freeze=["cnn"])
+    train.train_one(cfg, tmp_path / "r", seed=0)
+    torch.manual_seed(0)  # as the run does before building its detector
+    start = train.initial_detector(cfg, 5512)[0].model.state_dict()
+    end = _state(tmp_path / "r" / "last.pt")[0]
+    cnn = [k for k in start if k.startswith("cnn.")]
+    assert cnn and all(torch.equal(start[k], end["model." + k]) for k in cnn)
+    assert not torch.equal(start["fc.weight"], end["model.fc.weight"])
+    with pytest.raises(ConfigError, match="freeze='conv'"):
+        train.read_config(base_config(*tree, model="dcnn", freeze=["conv"]))
+
+
+def test_init_refuses_a_conflicting_feature_or_model_naming_both():
+    with pytest.raises(ConfigError) as err:
+        train.read_config({"init": "paper-sym5", "feature": {"kind": "stft"}})
+    assert "kind='stft' but init has 'packets'" in str(err.value)
+    with pytest.raises(ConfigError, match="model='lcnn' but init has 'dcnn'"):
+        train.read_config({"init": "paper-sym5", "model": "lcnn"})
+    with pytest.raises(ConfigError, match="init='nowhere.pt'"):
+        train.read_config({"init": "nowhere.pt"})
+
+
+def test_publish_writes_weights_and_provenance_that_load_by_name(tree, tmp_path, monkeypatch):
+    from gpwave import pretrained
+
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
+    init = tmp_path / "init"
+    train.train_one(cfg_of(tree, epochs=1, eval_test=False), init, seed=0)
+    raw = base_config(*tree, epochs=2, publish="gpwave-robust", init=str(init / "best.pt"),
+                      augment=[GAIN])  # fmt: skip
+    (res,) = train.run_config(raw, tmp_path / "out")
+    pt = tmp_path / "data" / "models" / "gpwave-robust.pt"
+    assert res["published"] == str(pt)
+    prov = json.loads(pt.with_suffix(".json").read_text())
+    best = tmp_path / "out" / "seed0" / "best.pt"
+    assert prov["md5"] == train.file_md5(pt) == train.file_md5(best)
+    assert prov["init_md5"] == train.file_md5(init / "best.pt")
+    assert prov["config"]["augment"] == [GAIN] and prov["config"]["publish"] == "gpwave-robust"
+    assert prov["data_manifest_hash"] == json.loads((best.parent / "metrics.json").read_text())[
+        "data_manifest_hash"]  # fmt: skip
+    assert {"git_commit", "validation", "date", "command"} <= set(prov)
+    assert prov["command"].startswith("gpwave train ")
+    det = pretrained.named_detector("gpwave-robust")
+    ref = torch.load(best, weights_only=True)["model"]
+    assert all(torch.equal(v, ref[k]) for k, v in det.state_dict().items())
+    with pytest.raises(ConfigError, match="publish names one model"):
+        train.run_config({**raw, "seeds": [[0], [1]]}, tmp_path / "grid")
+
+
+@pytest.mark.filterwarnings("ignore::gpwave.train.ConvergenceWarning")
+def test_freeze_batchnorm_keeps_running_statistics_and_trains_the_rest(tree, tmp_path):
+    cfg = cfg_of(tree, model="dcnn", epochs=1, eval_test=False, lr=0.01, freeze_batchnorm=True)
+    train.train_one(cfg, tmp_path / "r", seed=0)
+    torch.manual_seed(0)
+    start = train.initial_detector(cfg, 5512)[0].model.state_dict()
+    end = _state(tmp_path / "r" / "last.pt")[0]
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(start[k], end["model." + k]) for k in stats)
+    assert not torch.equal(start["cnn.0.weight"], end["model.cnn.0.weight"])
+
+
+def test_distillation_targets_the_init_model_on_clean_frames(tree, tmp_path):
+    init = tmp_path / "init"
+    train.train_one(cfg_of(tree, epochs=1, eval_test=False), init, seed=0)
+    cfg = cfg_of(tree, epochs=1, eval_test=False, init=str(init / "best.pt"), distill=1.0)
+    store = prepare_store(train.data_config(cfg), store_dir=cfg.store_dir)
+    rows = select_frames(store, "train", ["melgan"])
+    teacher = Detector.load(init / "best.pt")
+    with torch.no_grad():
+        ref = torch.softmax(teacher(torch.from_numpy(store.read(rows))), -1)
+    torch.testing.assert_close(train.teacher_targets(cfg, store, rows, "cpu"), ref)
+    losses = {}
+    for w in (1.0, 0.0):
+        run = train.train_one(cfg_of(tree, epochs=1, eval_test=False, init=str(init / "best.pt"),
+                                     distill=w, lr=1e-6), tmp_path / f"d{w}", seed=0)  # fmt: skip
+        losses[w] = run["history"][0]["train_loss"]
+    assert losses[1.0] < 1e-4 < 0.05 < losses[0.0]  # the student starts as the teacher: KL ~ 0
+    with pytest.raises(ConfigError, match="distill=0.5: distillation needs a teacher"):
+        train.TrainConfig(distill=0.5)
