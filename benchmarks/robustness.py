@@ -2,12 +2,12 @@
 
 Two tables, both on the mini benchmark (``configs/mini.yaml`` split):
 
-1. EER under each perturbation of :data:`gpwave.perturb.ROBUSTNESS_CONDITIONS`, with a
-   95 % utterance-bootstrap CI: ``--frames`` real frames of the A_ljspeech test split vs
-   as many fake frames pooled over the WaveFake-style folders B-T (B's test split, every
-   frame of C-T), one fixed sample (``--seed``) scored by every detector
-   (:func:`gpwave.evaluate.perturbed_eers`). ``--split val`` uses the validation split
-   instead (A vs B only; what a recipe may be chosen on).
+1. EER under each perturbation of :data:`SWEEP`, with a 95 % utterance-bootstrap CI:
+   ``--clips`` real utterances of the A_ljspeech test split and as many fake ones spread
+   over the WaveFake-style folders B-T (B's test split, C-T), perturbed whole and cut into
+   ``--frames-per-clip`` frames, scored by every detector on the same frames
+   (:func:`gpwave.robustness.perturbation_sweep`, as chapter 07 does). ``--split val``
+   uses the validation split instead (A vs B only; what a recipe may be chosen on).
 2. Clean per-folder EER on B-T, as chapter 04 scores the paper models (every real test
    frame vs each folder's test frames, :func:`gpwave.evaluate.score_split`).
 
@@ -22,33 +22,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from gpwave import evaluate, pretrained, train
+from gpwave import evaluate, pretrained, robustness, train
 from gpwave.models import Detector
 
 REPO = Path(__file__).resolve().parents[1]
 #: The WaveFake-style folders (LJSpeech-trained vocoders); U-Z are other speakers/corpora.
 WAVEFAKE_FOLDERS = tuple("BCDEFGHKOPQRST")
+#: The perturbations the robust detector is compared on: kind -> strengths.
+SWEEP = {
+    "gain": [-24, 12], "white-noise": [20, 10], "pink-noise": [20, 10],
+    "resample": [16000, 8000], "mp3": [64, 32], "ogg-opus": [16], "ogg-vorbis": [0.0],
+    "lowpass": [4000],
+}  # fmt: skip
 
 
 def load(name: str) -> Detector:
     """A named detector (``gpwave models``) or a checkpoint file."""
     return Detector.load(name) if Path(name).is_file() else pretrained.named_detector(name)
-
-
-def sample(store, split: str, n: int, seed: int) -> pd.DataFrame:
-    """``n`` real frames of A and ``n`` fake frames pooled over B-T (``val``: B) of a split."""
-    idx = store.index
-    letter = idx["folder"].str[0]
-    real = idx[(letter == "A") & (idx["split"] == split)]
-    fake = idx[letter.isin(WAVEFAKE_FOLDERS[1:]) & (idx["split"] == split)]
-    rng = np.random.default_rng(seed)
-    pick = [
-        d.iloc[np.sort(rng.choice(len(d), min(n, len(d)), replace=False))] for d in (real, fake)
-    ]
-    return pd.concat(pick)
 
 
 def side_by_side(table: pd.DataFrame, value: str = "condition") -> pd.DataFrame:
@@ -80,7 +72,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None, help="mini benchmark folder")
     ap.add_argument("--models", nargs="+", default=["paper-sym5", "gpwave-robust"])
     ap.add_argument("--split", default="test", choices=["test", "val"])
-    ap.add_argument("--frames", type=int, default=64, help="real and fake frames per condition")
+    ap.add_argument("--clips", type=int, default=32, help="real and fake utterances")
+    ap.add_argument("--frames-per-clip", type=int, default=2, help="1 s frames per utterance")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--no-folders", action="store_true", help="skip the per-folder table")
@@ -88,14 +81,20 @@ def main() -> None:
     data = args.data or train.resolve_path("${GPWAVE_DATA}/wavefake-mini")
     store = train.protocol_store(REPO / "configs/mini.yaml", data)
     dets = {name: load(name) for name in args.models}
-    frames = sample(store, args.split, args.frames, args.seed)
-    table = evaluate.perturbed_eers(
-        dets, store.read(frames["row"].to_numpy()), frames["label"], frames["utterance"],
-        store.sample_rate, n_boot=args.n_boot, seed=args.seed, progress=True,
-    )  # fmt: skip
-    n_real, n_fake = int((frames["label"] == 0).sum()), int(frames["label"].sum())
-    print(f"EER under perturbation ({args.split}: {n_real} real A vs {n_fake} fake frames, "
-          f"seed {args.seed}, 95 % utterance-bootstrap CI)\n")  # fmt: skip
+    fakes = WAVEFAKE_FOLDERS[1:] if args.split == "test" else ("B",)
+    folders = sorted({f for f in store.index["folder"] if f[0] in fakes})
+    clips = robustness.sweep_clips(store.index, args.clips, args.clips, folders, args.split,
+                                   args.seed)  # fmt: skip
+    audio = robustness.load_clips(clips["file"], args.frames_per_clip)
+    table, frames = robustness.perturbation_sweep(
+        dets, clips, audio, SWEEP, args.frames_per_clip, args.n_boot, args.seed, progress=True
+    )
+    table["condition"] = [robustness.condition_label(k, v) for k, v in
+                          table[["kind", "strength"]].to_numpy()]  # fmt: skip
+    clean = frames[frames["kind"] == robustness.CLEAN]
+    n_real, n_fake = int((clean["label"] == 0).sum()), int(clean["label"].sum())
+    print(f"EER under perturbation ({args.split}: {n_real} real A vs {n_fake} fake frames of "
+          f"{len(clips)} utterances, seed {args.seed}, 95 % utterance-bootstrap CI)\n")  # fmt: skip
     print(side_by_side(table).to_markdown())
     if args.split == "test" and not args.no_folders:
         folders = per_folder(dets, store, args.n_boot)

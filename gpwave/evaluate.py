@@ -318,58 +318,6 @@ def score_frames(
     return np.concatenate(out) if out else np.empty(0)
 
 
-def perturbed_eers(
-    detectors: dict[str, torch.nn.Module],
-    frames: np.ndarray,
-    labels: Sequence[int],
-    groups: Sequence[Any],
-    sample_rate: int,
-    conditions: Sequence[tuple[str | None, float]] | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """EER (with utterance-bootstrap CI) of detectors on perturbed copies of the same frames.
-
-    Every condition perturbs all frames once (:func:`gpwave.perturb.apply`, noise seeded
-    by ``seed``, length kept) and every detector scores the same perturbed audio, so the
-    detectors are compared side by side on identical inputs.
-
-    Args:
-        detectors: Name -> detector.
-        frames: Waveforms ``(n, N)`` at ``sample_rate``.
-        labels: 1 fake, 0 real, per frame.
-        groups: Utterance of each frame (bootstrap groups).
-        sample_rate: Sample rate in Hz.
-        conditions: ``(kind, strength)`` pairs, kind ``None`` for clean audio (default
-            :data:`gpwave.perturb.ROBUSTNESS_CONDITIONS`).
-        n_boot: Bootstrap resamples (0: no CI).
-        seed: Seed of the noise and of the bootstrap.
-        progress: Show a progress bar over the conditions.
-
-    Returns:
-        One row per condition and detector: condition, kind, strength, detector, eer,
-        eer_ci_low, eer_ci_high.
-    """
-    from gpwave import perturb
-
-    conditions = perturb.ROBUSTNESS_CONDITIONS if conditions is None else conditions
-    y, utt = np.asarray(labels, int), np.asarray(groups)
-    x = np.asarray(frames, dtype=np.float32)
-    rows = []
-    for kind, strength in tqdm(conditions, desc="conditions", disable=not progress):
-        xp = x if kind is None else perturb.apply(x, sample_rate, kind, strength, seed, True)
-        for name, det in detectors.items():
-            s = score_waveforms(det, xp)
-            low, high = eer_ci(y, s, utt, n_boot, seed=seed) if n_boot else (np.nan,) * 2
-            rows.append({
-                "condition": "clean" if kind is None else f"{kind} {strength:g}",
-                "kind": kind or "clean", "strength": strength, "detector": name,
-                "eer": eer(y, s), "eer_ci_low": low, "eer_ci_high": high,
-            })  # fmt: skip
-    return pd.DataFrame(rows)
-
-
 # --- tables ---------------------------------------------------------------------------
 def metrics_row(
     generator: str,

@@ -443,15 +443,6 @@ PERTURBATIONS: dict[str, Perturbation] = {
 }
 
 
-#: The perturbations the robust detector is compared on (``benchmarks/robustness.py``,
-#: :func:`gpwave.evaluate.perturbed_eers`): ``(kind, strength)``, ``None`` for clean audio.
-ROBUSTNESS_CONDITIONS: tuple[tuple[PerturbationKind | None, float], ...] = (
-    (None, 0), ("gain", -24), ("gain", 12), ("white-noise", 20), ("white-noise", 10),
-    ("pink-noise", 20), ("pink-noise", 10), ("resample", 16000), ("resample", 8000),
-    ("mp3", 64), ("mp3", 32), ("ogg-opus", 16), ("ogg-vorbis", 0.0), ("lowpass", 4000),
-)  # fmt: skip
-
-
 def apply(
     x: np.ndarray,
     sr: int,

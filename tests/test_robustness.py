@@ -99,8 +99,10 @@ class _Loudness(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.p = torch.nn.Parameter(torch.zeros(1))
+        self.seen = []
 
     def fake_probability(self, x):
+        self.seen.append(x.clone())
         return x.pow(2).mean(-1).sqrt()
 
 
@@ -146,3 +148,17 @@ def test_worst_case_names_the_worst_condition():
     assert worst.loc["b", "worst_condition"] == "gain -24 dB"
     assert worst.loc["a", "mean_perturbed"] == pytest.approx(0.3)
     assert worst.loc["b", "clean"] == pytest.approx(0.1)
+
+
+def test_every_detector_scores_the_same_perturbed_frames():
+    audio = [noise(1.5, seed=i, amp=0.05 * (1 + i)) for i in range(4)]
+    clips = pd.DataFrame({"file": list("abcd"), "label": [0, 0, 1, 1],
+                          "generator": ["r", "r", "f", "f"], "folder": ["A_r"] * 2 + ["B_f"] * 2,
+                          "utterance": list("abcd")})  # fmt: skip
+    a, b = _Loudness(), _Loudness()
+    sweep = {"white-noise": [10.0], "mp3": [32.0]}
+    robustness.perturbation_sweep({"a": a, "b": b}, clips, audio, sweep, 1, n_boot=5)
+    assert len(a.seen) == len(b.seen) == 3
+    assert all(torch.equal(u, v) for u, v in zip(a.seen, b.seen, strict=True))
+    expected = perturb.codec_round_trip(audio[2], SR, "mp3", 32.0)[:SR]
+    np.testing.assert_allclose(a.seen[2].numpy()[2], expected, atol=1e-6)
