@@ -417,11 +417,16 @@ def test_book_run_matrix_is_valid_and_quick_overrides_apply():
     assert matrix["chapter_run"] in matrix["runs"]
     for name, params in book.detector_runs(quick=False).items():
         ((_, cfg),) = train.read_config(REPO / params["protocol_file"], params["overrides"])
-        assert name.startswith(cfg.model)
+        assert name.startswith(cfg.model) or (name, cfg.init) == ("robust", "paper-sym5")
         quick = {**params["overrides"], **matrix["quick"]}
         ((_, fast),) = train.read_config(REPO / params["protocol_file"], quick)
         assert fast.seeds == [0] and fast.epochs == 1 and fast.limit_test == 8
         assert fast.max_steps is None and fast.patience is None  # one tiny epoch in CI
+        assert fast.publish is None  # a quick build never replaces a published model
+    robust = book.detector_runs(quick=False)["robust"]
+    assert robust["protocol_file"] == "configs/robust.yaml"
+    ((_, cfg),) = train.read_config(REPO / robust["protocol_file"], robust["overrides"])
+    assert cfg.publish == "gpwave-robust"
     linear = book.detector_runs(quick=False)["linear"]["overrides"]
     assert linear["lr"] == 0.01 and linear["epochs"] == 100
 
