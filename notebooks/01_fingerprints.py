@@ -136,9 +136,10 @@ display(HTML(widgets.static_explorer(spectra, audio=rows)))
 
 # %% [markdown]
 # In a live Jupyter kernel, `gpwave.widgets.explorer` offers the same with every choice
-# open: generators, wavelet, level, frequency range, linear or logarithmic axes. Run this
-# notebook in Jupyter to use it; the static book has no kernel, so the book's build skips
-# it (parameter `live_explorer`).
+# open: generators, wavelet, level, frequency range, linear or logarithmic axes.
+# `make explore` serves it as a web page with a live kernel (Voilà, at
+# 127.0.0.1:8866), or run this notebook in Jupyter; the static book has no
+# kernel, so the book's build skips it (parameter `live_explorer`).
 
 # %% tags=["remove-output"]
 if live_explorer:
