@@ -146,7 +146,7 @@ sweep_seconds = time.perf_counter() - t0
 n_frames = frame_scores[frame_scores["kind"] == robustness.CLEAN]["label"].value_counts()
 print(
     f"{len(clips)} utterances ({n_frames.get(0, 0)} real and {n_frames.get(1, 0)} fake frames "
-    f"per condition), {table['kind'].nunique()} conditions, {len(detectors)} detectors: "
+    f"per condition), {len(table) // len(detectors)} conditions (clean included), {len(detectors)} detectors: "
     f"{sweep_seconds:.0f} s"
 )
 
