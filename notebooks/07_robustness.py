@@ -146,8 +146,8 @@ sweep_seconds = time.perf_counter() - t0
 n_frames = frame_scores[frame_scores["kind"] == robustness.CLEAN]["label"].value_counts()
 print(
     f"{len(clips)} utterances ({n_frames.get(0, 0)} real and {n_frames.get(1, 0)} fake frames "
-    f"per condition), {len(table) // len(detectors)} conditions (clean included), {len(detectors)} detectors: "
-    f"{sweep_seconds:.0f} s"
+    f"per condition), {len(table) // len(detectors)} conditions (clean included), "
+    f"{len(detectors)} detectors: {sweep_seconds:.0f} s"
 )
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "EER (%) of every detector as each perturbation grows stronger (left to right); the first point of each panel is the clean audio. Shaded: 95 % bootstrap interval over utterances. The dashed line is chance.", "name": "fig-robustness-sweep"}}
