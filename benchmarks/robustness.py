@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gpwave import evaluate, pretrained, robustness, train
+from gpwave import evaluate, robustness, train
 from gpwave.models import Detector
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,11 +36,6 @@ SWEEP = {
     "resample": [16000, 8000], "mp3": [64, 32], "ogg-opus": [16], "ogg-vorbis": [0.0],
     "lowpass": [4000],
 }  # fmt: skip
-
-
-def load(name: str) -> Detector:
-    """A named detector (``gpwave models``) or a checkpoint file."""
-    return Detector.load(name) if Path(name).is_file() else pretrained.named_detector(name)
 
 
 def side_by_side(table: pd.DataFrame, value: str = "condition") -> pd.DataFrame:
@@ -80,7 +75,7 @@ def main() -> None:
     args = ap.parse_args()
     data = args.data or train.resolve_path("${GPWAVE_DATA}/wavefake-mini")
     store = train.protocol_store(REPO / "configs/mini.yaml", data)
-    dets = {name: load(name) for name in args.models}
+    dets = {name: train.load_init(name) for name in args.models}
     fakes = WAVEFAKE_FOLDERS[1:] if args.split == "test" else ("B",)
     folders = sorted({f for f in store.index["folder"] if f[0] in fakes})
     clips = robustness.sweep_clips(store.index, args.clips, args.clips, folders, args.split,

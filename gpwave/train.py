@@ -619,10 +619,8 @@ def load_init(init: str, device: str = "cpu") -> Detector:
     """
     from gpwave import pretrained
 
-    if init in pretrained.PAPER_MODELS:
-        return pretrained.paper_detector(init, device=device)
-    if init in pretrained.PUBLISHED_MODELS:
-        return pretrained.published_detector(init, device=device)
+    if init in pretrained.PAPER_MODELS or init in pretrained.PUBLISHED_MODELS:
+        return pretrained.named_detector(init, device=device)
     return Detector.load(init, map_location=device)
 
 
@@ -646,15 +644,6 @@ def _is_global(det: Detector) -> bool:
     """Does the detector normalise with one scalar mean/std (a paper model)?"""
     mean = det.normalizer.mean
     return bool(det.normalizer.count > 0) and bool((mean == mean.flatten()[0]).all())
-
-
-def file_md5(path: str | Path) -> str:
-    """MD5 of a file (the init checkpoint's provenance)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def run_config(
@@ -723,6 +712,7 @@ def publish(cfg: TrainConfig, run_dir: Path, metrics: dict[str, Any], command: s
     from datetime import UTC, datetime
 
     from gpwave import pretrained
+    from gpwave.download import file_hash
 
     dest = pretrained.published_path(cfg.publish)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -741,7 +731,7 @@ def publish(cfg: TrainConfig, run_dir: Path, metrics: dict[str, Any], command: s
     prov = {
         "name": cfg.publish,
         "file": dest.name,
-        "md5": file_md5(dest),
+        "md5": file_hash(dest),
         "feature": metrics["feature"].get("kind"),
         "feature_config": metrics["feature"],
         "config": cfg.to_dict(),
@@ -749,7 +739,7 @@ def publish(cfg: TrainConfig, run_dir: Path, metrics: dict[str, Any], command: s
         "git_commit": metrics["git_commit"],
         "data_manifest_hash": metrics["data_manifest_hash"],
         "init": cfg.init,
-        "init_md5": file_md5(init_file) if init_file is not None else None,
+        "init_md5": file_hash(init_file) if init_file is not None else None,
         "validation": metrics["best"],
         "test_pooled": [r for r in metrics.get("test", []) if r["generator"] == evaluate.POOLED],
         "converged": metrics["converged"],
@@ -1092,9 +1082,11 @@ class _Frames:
             return
         loader = batch_loader(self.store, self.rows, self.labels, batches, self.device, workers)
         for k, (x, y) in enumerate(loader):
+            if augment is not None:  # on the CPU as read, before the copy to the device
+                from gpwave.data import stored_to_float
+
+                x = torch.from_numpy(augment(k, stored_to_float(x.numpy())))
             x, y = to_device(x, y, self.device)
-            if augment is not None:
-                x = torch.from_numpy(augment(k, x.cpu().numpy())).to(self.device)
             yield self._features(x), y  # not yielded inside no_grad: the step needs grads
 
     @torch.no_grad()
