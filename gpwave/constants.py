@@ -13,10 +13,11 @@ BoundaryMode = Literal["reflect", "zero", "constant", "periodic", "symmetric"]
 #: Packet order along the frequency axis: ``freq`` (ascending frequency, Gray code)
 #: or ``natural`` (the filter-bank tree order of ``pywt.WaveletPacket``).
 PacketOrder = Literal["freq", "natural"]
-#: Input features a detector can be trained on.
-FeatureKind = Literal["packets", "stft", "lfcc", "mfcc"]
+#: Input features a detector can be trained on (``waveform``: the frame itself, for
+#: models that compute their own features, such as ``fusion``).
+FeatureKind = Literal["packets", "stft", "lfcc", "mfcc", "waveform"]
 #: Detector models in the registry of :mod:`gpwave.models`.
-ModelName = Literal["dcnn", "dcnn_nodil", "dcnn_nodrop", "lcnn", "gmm", "linear"]
+ModelName = Literal["dcnn", "dcnn_nodil", "dcnn_nodrop", "lcnn", "gmm", "linear", "fusion"]
 #: Attribution methods of :mod:`gpwave.attribution`.
 AttributionMethod = Literal["integrated_gradients", "saliency"]
 #: Attribution targets: the real class, the fake class, or both.

@@ -36,7 +36,9 @@ Besides the paper's models, gpwave publishes detectors it trains itself
 gpwave-robust``) writes ``$GPWAVE_DATA/models/gpwave-robust.pt`` and its provenance
 ``.json``; :func:`named_detector` loads either kind by name (``--model``), a published
 one through :meth:`gpwave.models.Detector.load` (``weights_only=True``), and says how
-to train it when it is missing.
+to train it when it is missing. ``gpwave-robust`` is a :class:`gpwave.models.FusionHead`
+over the released sym5 and STFT models (:func:`body_detector`), so its file carries
+their EUPL-1.2 weights: ``gpwave models`` says so.
 
 Notebook: notebooks/04_generalization.py
 """
@@ -223,7 +225,7 @@ def paper_detector(
         state = convert_state(ckpt["MODEL_STATE"])
     except Exception as err:  # noqa: BLE001 - any unpickling failure means unusable
         raise CheckpointError(f"{path}: not a released reference checkpoint ({err})") from err
-    det = Detector(spec.config, "dcnn", 22050, dict(spec.model_kwargs), level_norm=False)
+    det = body_detector(name)
     try:
         det.model.load_state_dict(state)
     except RuntimeError as err:
@@ -232,6 +234,23 @@ def paper_detector(
         det, spec.mean if mean is None else mean, spec.std if std is None else std
     )
     return det.to(device).eval()
+
+
+def body_detector(name: PaperModelName, n_samples: int = 22050) -> Detector:
+    """A released detector's architecture and preprocessing, without its weights.
+
+    :class:`gpwave.models.FusionHead` builds its bodies with it (a fusion checkpoint
+    holds their weights); :func:`paper_detector` fills it with the released ones.
+
+    Args:
+        name: ``paper-sym5`` or ``paper-stft``.
+        n_samples: Samples per frame (the released models take 22,050: 1 s).
+
+    Returns:
+        An untrained :class:`~gpwave.models.Detector` (no level normalisation).
+    """
+    spec = _check_name(name)
+    return Detector(spec.config, "dcnn", n_samples, dict(spec.model_kwargs), level_norm=False)
 
 
 # --- recovering the normalisation ---------------------------------------------------------
@@ -426,10 +445,14 @@ def _published_row(name: str) -> dict[str, Any]:
     if path.is_file() and path.with_suffix(".json").is_file():
         prov = json.loads(path.with_suffix(".json").read_text())
         cfg = prov.get("config", {})
+        bodies = list(prov.get("bodies_md5") or {})
+        start = f"bodies {' + '.join(bodies)}" if bodies else f"init {cfg.get('init')}"
         row.update(
-            feature=prov.get("feature", ""), commit=prov.get("git_commit", ""),
+            feature=" + ".join(PAPER_MODELS[b].feature for b in bodies if b in PAPER_MODELS)
+            or prov.get("feature", ""), commit=prov.get("git_commit", ""),
+            licence="EUPL-1.2 (the released bodies)" if bodies else "",
             training_data=f"{cfg.get('real')} vs {cfg.get('train_generator')} "
-            f"({cfg.get('data_dir')}), init {cfg.get('init')}, augmented",
+            f"({cfg.get('data_dir')}), {start}, augmented",
             note=f"trained {prov.get('date', '')} by gpwave train {config}",
         )  # fmt: skip
     return row

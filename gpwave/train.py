@@ -71,7 +71,13 @@ from gpwave import evaluate
 from gpwave.config import check_fields, check_keys, load_yaml, parse_scalar, resolve_device
 from gpwave.constants import ModelName, PublishedModelName
 from gpwave.errors import CheckpointError, ConfigError, DataError
-from gpwave.models import Detector, count_parameters, load_checkpoint, sync_batchnorm
+from gpwave.models import (
+    FUSION_BODIES,
+    Detector,
+    count_parameters,
+    load_checkpoint,
+    sync_batchnorm,
+)
 
 CHECKPOINT_FORMAT = "gpwave-checkpoint/1"
 
@@ -504,12 +510,18 @@ def check_model(cfg: TrainConfig) -> TrainConfig:
     from gpwave.transforms import FeatureConfig
 
     if cfg.init is not None:
+        if cfg.model == "fusion":
+            raise ConfigError(f"init={cfg.init!r}: a fusion model names its bodies in "
+                              "model_kwargs.bodies instead")  # fmt: skip
         _check_init(cfg, init_spec(cfg.init))
         return cfg
+    if cfg.model == "fusion" and cfg.level_norm:
+        raise ConfigError("model='fusion': its released bodies take frames as recorded; "
+                          "set level_norm: false")  # fmt: skip
     fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
     try:
         det = Detector(fcfg, cfg.model, round(cfg.seconds * cfg.sample_rate), cfg.model_kwargs)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, CheckpointError) as err:
         raise ConfigError(
             f"model={cfg.model!r}, model_kwargs={cfg.model_kwargs!r}: {err}"
         ) from None
@@ -597,7 +609,11 @@ def initial_detector(cfg: TrainConfig, n_samples: int) -> tuple[Detector, str | 
 
     if cfg.init is None:
         fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
-        return Detector(fcfg, cfg.model, n_samples, cfg.model_kwargs, cfg.level_norm), "bands"
+        det = Detector(fcfg, cfg.model, n_samples, cfg.model_kwargs, cfg.level_norm)
+        if cfg.model != "fusion":
+            return det, "bands"
+        det.model.load_bodies()  # the released weights; the waveform needs no normaliser
+        return det, None
     det = load_init(cfg.init)
     if det.level_norm == cfg.level_norm:
         return det.train(), None
@@ -695,7 +711,8 @@ def publish(cfg: TrainConfig, run_dir: Path, metrics: dict[str, Any], command: s
     """Publish a run's best checkpoint as ``$GPWAVE_DATA/models/<cfg.publish>.pt`` + ``.json``.
 
     Both files are written atomically. The JSON holds the provenance: the full resolved
-    config, git commit, data manifest hash, the init checkpoint's md5, the best
+    config, git commit, data manifest hash, the init checkpoint's md5 (a fusion: each
+    released body's), the best
     validation metrics (and the test table's pooled row, if scored), convergence, the
     UTC date and the command that reproduces the model.
 
@@ -740,6 +757,12 @@ def publish(cfg: TrainConfig, run_dir: Path, metrics: dict[str, Any], command: s
         "data_manifest_hash": metrics["data_manifest_hash"],
         "init": cfg.init,
         "init_md5": file_hash(init_file) if init_file is not None else None,
+        "bodies_md5": {
+            name: file_hash(pretrained.checkpoint_path(name))
+            for name in cfg.model_kwargs.get("bodies", FUSION_BODIES)
+        }
+        if cfg.model == "fusion"
+        else None,
         "validation": metrics["best"],
         "test_pooled": [r for r in metrics.get("test", []) if r["generator"] == evaluate.POOLED],
         "converged": metrics["converged"],
@@ -1416,6 +1439,30 @@ def _fit_gmm(det: Detector, frames: _Frames, seed: int, chunk: int = GMM_CHUNK) 
     det.model.fit(feats, labels, seed=seed)
 
 
+def _fit_fusion(det: Detector, frames: _Frames, cfg: TrainConfig, seed: int) -> None:
+    """Fit a fusion head on the clean training frames and ``views`` augmented copies.
+
+    View ``v`` (from 1) perturbs chunk ``k`` as :func:`augment_batch` draws it for
+    ``(seed, epoch=v, step=k)``, so the fit is reproducible; only the head's inputs of
+    each chunk are kept.
+    """
+    head = det.model
+    n = len(frames)
+    chunks = [np.arange(i, min(i + GMM_CHUNK, n)) for i in range(0, n, GMM_CHUNK)]
+    rows, labels = [], []
+    for view in range(head.views + 1 if cfg.augment else 1):
+        augment = None
+        if view:
+
+            def augment(k: int, w: np.ndarray, v: int = view) -> np.ndarray:
+                return augment_batch(w, cfg.augment, cfg.sample_rate, seed, v, k)
+
+        for x, y in frames.stream(chunks, 0, augment):
+            rows.append(head.inputs(x[:, 0, 0]).cpu())
+            labels.append(y.cpu())
+    head.fit(torch.cat(rows), torch.cat(labels), seed=seed)
+
+
 def train_one(
     cfg: TrainConfig,
     out_dir: str | Path,
@@ -1553,6 +1600,9 @@ def _train_one(
                 targets,
             )
             state["step"] += steps
+        elif cfg.model == "fusion":
+            _fit_fusion(det, train, cfg, seed)
+            train_loss = float("nan")
         else:
             _fit_gmm(det, train, seed)
             train_loss = float("nan")

@@ -292,7 +292,8 @@ class FeatureConfig:
     """What :class:`FeatureExtractor` computes.
 
     Attributes:
-        kind: ``packets``, ``stft``, ``lfcc`` or ``mfcc``.
+        kind: ``packets``, ``stft``, ``lfcc``, ``mfcc`` or ``waveform`` (the frame
+            itself, ``(B, 1, 1, N)``: for a model that computes its own features).
         wavelet: Wavelet of the packet transform.
         level: Packet level; also sets the STFT size (``2**level`` bins).
         mode: Boundary mode of the packet transform.
@@ -479,6 +480,8 @@ class FeatureExtractor(nn.Module):
         * ``stft``: ``log(|X|**2 + eps)`` with a periodic Hann window as long as n_fft,
           n_fft and hop from :func:`stft_params` (F = 2**level) or from ``stft_n_fft`` /
           ``stft_hop`` (F = n_fft // 2 + 1), centred reflect-padded frames.
+        * ``waveform``: the frame unchanged, as ``(B, 1, 1, N)`` (C = F = 1, T = N), for
+          models that compute their own features from it (:class:`gpwave.models.FusionHead`).
         * ``lfcc`` / ``mfcc``: WaveFake's baselines (torchaudio LFCC/MFCC with
           ``log_lf``/``log_mels``): power spectrum (Hann, n_fft, hop n_fft // 2, centred,
           reflect padding), 20 linear / HTK-mel triangular filters, ``log(. + 1e-6)``,
@@ -515,6 +518,8 @@ class FeatureExtractor(nn.Module):
         # Features are computed in float32/64 even under autocast: in half precision
         # eps=1e-12 would vanish and log(0) of silent frames become -inf.
         with torch.autocast(x.device.type, enabled=False):
+            if self.cfg.kind == "waveform":
+                return x[:, None, None, :]
             if self.cfg.kind == "packets":
                 return self._packets(x)
             if self.cfg.kind == "stft":
@@ -561,6 +566,8 @@ class FeatureExtractor(nn.Module):
             ``(C, F, T)``.
         """
         c = self.cfg
+        if c.kind == "waveform":
+            return 1, 1, n_samples
         if c.kind == "packets":
             channels = 2 if c.sign_channel else 1
             return channels, 2**c.level, packet_length(n_samples, c.wavelet, c.level)

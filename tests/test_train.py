@@ -113,7 +113,7 @@ def test_shipped_configs_are_valid():
             point.pop("_grid")
             train.TrainConfig.from_dict(point)
     ((_, robust),) = train.read_config(REPO / "configs" / "robust.yaml")
-    assert robust.init == "paper-sym5" and robust.publish == "gpwave-robust" and robust.augment
+    assert robust.model == "fusion" and robust.publish == "gpwave-robust" and robust.augment
 
 
 def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
@@ -241,6 +241,57 @@ def test_gmm_is_fitted_not_trained(tree, tmp_path):
     assert {r["generator"] for r in m["test"]} >= {"melgan", "hifigan"}
     det = Detector.load(tmp_path / "best.pt")
     assert det.model.means.abs().sum() > 0
+
+
+FUSION = {"model": "fusion", "feature": {"kind": "waveform"}, "level_norm": False,
+          "seconds": 1.0, "model_kwargs": {"views": 2, "C": 0.1}}  # fmt: skip
+
+
+def test_fusion_fits_its_head_on_clean_and_augmented_views_of_the_released_bodies(
+    tree, tmp_path, shared_models, monkeypatch
+):
+    from gpwave import pretrained
+    from gpwave.models import FusionHead
+
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("GPWAVE_MODELS_MIRROR", str(shared_models))
+    seen = {}
+    fit = FusionHead.fit
+    monkeypatch.setattr(FusionHead, "fit", lambda self, x, y, seed=0: (
+        seen.update(x=x.clone(), y=y.clone()), fit(self, x, y, seed)))  # fmt: skip
+    raw = base_config(*tree, **FUSION, augment=[GAIN], limit_test=3, publish="gpwave-robust")
+    train.run_config(raw, tmp_path / "run")
+    m = json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())
+    n = m["n_train_frames"]
+    assert len(m["history"]) == 1 and len(seen["y"]) == 3 * n  # clean + 2 views
+    x = seen["x"]
+    assert torch.equal(seen["y"][:n], seen["y"][n : 2 * n])  # the same frames, in order
+    assert not torch.equal(x[:n], x[n : 2 * n])  # the views are perturbed
+    det = pretrained.named_detector("gpwave-robust")
+    for name, body in zip(det.model.names, det.model.bodies, strict=True):
+        ref = pretrained.paper_detector(name).state_dict()  # the bodies stay as released
+        assert all(torch.equal(v, ref[k]) for k, v in body.state_dict().items())
+    prov = json.loads(pretrained.published_path("gpwave-robust").with_suffix(".json").read_text())
+    released = {n: _md5(next(shared_models.glob(f"model_{pretrained.PAPER_MODELS[n].feature}_*")))
+                for n in ("paper-sym5", "paper-stft")}  # fmt: skip
+    assert prov["bodies_md5"] == released and prov["init"] is None
+    row = pretrained.list_models().set_index("name").loc["gpwave-robust"]
+    assert row["licence"].startswith("EUPL-1.2") and "packetssym5 + stft" == row["feature"]
+    assert det.model.linear.weight.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"level_norm": True}, "set level_norm: false"),
+        ({"init": "paper-sym5"}, "names its bodies"),
+        ({"model_kwargs": {"bodies": ["paper-coif4"]}}, "paper-coif4"),
+        ({"feature": {"kind": "packets"}}, "waveform feature"),
+    ],
+)
+def test_fusion_config_mistakes_are_refused_before_any_data_work(tree, change, match):
+    with pytest.raises(ConfigError, match=match):
+        train.check_model(cfg_of(tree, **{**FUSION, **change}))
 
 
 def test_run_config_grid_over_features_and_seeds(tree, tmp_path):
@@ -423,7 +474,7 @@ def test_book_run_matrix_is_valid_and_quick_overrides_apply():
     assert matrix["chapter_run"] in matrix["runs"]
     for name, params in book.detector_runs(quick=False).items():
         ((_, cfg),) = train.read_config(REPO / params["protocol_file"], params["overrides"])
-        assert name.startswith(cfg.model) or (name, cfg.init) == ("robust", "paper-sym5")
+        assert name.startswith(cfg.model) or (name, cfg.model) == ("robust", "fusion")
         quick = {**params["overrides"], **matrix["quick"]}
         ((_, fast),) = train.read_config(REPO / params["protocol_file"], quick)
         assert fast.seeds == [0] and fast.epochs == 1 and fast.limit_test == 8

@@ -396,3 +396,10 @@ def test_normalizer_floors_std_of_constant_bands():
 def test_normalizer_rejects_wrong_shape():
     with pytest.raises(ValueError, match="expected features"):
         Normalizer((1, 4)).update(torch.zeros(2, 1, 5, 3))
+
+
+def test_waveform_feature_is_the_frame_itself():
+    x = torch.randn(3, 1000)
+    ext = FeatureExtractor(FeatureConfig(kind="waveform"))
+    assert ext.output_shape(1000) == (1, 1, 1000)
+    assert torch.equal(ext(x), x[:, None, None, :])
