@@ -1,4 +1,4 @@
-"""Side by side: the paper's sym5 DCNN vs gpwave-robust under perturbations (mini benchmark).
+"""Side by side: the paper's released DCNNs vs gpwave-robust under perturbations (mini benchmark).
 
 Two tables, both on the mini benchmark (``configs/mini.yaml`` split):
 
@@ -14,7 +14,7 @@ Two tables, both on the mini benchmark (``configs/mini.yaml`` split):
 Detectors are names (``gpwave models``) or checkpoint paths::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/robustness.py \\
-        --data $GPWAVE_DATA/wavefake-mini --models paper-sym5 gpwave-robust
+        --data $GPWAVE_DATA/wavefake-mini --models paper-sym5 paper-stft gpwave-robust
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def per_folder(dets: dict[str, Detector], store, n_boot: int) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="mini benchmark folder")
-    ap.add_argument("--models", nargs="+", default=["paper-sym5", "gpwave-robust"])
+    ap.add_argument("--models", nargs="+", default=["paper-sym5", "paper-stft", "gpwave-robust"])
     ap.add_argument("--split", default="test", choices=["test", "val"])
     ap.add_argument("--clips", type=int, default=32, help="real and fake utterances")
     ap.add_argument("--frames-per-clip", type=int, default=2, help="1 s frames per utterance")
