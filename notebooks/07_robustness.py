@@ -337,7 +337,7 @@ display(
 # little better with resampling to 8 kHz. It pays for that where the released STFT model
 # was already good (a quiet −24 dB recording, MP3 at 64 kbit/s, low-pass at 4 kHz): there
 # it is clearly worse than paper-stft, and over all the perturbations its mean EER is
-# about the STFT model's, not below it. On the new speakers it fails outright: on the
+# about the STFT model's (within a point, which the frames sampled decide). On the new speakers it fails outright: on the
 # unseen VCTK speakers it ranks real above fake (EER above 50 %), and on end-to-end TTS
 # it is far behind paper-stft. It is **not** the detector that holds. The likely reason
 # is in its inputs: 640 embedding numbers weighted on the recordings of one speaker, so
