@@ -695,13 +695,16 @@ def run_config(
                     continue
                 results.append(_summary(cfg, run_dir, seed, m))
                 if cfg.publish and seed == cfg.seeds[0]:
-                    command = _command(path, out, overrides)
+                    command = command_line(path, out, overrides)
                     results[-1]["published"] = str(publish(cfg, run_dir, m, command))
     return results
 
 
-def _command(path: Any, out: str | Path, overrides: dict[str, Any] | None) -> str:
-    """The ``gpwave train`` command line that reproduces a run (for provenance)."""
+def command_line(path: Any, out: str | Path, overrides: dict[str, Any] | None = None) -> str:
+    """The ``gpwave train`` command line that reproduces a run (for provenance).
+
+    Notebook: notebooks/03_train.py
+    """
     sets = " ".join(f"--set {k}={v}" for k, v in (overrides or {}).items())
     src = path if not isinstance(path, dict) else "<config dict>"
     return f"gpwave train {src} --out {out}" + (f" {sets}" if sets else "")

@@ -82,6 +82,18 @@ for seed in cfg.seeds:
         f"best epoch {m['best']['epoch']} (validation EER {m['best']['val_eer']:.3f}), "
         f"{m['train_seconds']:.0f} s"
     )
+
+# %% [markdown]
+# A run whose config names `publish` (the book's `robust` run: `configs/robust.yaml`)
+# then publishes its first seed's best checkpoint with its provenance, as `gpwave train`
+# does, so that `gpwave detect --model gpwave-robust` uses the model this build fitted.
+
+# %%
+if cfg.publish:
+    first = cfg.seeds[0]
+    command = train.command_line(protocol_file, out, overrides)
+    published = train.publish(cfg, out / f"seed{first}", metrics[first], command)
+    print(f"published {cfg.publish}: {published}")
     print("  " + train.convergence_note(m))
 
 # %% tags=["hide-input"]
