@@ -82,6 +82,7 @@ for seed in cfg.seeds:
         f"best epoch {m['best']['epoch']} (validation EER {m['best']['val_eer']:.3f}), "
         f"{m['train_seconds']:.0f} s"
     )
+    print("  " + train.convergence_note(m))
 
 # %% [markdown]
 # A run whose config names `publish` (the book's `robust` run: `configs/robust.yaml`)
@@ -94,7 +95,6 @@ if cfg.publish:
     command = train.command_line(protocol_file, out, overrides)
     published = train.publish(cfg, out / f"seed{first}", metrics[first], command)
     print(f"published {cfg.publish}: {published}")
-    print("  " + train.convergence_note(m))
 
 # %% tags=["hide-input"]
 history = pd.concat(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -252,6 +253,15 @@ def test_static_explorer_switches_generator(driver, base_url: str) -> None:
     driver.find_element("css selector", ".gpwave-explorer").screenshot(
         str(ARTIFACTS / "explorer_switched.png")
     )
+
+
+def test_training_chapter_says_for_every_seed_whether_it_converged(driver, base_url: str) -> None:
+    _open(driver, base_url + "executed/03_train.html")
+    text = driver.find_element("css selector", "main").text
+    seeds = re.findall(r"^seed (\d+): [\d,]+ parameters", text, re.M)
+    notes = re.findall(r"^\s*seed (\d+): (?:converged|NOT CONVERGED) - ", text, re.M)
+    assert seeds, "the training chapter prints no per-seed summary"
+    assert notes == seeds, f"convergence lines for seeds {notes}, trained seeds {seeds}"
 
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES)
