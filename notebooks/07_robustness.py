@@ -103,9 +103,9 @@ out_dir = Path(results_dir) / "robustness"
 # ## The detectors
 #
 # The paper's released models (chapter [Generalization](04_generalization.ipynb)),
-# `gpwave-robust` as this book's build fits it, and seed 0 of the self-trained detectors. Which
-# trained runs converged comes first: a detector that did not learn its training
-# generator is marked in every table and figure below.
+# `gpwave-robust` as this book's build fits it, and seed 0 of the self-trained
+# detectors. Which trained runs converged comes first: a detector that did not learn its
+# training generator is marked in every table and figure below.
 
 # %% tags=["hide-input"]
 overview = train.runs_overview(runs_dir, [robust_run, *runs])
@@ -337,9 +337,9 @@ display(
 # little better with resampling to 8 kHz. It pays for that where the released STFT model
 # was already good (a quiet −24 dB recording, MP3 at 64 kbit/s, low-pass at 4 kHz): there
 # it is clearly worse than paper-stft, and over all the perturbations its mean EER is
-# about the STFT model's (within a point, which the frames sampled decide). On the new speakers it fails outright: on the
-# unseen VCTK speakers it ranks real above fake (EER above 50 %), and on end-to-end TTS
-# it is far behind paper-stft. It is **not** the detector that holds. The likely reason
+# about the STFT model's (within a point, which the frames sampled decide). On the new
+# speakers it fails outright: on the unseen VCTK speakers it ranks real above fake (EER
+# above 50 %), and on end-to-end TTS it is far behind paper-stft. It is **not** the detector that holds. The likely reason
 # is in its inputs: 640 embedding numbers weighted on the recordings of one speaker, so
 # part of what separates perturbed LJSpeech from perturbed MelGAN in its head is the
 # speaker and the recording chain, which new speakers do not share; the released models'
@@ -452,12 +452,12 @@ display(
 # paper's released models have no level normalisation, so their scores may move with
 # the level: paper-sym5's does, most at the extremes (about 15 % EER at −36 and +12 dB,
 # 45 % at +24 dB, when this was written), because the log power its first layer sees
-# shifts by the gain in dB; paper-stft's hardly moves up to +12 dB. `gpwave-robust` keeps their
-# preprocessing, and its head saw random gains from −24 to +12 dB in training, yet it
-# moves the most of the three at low levels (near chance at −36 dB): the embeddings it
-# weighs shift with the level, and one linear head fitted on a few hundred frames does
-# not undo that shift. A gain is the cheapest attack there is, and
-# level normalisation removes it for free, but only for a model trained with it.
+# shifts by the gain in dB; paper-stft's hardly moves up to +12 dB. `gpwave-robust`
+# keeps their preprocessing, and its head saw random gains from −24 to +12 dB in
+# training, yet it moves the most of the three at low levels (near chance at −36 dB): the
+# embeddings it weighs shift with the level, and one linear head fitted on a few hundred
+# frames does not undo that shift. A gain is the cheapest attack there is, and level
+# normalisation removes it for free, but only for a model trained with it.
 #
 # ```python
 # sweep = {"gain": [-36, -24, -12, 12, 24]}
