@@ -38,6 +38,9 @@ AxisScale = Literal["linear", "log"]
 NoiseColor = Literal["white", "pink"]
 #: Lossy codecs :mod:`gpwave.perturb` encodes and decodes in memory through libsndfile.
 Codec = Literal["mp3", "ogg-opus", "ogg-vorbis"]
+#: What :func:`gpwave.evaluate.score_waveforms` returns: the fake log-odds (the EER's
+#: score, never saturated) or the fake probability (for people and the 0.5 verdict).
+ScoreKind = Literal["log-odds", "probability"]
 #: Kinds of perturbation in :data:`gpwave.perturb.PERTURBATIONS`.
 PerturbationKind = Literal[
     "gain",

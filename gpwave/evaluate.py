@@ -1,6 +1,10 @@
 """Honest evaluation: continuous scores, interpolated EER, utterance bootstrap, tables.
 
-Scores are the detector's continuous fake probabilities, never argmax labels. The EER
+Scores are the detector's continuous fake log-odds (fake logit minus real logit), never
+argmax labels, and never probabilities: a float32 softmax rounds every log-odds above
+about 17 to 1.0, and frames a detector is sure of would tie (under noise the paper's
+models put *every* frame there, which reads as EER 0.5 though their order still holds
+information). Accuracy thresholds the log-odds at 0 (probability 0.5). The EER
 is read off the ROC by linear interpolation between its points; confidence intervals
 resample utterances (not frames), because frames of one utterance are not independent.
 Tables are tidy DataFrames with columns ``generator, n_frames, eer, eer_ci_low,
@@ -25,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gpwave.config import resolve_device
+from gpwave.constants import ScoreKind, check_option
 from gpwave.errors import AudioError, AudioWarning
 
 TABLE_COLUMNS = [
@@ -88,15 +93,26 @@ def eer(labels: Sequence[int], scores: Sequence[float]) -> float:
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
 
-def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> float:
+def probability(log_odds: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Fake probabilities (float64) of fake log-odds: the logistic function, for display.
+
+    Args:
+        log_odds: Scores from :func:`score_waveforms`.
+    """
+    from scipy.special import expit
+
+    return expit(np.asarray(log_odds, dtype=np.float64))
+
+
+def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.0) -> float:
     """Fraction of frames classified correctly when ``score >= threshold`` means fake.
 
     Notebook: notebooks/04_generalization.py
 
     Args:
         labels: 1 fake, 0 real.
-        scores: Fake probabilities.
-        threshold: Decision threshold.
+        scores: Fake log-odds.
+        threshold: Decision threshold (log-odds 0 is the argmax of the two logits).
 
     Returns:
         The accuracy in [0, 1].
@@ -105,7 +121,7 @@ def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float = 
     return float(np.mean((np.asarray(scores) >= threshold).astype(int) == y))
 
 
-def argmax_eer(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> float:
+def argmax_eer(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.0) -> float:
     """The reference implementation's EER: the EER of argmax labels instead of scores.
 
     Thresholding first leaves a 3-point ROC, (0, 0), (FPR, TPR), (1, 1); its EER is
@@ -116,7 +132,7 @@ def argmax_eer(labels: Sequence[int], scores: Sequence[float], threshold: float 
 
     Args:
         labels: 1 fake, 0 real.
-        scores: Fake probabilities (argmax of two logits is ``score >= 0.5``).
+        scores: Fake log-odds (the argmax of two logits is ``score >= 0``).
         threshold: Decision threshold.
 
     Returns:
@@ -259,8 +275,9 @@ def score_waveforms(
     gain: float = 1.0,
     progress: bool = False,
     desc: str = "scoring",
+    kind: ScoreKind = "log-odds",
 ) -> np.ndarray:
-    """Fake probabilities of waveform frames ``(n, N)``.
+    """Fake log-odds (or probabilities) of waveform frames ``(n, N)``.
 
     Args:
         detector: A :class:`gpwave.models.Detector` (put in eval mode here).
@@ -270,10 +287,12 @@ def score_waveforms(
         gain: Multiply the waveforms by this factor first (gain-invariance checks).
         progress: Show a progress bar over the frames.
         desc: The progress bar's label.
+        kind: ``log-odds`` (every EER) or ``probability`` (saturates; for verdicts).
 
     Returns:
         float64 scores ``(n,)``.
     """
+    check_option(kind, ScoreKind, "kind")
     detector.eval()
     device = device or next(detector.parameters()).device
     x = torch.as_tensor(np.asarray(frames, dtype=np.float32))
@@ -282,7 +301,9 @@ def score_waveforms(
     bar = tqdm(starts, desc=desc, unit="batch", leave=False, disable=not progress)
     with torch.no_grad():
         for i in bar:
-            out.append(detector.fake_probability(x[i : i + batch_size].to(device) * gain).cpu())
+            w = x[i : i + batch_size].to(device) * gain
+            z = detector.fake_log_odds(w) if kind == "log-odds" else detector.fake_probability(w)
+            out.append(z.cpu())
     return torch.cat(out).double().numpy() if out else np.empty(0)
 
 
@@ -294,8 +315,9 @@ def score_frames(
     device: str | torch.device | None = None,
     gain: float = 1.0,
     progress: bool = False,
+    kind: ScoreKind = "log-odds",
 ) -> np.ndarray:
-    """Fake probabilities of frame-store rows, read batch by batch.
+    """Fake log-odds (or probabilities) of frame-store rows, read batch by batch.
 
     Args:
         detector: A trained detector.
@@ -305,6 +327,7 @@ def score_frames(
         device: Where to run.
         gain: Multiply the waveforms by this factor first.
         progress: Show a progress bar.
+        kind: ``log-odds`` or ``probability`` (:func:`score_waveforms`).
 
     Returns:
         float64 scores aligned with ``rows``.
@@ -312,7 +335,9 @@ def score_frames(
     rows = np.asarray(rows, dtype=np.int64)
     starts = range(0, len(rows), batch_size)
     out = [
-        score_waveforms(detector, store.read(rows[i : i + batch_size]), batch_size, device, gain)
+        score_waveforms(
+            detector, store.read(rows[i : i + batch_size]), batch_size, device, gain, kind=kind
+        )
         for i in tqdm(starts, desc="scoring", unit="batch", disable=not progress)
     ]
     return np.concatenate(out) if out else np.empty(0)
@@ -327,12 +352,12 @@ def metrics_row(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """One table row: EER with bootstrap CI, accuracy at 0.5 and the argmax EER.
+    """One table row: EER with bootstrap CI, accuracy at log-odds 0 and the argmax EER.
 
     Args:
         generator: Row name.
         labels: 1 fake, 0 real.
-        scores: Fake probabilities.
+        scores: Fake log-odds.
         groups: Utterance of each frame.
         n_boot: Bootstrap resamples (0: no CI).
         seed: Seed of the bootstrap.
@@ -364,7 +389,7 @@ def table_from_scores(
 
     Args:
         frames: Index rows (columns label, generator, utterance) of the scored frames.
-        scores: Fake probabilities aligned with ``frames``.
+        scores: Fake log-odds aligned with ``frames``.
         seen: Generators seen in training; left out of the pooled-unseen row.
         n_boot: Bootstrap resamples.
         seed: Seed of the bootstrap.
@@ -435,7 +460,7 @@ def split_scores(
     progress: bool = False,
     limit: int | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Index rows and fake probabilities of the frames :func:`split_frames` selects.
+    """Index rows and fake log-odds of the frames :func:`split_frames` selects.
 
     Notebook: notebooks/04_generalization.py
 
@@ -799,7 +824,9 @@ def _detect_one(
         return rep
     rep.warning = "; ".join(str(w.message) for w in caught if w.category is AudioWarning)
     long = progress and len(frames) > LONG_FILE_WINDOWS
-    scores = score_waveforms(det, frames, device=device, progress=long, desc=Path(path).name)
+    scores = score_waveforms(
+        det, frames, device=device, progress=long, desc=Path(path).name, kind="probability"
+    )
     rep.scores = [float(s) for s in scores]
     rep.score = float(scores.mean())
     rep.verdict = "fake" if rep.score >= threshold else "real"
@@ -833,13 +860,13 @@ def disagreements(
     scores_a: np.ndarray,
     scores_b: np.ndarray,
     frames: pd.DataFrame,
-    threshold: float = 0.5,
+    threshold: float = 0.0,
 ) -> pd.DataFrame:
     """Frames that model A classifies correctly and model B gets wrong.
 
     Args:
-        scores_a: Fake probabilities of model A (e.g. DCNN with dilation).
-        scores_b: Fake probabilities of model B (e.g. without dilation), same frames.
+        scores_a: Fake log-odds of model A (e.g. DCNN with dilation).
+        scores_b: Fake log-odds of model B (e.g. without dilation), same frames.
         frames: Index rows of the scored frames (columns row, file, offset, label,
             generator, utterance).
         threshold: Decision threshold.
@@ -852,7 +879,7 @@ def disagreements(
     ok_a = (np.asarray(scores_a) >= threshold).astype(int) == y
     ok_b = (np.asarray(scores_b) >= threshold).astype(int) == y
     out = frames.assign(score_a=scores_a, score_b=scores_b)[ok_a & ~ok_b]
-    margin = np.abs(out["score_b"] - out["label"])
+    margin = np.abs(out["score_b"] - threshold)
     return out.assign(margin_b=margin).sort_values("margin_b", ascending=False)
 
 

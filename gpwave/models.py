@@ -542,8 +542,19 @@ class Detector(nn.Module):
         return self.head(self.features(waveforms))
 
     @torch.no_grad()
+    def fake_log_odds(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Fake log-odds ``(B,)``: the fake logit minus the real one (the EER's score).
+
+        The same ranking as :meth:`fake_probability` without its saturation: in float32
+        every log-odds above about 17 becomes probability 1.0, so frames a detector is
+        very sure of would tie, and an EER of tied scores is 0.5 whatever their order.
+        """
+        z = self(waveforms).float()
+        return z[:, 1] - z[:, 0]
+
+    @torch.no_grad()
     def fake_probability(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Continuous fake probability ``(B,)``: softmax of the logits, fake column."""
+        """Fake probability ``(B,)``: softmax of the logits, fake column (for display)."""
         return torch.softmax(self(waveforms).float(), dim=-1)[:, 1]
 
     @classmethod

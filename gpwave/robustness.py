@@ -369,6 +369,8 @@ def listening_rows(
             frames, _ = perturbed_frames([audio[i]], kind, strength, 1, seed=seed + i)
             row[title] = frames[0]
             first = at[at["clip"] == i].iloc[0]
-            row.update({f"{name}: p(fake) {title}": float(first[name]) for name in detectors})
+            p = evaluate.probability([first[name] for name in detectors])
+            named = zip(detectors, p, strict=True)
+            row.update({f"{n}: p(fake) {title}": float(v) for n, v in named})
         rows.append(row)
     return rows

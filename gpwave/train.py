@@ -652,7 +652,8 @@ def teacher_targets(cfg: TrainConfig, store: Any, rows: np.ndarray, device: str)
     Returns:
         ``(len(rows), 2)`` probabilities (real, fake), float32, on ``device``.
     """
-    p = evaluate.score_frames(load_init(cfg.init, device), store, rows, device=device)
+    init = load_init(cfg.init, device)
+    p = evaluate.score_frames(init, store, rows, device=device, kind="probability")
     return torch.as_tensor(np.stack([1 - p, p], axis=1), dtype=torch.float32, device=device)
 
 
@@ -1274,12 +1275,12 @@ def _validate(
     model.train()
     z = torch.cat(logits)
     y = frames.labels
-    p = torch.softmax(z, -1)[:, 1].double().numpy()
+    s = (z[:, 1] - z[:, 0]).double().numpy()  # log-odds: softmax would tie sure frames
     both = 0 < int(y.sum()) < len(y)
     return {
         "val_loss": float(F.cross_entropy(z, y)),
-        "val_acc": evaluate.accuracy(y.numpy(), p),
-        "val_eer": evaluate.eer(y.numpy(), p) if both else float("nan"),
+        "val_acc": evaluate.accuracy(y.numpy(), s),
+        "val_eer": evaluate.eer(y.numpy(), s) if both else float("nan"),
     }
 
 

@@ -117,9 +117,11 @@ fig.tight_layout()
 #
 # Training ends by scoring each seed's best checkpoint on the test frames of every folder
 # (at most `limit_test` per folder; real frames against each generator's): EER from the
-# continuous fake probability, accuracy at 0.5, 95 % bootstrap intervals over utterances;
-# `pooled_unseen` pools every generator except the training one. The table of each seed
-# is `seed<k>/test_table.csv`; below, the mean ± standard deviation over seeds.
+# continuous fake log-odds (which, unlike the probability, never saturate and tie: see
+# [Method](../method.md)), accuracy at log-odds 0 (probability 0.5), 95 % bootstrap
+# intervals over utterances; `pooled_unseen` pools every generator except the training
+# one. The table of each seed is `seed<k>/test_table.csv`; below, the mean ± standard
+# deviation over seeds.
 
 # %%
 tables = evaluate.load_seed_tables(out, seeds=cfg.seeds)

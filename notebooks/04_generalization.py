@@ -25,8 +25,9 @@
 # Every self-trained detector was trained on real speech against one generator (see
 # [Training a detector](03_train.ipynb)) and tested on the test split of every folder: the
 # training generator and all generators it never saw. Scores are continuous fake
-# probabilities; the equal error rate (EER) comes from the ROC curve of those scores,
-# accuracy from the threshold 0.5. Numbers are the mean ± standard deviation over seeds
+# log-odds (the logit of the fake probability, which never saturates); the equal error
+# rate (EER) comes from the ROC curve of those scores, accuracy from log-odds 0
+# (probability 0.5). Numbers are the mean ± standard deviation over seeds
 # (the CPU build trains the DCNNs on one seed each, so theirs is empty; the overview
 # below lists every run's seeds); the 95 % bootstrap intervals resample utterances. `pooled_unseen` pools every
 # generator except the training one.

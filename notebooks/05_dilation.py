@@ -113,10 +113,10 @@ display((100 * paired.set_index(["seed", "test_frames"])).round(1))
 # ## Frames the dilated model gets right and the ablation gets wrong
 #
 # Both models (seed `seed`) score every test frame; the frames that the DCNN with
-# dilation classifies correctly at 0.5 and the DCNN without dilation does not are sorted
-# by how confidently the ablation is wrong. Up to `max_examples` of them are written as
-# clips under `results_dir/dilation/examples/` and played below, with both models' fake
-# probabilities.
+# dilation classifies correctly (fake probability on the right side of 0.5) and the DCNN
+# without dilation does not are sorted by how confidently the ablation is wrong. Up to
+# `max_examples` of them are written as clips under `results_dir/dilation/examples/` and
+# played below, with both models' fake probabilities.
 
 # %%
 frames, a, b = scored[seed]
@@ -133,8 +133,8 @@ rows = [
         "generator": r.generator,
         "file": Path(r.file).name,
         "second": r.offset / store.sample_rate,
-        "with dilation": r.score_a,
-        "without": r.score_b,
+        "with dilation": float(evaluate.probability(r.score_a)),
+        "without": float(evaluate.probability(r.score_b)),
         "audio": r.clip,
     }
     for r in examples.itertuples()

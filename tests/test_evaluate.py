@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy.interpolate import interp1d
 from scipy.optimize import brentq
+from scipy.special import logit
 from sklearn.metrics import roc_curve
 
 from gpwave import evaluate
@@ -38,14 +39,15 @@ def test_eer_identical_distributions():
 def test_argmax_eer_hand_computed():
     # 4 real (2 flagged: FPR a = 1/2), 4 fake (1 flagged: TPR b = 1/4); a + b < 1:
     # EER = a + (1 - a)(1 - a - b) / (2 - a - b) = 1/2 + (1/2)(1/4)/(5/4) = 0.6
+    # (scores are log-odds: scipy's logit of the probabilities; the argmax is log-odds >= 0)
     y = [0, 0, 0, 0, 1, 1, 1, 1]
-    s = [0.9, 0.6, 0.1, 0.2, 0.7, 0.4, 0.3, 0.2]
+    s = logit([0.9, 0.6, 0.1, 0.2, 0.7, 0.4, 0.3, 0.2])
     assert evaluate.argmax_eer(y, s) == pytest.approx(0.6)
     # a = 1/4, b = 3/4: a + b = 1, EER = a / (a + b) = 1/4
-    s = [0.6, 0.1, 0.2, 0.3, 0.7, 0.8, 0.9, 0.45]
+    s = logit([0.6, 0.1, 0.2, 0.3, 0.7, 0.8, 0.9, 0.45])
     assert evaluate.argmax_eer(y, s) == pytest.approx(0.25)
     # perfectly ranked but badly calibrated scores: score EER 0, argmax EER 1/2
-    s = [0.6, 0.7, 0.8, 0.9, 0.95, 0.96, 0.97, 0.98]
+    s = logit([0.6, 0.7, 0.8, 0.9, 0.95, 0.96, 0.97, 0.98])
     assert evaluate.eer(y, s) == 0.0 and evaluate.argmax_eer(y, s) == pytest.approx(0.5)
 
 
@@ -83,8 +85,14 @@ def test_eer_needs_both_classes():
         evaluate.eer([1, 1], [0.2, 0.3])
 
 
-def test_accuracy_at_half():
-    assert evaluate.accuracy([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.5]) == 0.5
+def test_accuracy_at_log_odds_zero_is_accuracy_at_probability_half():
+    assert evaluate.accuracy([0, 1, 1, 0], logit([0.2, 0.7, 0.4, 0.5])) == 0.5
+    assert evaluate.accuracy([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.5], threshold=0.5) == 0.5
+
+
+def test_probability_is_the_logistic_function():
+    s = np.array([-700.0, -3.0, 0.0, 2.0, 40.0])
+    np.testing.assert_allclose(evaluate.probability(s), 1 / (1 + np.exp(-s)), rtol=1e-12)
 
 
 def test_bootstrap_resamples_utterances_not_frames():
@@ -158,8 +166,8 @@ def test_disagreements_lists_a_right_b_wrong():
             "offset": [0, 1, 2, 3],
         }
     )
-    a = np.array([0.1, 0.9, 0.9, 0.8])
-    b = np.array([0.6, 0.2, 0.9, 0.9])
+    a = logit([0.1, 0.9, 0.9, 0.8])
+    b = logit([0.6, 0.2, 0.9, 0.9])
     d = evaluate.disagreements(a, b, frames)
     assert sorted(d["row"]) == [0, 1]
     assert list(d["row"]) == [1, 0]  # most confidently wrong first
@@ -184,7 +192,7 @@ def test_export_disagreements_writes_clips_with_scores(tmp_path):
             "file": ["x/a_gen.wav", "x/b_gen.wav", "x/c.wav"],
         }
     )
-    d = evaluate.disagreements(np.array([0.9, 0.8, 0.1]), np.array([0.1, 0.3, 0.9]), frames)
+    d = evaluate.disagreements(logit([0.9, 0.8, 0.1]), logit([0.1, 0.3, 0.9]), frames)
     out = evaluate.export_disagreements(d, _Store(), tmp_path, n=2)
     assert len(out) == 2
     x, sr = sf.read(out["clip"].iloc[0])
@@ -240,8 +248,9 @@ def test_split_scores_score_only_the_split_and_feed_disagreements():
     frames, scores_a = evaluate.split_scores(a, Store())
     _, scores_b = evaluate.split_scores(b, Store())
     assert list(frames["row"]) == [0, 1, 2, 3]  # the test split only
-    sa = a.fake_probability(torch.from_numpy(waves[:4])).numpy()
-    sb = b.fake_probability(torch.from_numpy(waves[:4])).numpy()
+    with torch.no_grad():
+        za, zb = (m(torch.from_numpy(waves[:4])) for m in (a, b))
+    sa, sb = ((z[:, 1] - z[:, 0]).numpy() for z in (za, zb))  # log-odds from the logits
     np.testing.assert_allclose(scores_a, sa, rtol=1e-5)
     out = evaluate.disagreements(scores_a, scores_b, frames)
     ref = evaluate.disagreements(sa, sb, Store.index.iloc[:4])
@@ -357,3 +366,25 @@ def test_paired_table_rows_for_the_seen_generator_and_the_unseen_pool():
         _sk_eer([0] * 4 + [1, 1], b[[0, 1, 2, 3, 6, 7]])
     )
     assert t.loc[evaluate.POOLED, "difference"] < 0
+
+
+def test_scores_of_a_detector_sure_of_every_frame_keep_their_order():
+    # logits (0, 40 + w.x): every frame's float32 fake probability is 1.0 (all tied, EER
+    # 0.5), but the log-odds still rank fakes above reals; the EER must come from them
+    from gpwave.models import Detector
+    from gpwave.transforms import FeatureConfig
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    waves = (rng.normal(0, 1, (40, 4096)) * (0.05 + 0.05 * y[:, None])).astype(np.float32)
+    det = Detector(FeatureConfig(level=4), "linear", 4096, level_norm=False).eval()
+    with torch.no_grad():
+        det.model.fc.bias.copy_(torch.tensor([0.0, 40.0]))
+        z = det(torch.from_numpy(waves)).double().numpy()
+    assert (det.fake_probability(torch.from_numpy(waves)).numpy() == 1.0).all()
+    s = evaluate.score_waveforms(det, waves, batch_size=16)
+    np.testing.assert_allclose(s, z[:, 1] - z[:, 0], rtol=1e-6)
+    assert len(np.unique(s)) == 40
+    assert evaluate.eer(y, s) == pytest.approx(sklearn_eer(y, z[:, 1] - z[:, 0]), abs=1e-9)
+    p = evaluate.score_waveforms(det, waves, kind="probability")
+    assert evaluate.eer(y, p) == pytest.approx(0.5)

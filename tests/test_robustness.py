@@ -101,7 +101,7 @@ class _Loudness(torch.nn.Module):
         self.p = torch.nn.Parameter(torch.zeros(1))
         self.seen = []
 
-    def fake_probability(self, x):
+    def fake_log_odds(self, x):
         self.seen.append(x.clone())
         return x.pow(2).mean(-1).sqrt()
 
