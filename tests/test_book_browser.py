@@ -264,6 +264,17 @@ def test_training_chapter_says_for_every_seed_whether_it_converged(driver, base_
     assert notes == seeds, f"convergence lines for seeds {notes}, trained seeds {seeds}"
 
 
+def test_robustness_chapter_counts_noisy_real_frames_called_fake(driver, base_url: str) -> None:
+    # the released models' verdicts under noise and their log-odds EER, side by side
+    _open(driver, base_url + "executed/07_robustness.html")
+    text = driver.find_element("css selector", "main").text
+    said = re.findall(
+        r"(paper-\w+) calls (\d+) % of the real frames fake \(EER (\d+\.\d) %\)", text
+    )
+    assert {name for name, _, _ in said} == {"paper-sym5", "paper-stft"}, said
+    assert all(0 <= int(share) <= 100 and 0 <= float(e) <= 100 for _, share, e in said)
+
+
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES)
 def test_exercise_solutions_collapsed_until_clicked(driver, base_url: str, page: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
