@@ -193,8 +193,9 @@ display(
 # low-pass filtering and resampling. A gain leaves the spectrum's shape alone and only matters to a detector
 # that reads the absolute level (the paper's models use no level normalisation); a shift
 # of the frame grid changes no spectrum at all, and no detector cares. The self-trained
-# detectors start near chance on these pooled folders (they generalise poorly, chapter
-# [Generalization](04_generalization.ipynb)), so their curves have little room to fall.
+# detectors start far behind the released models on these pooled folders even on clean
+# audio (they generalise poorly, chapter [Generalization](04_generalization.ipynb)), so
+# their curves have less room to fall.
 
 # %% tags=["hide-input"]
 noise = [c for c in robustness.conditions(sweep) if c[0] == "white-noise"]
