@@ -369,6 +369,11 @@ def globalize_normalization(det: Detector) -> Detector:
 # --- detectors gpwave publishes -----------------------------------------------------------
 #: Detectors gpwave trains itself: name -> the config that makes it.
 PUBLISHED_MODELS: dict[str, str] = {"gpwave-robust": "configs/robust.yaml"}
+#: What the book measured of a published detector, shown by ``gpwave models`` once trained.
+PUBLISHED_CAVEATS: dict[str, str] = {
+    "gpwave-robust": "experimental: not more robust than paper-stft on the robustness "
+    "chapter's tests, and fails on new speakers (EER > 50 % on VCTK); prefer paper-stft",
+}
 
 
 def published_path(name: PublishedModelName, dest: str | Path | None = None) -> Path:
@@ -453,7 +458,8 @@ def _published_row(name: str) -> dict[str, Any]:
             licence="EUPL-1.2 (the released bodies)" if bodies else "",
             training_data=f"{cfg.get('real')} vs {cfg.get('train_generator')} "
             f"({cfg.get('data_dir')}), {start}, augmented",
-            note=f"trained {prov.get('date', '')} by gpwave train {config}",
+            note="; ".join(filter(None, [f"trained {prov.get('date', '')} by gpwave train "
+                                         f"{config}", PUBLISHED_CAVEATS.get(name)])),
         )  # fmt: skip
     return row
 

@@ -277,6 +277,7 @@ def test_fusion_fits_its_head_on_clean_and_augmented_views_of_the_released_bodie
     assert prov["bodies_md5"] == released and prov["init"] is None
     row = pretrained.list_models().set_index("name").loc["gpwave-robust"]
     assert row["licence"].startswith("EUPL-1.2") and "packetssym5 + stft" == row["feature"]
+    assert "gpwave train configs/robust.yaml" in row["note"] and "prefer paper-stft" in row["note"]
     assert det.model.linear.weight.abs().sum() > 0
 
 
