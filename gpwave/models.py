@@ -461,6 +461,16 @@ def standardize_level(x: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
     return x / rms
 
 
+def log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """Fake log-odds ``(B,)`` of logits ``(B, 2)`` (real, fake): fake minus real.
+
+    The score every EER uses (:mod:`gpwave.evaluate`): it ranks like the softmax's fake
+    column without its saturation (in float32 every log-odds above about 17 becomes the
+    probability 1.0, so frames a detector is very sure of would tie).
+    """
+    return logits[:, 1] - logits[:, 0]
+
+
 class Detector(nn.Module):
     """Waveforms in, logits out: feature extractor + normaliser + model.
 
@@ -543,14 +553,12 @@ class Detector(nn.Module):
 
     @torch.no_grad()
     def fake_log_odds(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Fake log-odds ``(B,)``: the fake logit minus the real one (the EER's score).
+        """Fake log-odds ``(B,)`` (:func:`log_odds`): ranks like :meth:`fake_probability`.
 
-        The same ranking as :meth:`fake_probability` without its saturation: in float32
-        every log-odds above about 17 becomes probability 1.0, so frames a detector is
-        very sure of would tie, and an EER of tied scores is 0.5 whatever their order.
+        An EER of tied scores is 0.5 whatever their order, and the probability ties the
+        frames a detector is very sure of; the log-odds do not.
         """
-        z = self(waveforms).float()
-        return z[:, 1] - z[:, 0]
+        return log_odds(self(waveforms).float())
 
     @torch.no_grad()
     def fake_probability(self, waveforms: torch.Tensor) -> torch.Tensor:
@@ -660,7 +668,7 @@ class FusionHead(nn.Module):
         for body in self.bodies:
             e = body.model.embed(body.features(waveforms))
             z = body.model.fc(e)
-            logits.append((z[:, 1] - z[:, 0]).clamp(-self.clip, self.clip) * self.anchor)
+            logits.append(log_odds(z).clamp(-self.clip, self.clip) * self.anchor)
             embeddings.append(e)
         return torch.cat([torch.stack(logits, 1), *embeddings], 1).float()
 

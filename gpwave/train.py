@@ -76,6 +76,7 @@ from gpwave.models import (
     Detector,
     count_parameters,
     load_checkpoint,
+    log_odds,
     sync_batchnorm,
 )
 
@@ -1275,7 +1276,7 @@ def _validate(
     model.train()
     z = torch.cat(logits)
     y = frames.labels
-    s = (z[:, 1] - z[:, 0]).double().numpy()  # log-odds: softmax would tie sure frames
+    s = log_odds(z).double().numpy()  # not the softmax: it would tie the frames it is sure of
     both = 0 < int(y.sum()) < len(y)
     return {
         "val_loss": float(F.cross_entropy(z, y)),
