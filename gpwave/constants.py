@@ -59,6 +59,13 @@ SAMPLE_RATE = 22050
 #: Folder-name prefix letter of the real (bona fide) source.
 REAL_LETTER = "A"
 
+#: A detection window is *silent* (not evidence either way, left out of a file's score)
+#: when its RMS is below this absolute level, in dB relative to full scale ...
+SILENCE_FLOOR_DBFS = -70.0
+#: ... or more than this many dB below the loudest window of the same file, so that
+#: appending silence or near-silent padding to a file cannot move its verdict.
+SILENCE_RELATIVE_DB = 40.0
+
 
 def check_option(value: str, alias: object, name: str) -> str:
     """Return ``value`` if it is one of the strings of ``alias``, else raise.
