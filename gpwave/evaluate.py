@@ -1,24 +1,18 @@
-"""Honest evaluation: continuous scores, interpolated EER, utterance bootstrap, tables.
+"""Scoring: detectors on waveforms, frame stores, splits, folder trees and files.
 
 Scores are the detector's continuous fake log-odds (fake logit minus real logit), never
 argmax labels, and never probabilities: a float32 softmax rounds every log-odds above
 about 17 to 1.0, and frames a detector is sure of would tie (under noise the paper's
 models put *every* frame there, which reads as EER 0.5 though their order still holds
-information). Accuracy thresholds the log-odds at 0 (probability 0.5). The EER
-is read off the ROC by linear interpolation between its points; confidence intervals
-resample utterances (not frames), because frames of one utterance are not independent.
-Tables are tidy DataFrames with columns ``generator, n_frames, eer, eer_ci_low,
-eer_ci_high, accuracy, eer_argmax`` and render to Markdown, HTML and LaTeX; the last
-column is the reference implementation's EER from argmax labels (:func:`argmax_eer`),
-only so that numbers can be related to the paper's.
+information). The metrics of those scores are in :mod:`gpwave.metrics`, the tables in
+:mod:`gpwave.report`; :func:`score_split` is the one path from a split to a table.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,242 +22,18 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from gpwave import report
 from gpwave.config import resolve_device
 from gpwave.constants import ScoreKind, check_option
 from gpwave.errors import AudioError, AudioWarning
 
-TABLE_COLUMNS = [
-    "generator", "n_frames", "eer", "eer_ci_low", "eer_ci_high", "accuracy", "eer_argmax"
-]  # fmt: skip
-POOLED = "pooled_unseen"
+# Temporary names for the call sites in train.py and cli.py (owned by other helpers):
+# the lead points them at gpwave.metrics / gpwave.report when merging, then drops these.
+from gpwave.metrics import accuracy, eer  # noqa: E402,F401
+from gpwave.report import POOLED, jsonable, save_table, to_json, to_markdown  # noqa: E402,F401
+
 #: Files with more windows than this get their own progress bar in :func:`detect_files`.
 LONG_FILE_WINDOWS = 256
-
-
-# --- metrics --------------------------------------------------------------------------
-def _check_binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.asarray(labels).astype(int).reshape(-1)
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if labels.shape != scores.shape:
-        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError("labels must be 0 (real) or 1 (fake)")
-    if labels.min(initial=1) == labels.max(initial=0):
-        raise ValueError("the EER needs both classes (real and fake) among the labels")
-    return labels, scores
-
-
-def roc(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """ROC points (false and true positive rates) over every distinct threshold.
-
-    Args:
-        labels: 1 fake (positive), 0 real.
-        scores: Continuous fake scores (higher = more fake).
-
-    Returns:
-        ``(fpr, tpr)``, both starting at 0 and ending at 1.
-    """
-    y, s = _check_binary(np.asarray(labels), np.asarray(scores))
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tps = np.cumsum(y)[last]
-    fps = last + 1 - tps
-    return np.r_[0.0, fps / fps[-1]], np.r_[0.0, tps / tps[-1]]
-
-
-def eer(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """Equal error rate, interpolated linearly on the ROC where FPR = FNR.
-
-    Notebook: notebooks/04_generalization.py
-
-    Args:
-        labels: 1 fake, 0 real.
-        scores: Continuous fake scores.
-
-    Returns:
-        The EER in [0, 1] (0: perfect separation, 0.5: chance).
-    """
-    fpr, tpr = roc(labels, scores)
-    d = (1.0 - tpr) - fpr  # decreasing from 1 to -1
-    i = int(np.argmax(d <= 0))
-    if d[i] == 0 or i == 0:
-        return float(fpr[i])
-    t = d[i - 1] / (d[i - 1] - d[i])
-    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
-
-
-def probability(log_odds: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Fake probabilities (float64) of fake log-odds: the logistic function, for display.
-
-    Args:
-        log_odds: Scores from :func:`score_waveforms`.
-    """
-    from scipy.special import expit
-
-    return expit(np.asarray(log_odds, dtype=np.float64))
-
-
-def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.0) -> float:
-    """Fraction of frames classified correctly when ``score >= threshold`` means fake.
-
-    Notebook: notebooks/04_generalization.py
-
-    Args:
-        labels: 1 fake, 0 real.
-        scores: Fake log-odds.
-        threshold: Decision threshold (log-odds 0 is the argmax of the two logits).
-
-    Returns:
-        The accuracy in [0, 1].
-    """
-    y = np.asarray(labels).astype(int)
-    return float(np.mean((np.asarray(scores) >= threshold).astype(int) == y))
-
-
-def argmax_eer(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.0) -> float:
-    """The reference implementation's EER: the EER of argmax labels instead of scores.
-
-    Thresholding first leaves a 3-point ROC, (0, 0), (FPR, TPR), (1, 1); its EER is
-    read off by linear interpolation like :func:`eer`. With a false positive rate a and
-    true positive rate b it is ``a / (a + b)`` if ``a + b >= 1``, else
-    ``a + (1 - a) (1 - a - b) / (2 - a - b)``. It mixes the EER with the threshold's
-    calibration, so it is reported only to relate numbers to the paper's.
-
-    Args:
-        labels: 1 fake, 0 real.
-        scores: Fake log-odds (the argmax of two logits is ``score >= 0``).
-        threshold: Decision threshold.
-
-    Returns:
-        The argmax EER in [0, 1].
-    """
-    return eer(labels, (np.asarray(scores, dtype=np.float64) >= threshold).astype(float))
-
-
-def _group_bootstrap(
-    labels: np.ndarray, groups: Sequence[Any], n_boot: int, seed: int, stat: Any
-) -> list[float]:
-    """``stat(idx)`` over resamples of whole groups that hold both classes."""
-    _, gid = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
-    members = [np.nonzero(gid == g)[0] for g in range(gid.max() + 1)]
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(members), len(members))
-        idx = np.concatenate([members[g] for g in pick])
-        if 0 < labels[idx].sum() < len(idx):
-            values.append(stat(idx))
-    return values
-
-
-def _interval(values: list[float], level: float) -> tuple[float, float]:
-    if not values:
-        return float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
-
-
-def eer_ci(
-    labels: Sequence[int],
-    scores: Sequence[float],
-    groups: Sequence[Any],
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Bootstrap confidence interval of the EER, resampling groups (utterances).
-
-    Args:
-        labels: 1 fake, 0 real.
-        scores: Continuous fake scores.
-        groups: Group id (utterance) of each frame; whole groups are resampled.
-        n_boot: Bootstrap resamples.
-        level: Coverage of the interval.
-        seed: Seed of the resampling.
-
-    Returns:
-        ``(low, high)`` percentile interval; ``(nan, nan)`` if no resample has both classes.
-    """
-    y, s = _check_binary(np.asarray(labels), np.asarray(scores))
-    values = _group_bootstrap(y, groups, n_boot, seed, lambda i: eer(y[i], s[i]))
-    return _interval(values, level)
-
-
-def paired_eer_difference(
-    labels: Sequence[int],
-    scores_a: Sequence[float],
-    scores_b: Sequence[float],
-    groups: Sequence[Any],
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """EER(A) - EER(B) on the same frames, with a paired bootstrap interval.
-
-    Each resample draws whole groups (utterances) once and scores both detectors on it,
-    so the interval reflects the difference, not the two EERs' separate spreads.
-
-    Args:
-        labels: 1 fake, 0 real.
-        scores_a: Fake scores of detector A.
-        scores_b: Fake scores of detector B on the same frames.
-        groups: Group id (utterance) of each frame.
-        n_boot: Bootstrap resamples.
-        level: Coverage of the interval.
-        seed: Seed of the resampling.
-
-    Returns:
-        ``(difference, low, high)``; a negative difference means A has the lower EER.
-    """
-    y, a = _check_binary(np.asarray(labels), np.asarray(scores_a))
-    b = np.asarray(scores_b, dtype=float)
-    if b.shape != a.shape:
-        raise ValueError(f"scores_b has shape {b.shape}, scores_a {a.shape}")
-    values = _group_bootstrap(y, groups, n_boot, seed, lambda i: eer(y[i], a[i]) - eer(y[i], b[i]))
-    return (eer(y, a) - eer(y, b), *_interval(values, level))
-
-
-def paired_table(
-    frames: pd.DataFrame,
-    scores_a: np.ndarray,
-    scores_b: np.ndarray,
-    seen: str,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """:func:`paired_eer_difference` on the seen generator's and on the unseen frames.
-
-    Notebook: notebooks/05_dilation.py
-
-    Args:
-        frames: Index rows (label, generator, utterance) of the frames both scored.
-        scores_a: Fake scores of detector A (e.g. with dilation).
-        scores_b: Fake scores of detector B on the same frames.
-        seen: The training generator: its frames vs real make the first row; every
-            other generator's frames vs real make ``pooled_unseen``.
-        n_boot: Bootstrap resamples.
-        seed: Seed of the resampling.
-
-    Returns:
-        Rows ``test_frames`` (``seen``, ``pooled_unseen``), ``eer_a``, ``eer_b``,
-        ``difference``, ``ci_low``, ``ci_high``.
-    """
-    y = frames["label"].to_numpy(int)
-    gens = frames["generator"].to_numpy(str)
-    utts = frames["utterance"].to_numpy(str)
-    a, b = np.asarray(scores_a, float), np.asarray(scores_b, float)
-    rows = []
-    for name, keep in ((seen, (y == 0) | (gens == seen)), (POOLED, gens != seen)):
-        if not 0 < y[keep].sum() < keep.sum():
-            continue
-        diff, low, high = paired_eer_difference(
-            y[keep], a[keep], b[keep], utts[keep], n_boot, seed=seed
-        )
-        rows.append({"test_frames": name, "eer_a": eer(y[keep], a[keep]),
-                     "eer_b": eer(y[keep], b[keep]), "difference": diff,
-                     "ci_low": low, "ci_high": high})  # fmt: skip
-    return pd.DataFrame(rows)
 
 
 # --- scoring --------------------------------------------------------------------------
@@ -341,78 +111,6 @@ def score_frames(
         for i in tqdm(starts, desc="scoring", unit="batch", disable=not progress)
     ]
     return np.concatenate(out) if out else np.empty(0)
-
-
-# --- tables ---------------------------------------------------------------------------
-def metrics_row(
-    generator: str,
-    labels: np.ndarray,
-    scores: np.ndarray,
-    groups: np.ndarray,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """One table row: EER with bootstrap CI, accuracy at log-odds 0 and the argmax EER.
-
-    Args:
-        generator: Row name.
-        labels: 1 fake, 0 real.
-        scores: Fake log-odds.
-        groups: Utterance of each frame.
-        n_boot: Bootstrap resamples (0: no CI).
-        seed: Seed of the bootstrap.
-
-    Returns:
-        Dict with the :data:`TABLE_COLUMNS`.
-    """
-    low, high = eer_ci(labels, scores, groups, n_boot, seed=seed) if n_boot else (np.nan,) * 2
-    return {
-        "generator": generator,
-        "n_frames": int(len(labels)),
-        "eer": eer(labels, scores),
-        "eer_ci_low": low,
-        "eer_ci_high": high,
-        "accuracy": accuracy(labels, scores),
-        "eer_argmax": argmax_eer(labels, scores),
-    }
-
-
-def table_from_scores(
-    frames: pd.DataFrame,
-    scores: np.ndarray,
-    seen: Sequence[str] = (),
-    n_boot: int = 1000,
-    seed: int = 0,
-    pools: dict[str, Sequence[str]] | None = None,
-) -> pd.DataFrame:
-    """Per-generator table (each fake generator vs all real frames) plus pooled rows.
-
-    Args:
-        frames: Index rows (columns label, generator, utterance) of the scored frames.
-        scores: Fake log-odds aligned with ``frames``.
-        seen: Generators seen in training; left out of the pooled-unseen row.
-        n_boot: Bootstrap resamples.
-        seed: Seed of the bootstrap.
-        pools: Extra pooled rows: name -> generators left out of that pool (besides
-            ``seen``), e.g. ``{"pooled_without_U-Z": ["wavenet", ...]}``.
-
-    Returns:
-        DataFrame with :data:`TABLE_COLUMNS`, one row per generator, then ``pooled_unseen``
-        and the ``pools`` rows.
-    """
-    labels = frames["label"].to_numpy(int)
-    gens = frames["generator"].to_numpy(str)
-    utts = frames["utterance"].to_numpy(str)
-    real = labels == 0
-    rows = []
-    for g in pd.unique(gens[~real]):
-        m = real | (gens == g)
-        rows.append(metrics_row(g, labels[m], scores[m], utts[m], n_boot, seed))
-    for name, left_out in {POOLED: (), **(pools or {})}.items():
-        m = real | ~np.isin(gens, [*seen, *left_out])
-        if 0 < labels[m].sum() < m.sum():
-            rows.append(metrics_row(name, labels[m], scores[m], utts[m], n_boot, seed))
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
 def split_frames(
@@ -502,7 +200,8 @@ def score_split(
     """Score the real and fake frames of a split and tabulate per generator.
 
     The one evaluation path: training's test table, ``gpwave evaluate`` and the
-    notebooks all come from here (:func:`split_scores`, then :func:`table_from_scores`).
+    notebooks all come from here (:func:`split_scores`, then
+    :func:`gpwave.report.table_from_scores`).
     Every real frame of the split is compared with each generator's frames (no class
     balancing: the EER does not depend on it).
 
@@ -520,178 +219,121 @@ def score_split(
         batch_size: Frames per forward pass.
         progress: Show a progress bar.
         limit: At most this many frames per folder (seeded sample; None: all).
-        pools: Extra pooled rows (see :func:`table_from_scores`).
+        pools: Extra pooled rows (see :func:`gpwave.report.table_from_scores`).
 
     Returns:
-        DataFrame with :data:`TABLE_COLUMNS`.
+        DataFrame with :data:`gpwave.report.TABLE_COLUMNS`.
     """
     frames, scores = split_scores(
         detector, store, split, generators, seed, gain, batch_size, progress, limit
     )
-    return table_from_scores(frames, scores, seen, n_boot, seed, pools)
+    return report.table_from_scores(frames, scores, seen, n_boot, seed, pools)
 
 
-def load_seed_tables(
-    run_dir: str | Path, seeds: Sequence[int] | None = None, name: str = "test_table"
-) -> dict[int, pd.DataFrame]:
-    """The per-seed tables a training run wrote (``<run_dir>/seed<k>/<name>.csv``).
+def tree_utterances(
+    frames: pd.DataFrame, root: str | Path, utterance_pattern: str | None = None
+) -> np.ndarray:
+    """The utterance of each frame of a letter-prefixed tree, read from its file names.
 
-    Notebook: notebooks/04_generalization.py
+    A file and its counterparts in the other folders (the same sentence) share an
+    utterance, so a bootstrap over utterances draws them together
+    (:func:`gpwave.data.file_table` and the registry's ``utterance_pattern``).
 
-    Args:
-        run_dir: The run folder holding ``seed0``, ``seed1``...
-        seeds: Only these seeds (None: every seed found).
-        name: Table file stem.
-
-    Returns:
-        Seed -> table, by seed.
-
-    Raises:
-        DataError: No table in ``run_dir`` (the run was not trained or not evaluated).
-    """
-    from gpwave.errors import DataError
-
-    paths = {
-        int(p.parent.name.removeprefix("seed")): p for p in Path(run_dir).glob(f"seed*/{name}.csv")
-    }
-    if seeds is not None:
-        paths = {s: p for s, p in paths.items() if s in set(seeds)}
-    if not paths:
-        raise DataError(f"{run_dir}: no seed*/{name}.csv; train the run (with eval_test) first")
-    return {seed: pd.read_csv(paths[seed]) for seed in sorted(paths)}
-
-
-def aggregate_seeds(tables: Sequence[pd.DataFrame] | dict[Any, pd.DataFrame]) -> pd.DataFrame:
-    """Mean and std over seeds of per-generator tables.
-
-    Notebook: notebooks/04_generalization.py
+    Notebook: notebooks/07_robustness.py
 
     Args:
-        tables: One table per seed (list, or dict seed -> table).
+        frames: Store index rows (columns folder, file) of frames under ``root``.
+        root: The tree's root.
+        utterance_pattern: Regex whose first group is the utterance (None: LJSpeech ids).
 
     Returns:
-        DataFrame: generator, n_frames, n_seeds, eer_mean, eer_std, accuracy_mean,
-        accuracy_std, eer_ci_low, eer_ci_high (CI bounds averaged over seeds).
+        Utterance ids aligned with ``frames``.
     """
-    items = tables.items() if isinstance(tables, dict) else enumerate(tables)
-    df = pd.concat([t.assign(seed=s) for s, t in items], ignore_index=True)
-    g = df.groupby("generator", sort=False)
-    out = pd.DataFrame(
-        {
-            "n_frames": g["n_frames"].max(),
-            "n_seeds": g["seed"].nunique(),
-            "eer_mean": g["eer"].mean(),
-            "eer_std": g["eer"].std(ddof=0),
-            "accuracy_mean": g["accuracy"].mean(),
-            "accuracy_std": g["accuracy"].std(ddof=0),
-            "eer_ci_low": g["eer_ci_low"].mean(),
-            "eer_ci_high": g["eer_ci_high"].mean(),
-        }
-    )
-    return out.reset_index()
+    from gpwave.data import file_table
+
+    def key(folder: pd.Series, file: pd.Series) -> pd.Series:
+        return folder + "/" + file.map(lambda f: Path(f).name)
+
+    files = file_table(root, utterance_pattern)
+    utterance = dict(zip(key(files["folder"], files["file"]), files["utterance"], strict=True))
+    return key(frames["folder"], frames["file"]).map(utterance).to_numpy()
 
 
-def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
-    """Render a table as GitHub Markdown.
+def score_tree(
+    detectors: Mapping[str, torch.nn.Module],
+    root: str | Path,
+    utterance_pattern: str | None = None,
+    by: str = "generator",
+    n_boot: int = 1000,
+    seed: int = 0,
+    limit: int | None = None,
+    store_dir: str | Path | None = None,
+    batch_size: int = 64,
+) -> pd.DataFrame:
+    """Per-group tables of several detectors on every frame of a letter-prefixed tree.
 
-    Notebook: notebooks/04_generalization.py
+    Every detector scores the same frames (all of them, or ``limit`` per folder); the
+    fake frames of each value of ``by`` are compared with all real frames of the tree;
+    the 95 % intervals resample utterances (:func:`tree_utterances`).
+
+    Notebook: notebooks/07_robustness.py
 
     Args:
-        df: Any table.
-        digits: Decimals of float columns.
+        detectors: Name -> detector.
+        root: Root of letter-prefixed folders (one real ``A_...`` folder).
+        utterance_pattern: Regex whose first group is a file's utterance (None: LJSpeech).
+        by: Column of the frames that makes the rows (``generator``, ``folder``...).
+        n_boot: Bootstrap resamples of each CI.
+        seed: Seed of the ``limit`` sample and of the bootstrap.
+        limit: At most this many frames per folder (None: all).
+        store_dir: Frame-store location (default: the data module's default).
+        batch_size: Frames per forward pass.
 
     Returns:
-        The Markdown text.
+        :data:`gpwave.report.TABLE_COLUMNS` plus ``detector``, detector by detector.
     """
-    return df.to_markdown(index=False, floatfmt=f".{digits}f")
+    from gpwave.data import DataConfig, prepare_store
+
+    store = prepare_store(DataConfig(root=root), store_dir=store_dir, progress=False)
+    frames = split_frames(store, None, limit=limit, seed=seed)
+    frames = frames.assign(utterance=tree_utterances(frames, root, utterance_pattern))
+    tables = []
+    for name, det in detectors.items():
+        scores = score_frames(det, store, frames["row"].to_numpy(), batch_size)
+        t = report.table_from_scores(frames, scores, n_boot=n_boot, seed=seed, by=by)
+        tables.append(t.assign(detector=name))
+    return pd.concat(tables, ignore_index=True)
 
 
-def to_html(df: pd.DataFrame, digits: int = 3) -> str:
-    """Render a table as an HTML ``<table>``.
+def score_trees(
+    detectors: Mapping[str, torch.nn.Module],
+    roots: Mapping[str, str | Path],
+    utterance_pattern: str | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """:func:`score_tree` on several trees, in one long table with a ``folder`` label.
+
+    Notebook: notebooks/07_robustness.py
 
     Args:
-        df: Any table.
-        digits: Decimals of float columns.
+        detectors: Name -> detector.
+        roots: Tree name -> root, e.g. ``{"vctk": ..., "tts": ...}``.
+        utterance_pattern: Regex whose first group is a file's utterance.
+        **kwargs: Passed to :func:`score_tree` (``by``, ``n_boot``, ``seed``, ``limit``...).
 
     Returns:
-        The HTML text.
+        :func:`score_tree`'s rows plus ``tree`` and ``folder`` (``<tree>/<row name>``,
+        ``<tree>/pooled`` for the pooled row).
     """
-    return df.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0)
-
-
-def to_latex(df: pd.DataFrame, digits: int = 3) -> str:
-    """Render a table as a LaTeX ``tabular`` (booktabs rules).
-
-    Args:
-        df: Any table.
-        digits: Decimals of float columns.
-
-    Returns:
-        The LaTeX text.
-    """
-    escaped = df.rename(columns=lambda c: str(c).replace("_", r"\_"))
-    for col in escaped.columns:
-        if not pd.api.types.is_numeric_dtype(escaped[col]):
-            escaped[col] = escaped[col].astype(str).str.replace("_", r"\_")
-    return escaped.to_latex(index=False, float_format=f"%.{digits}f")
-
-
-def jsonable(obj: Any) -> Any:
-    """A copy of ``obj`` that strict JSON can hold: NaN and infinities become None.
-
-    Args:
-        obj: Dicts, lists, tuples, numbers (numpy ones too), strings, paths, dataclasses.
-
-    Returns:
-        Plain Python containers and scalars.
-    """
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "tolist") and not isinstance(obj, str):  # numpy scalars and arrays
-        return jsonable(obj.tolist())
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if obj is None or isinstance(obj, bool | int | str):
-        return obj
-    return str(obj)
-
-
-def to_json(obj: Any, indent: int | None = 1) -> str:
-    """Strict JSON text (``null``, never ``NaN``) of results, tables rows or reports.
-
-    Args:
-        obj: See :func:`jsonable`.
-        indent: JSON indentation.
-
-    Returns:
-        The text.
-    """
-    return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
-
-
-def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
-    """Save a table as CSV, JSON (records), Markdown, HTML and LaTeX next to each other.
-
-    Notebook: notebooks/04_generalization.py
-
-    Args:
-        df: The table.
-        stem: Path without suffix, e.g. ``results/table``.
-
-    Returns:
-        ``{format: path}``.
-    """
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = {k: stem.with_suffix(f".{k}") for k in ("csv", "json", "md", "html", "tex")}
-    df.to_csv(paths["csv"], index=False)
-    paths["json"].write_text(to_json(df.to_dict(orient="records")))
-    paths["md"].write_text(to_markdown(df) + "\n")
-    paths["html"].write_text(to_html(df) + "\n")
-    paths["tex"].write_text(to_latex(df))
-    return paths
+    tables = [
+        score_tree(detectors, root, utterance_pattern, **kwargs).assign(tree=tree)
+        for tree, root in roots.items()
+    ]
+    out = pd.concat(tables, ignore_index=True)
+    out.insert(len(report.TABLE_COLUMNS), "tree", out.pop("tree"))
+    pooled = out["generator"] == report.POOLED
+    out["folder"] = out["tree"] + "/" + out["generator"].where(~pooled, "pooled")
+    return out
 
 
 # --- checkpoints on folders and files -------------------------------------------------
@@ -727,7 +369,7 @@ def evaluate_checkpoint(
         progress: Progress bars.
 
     Returns:
-        DataFrame with :data:`TABLE_COLUMNS` (plus the pooled row).
+        DataFrame with :data:`gpwave.report.TABLE_COLUMNS` (plus the pooled row).
     """
     from gpwave.data import DataConfig, prepare_store
 
@@ -853,63 +495,3 @@ def inference_speed(detector: Any, n_frames: int = 32, batch_size: int = 32) -> 
     score_waveforms(detector, x, batch_size)
     audio = n_frames * detector.n_samples / detector.feature_config.sample_rate
     return audio / (time.perf_counter() - t0)
-
-
-# --- ablation: where two models disagree ----------------------------------------------
-def disagreements(
-    scores_a: np.ndarray,
-    scores_b: np.ndarray,
-    frames: pd.DataFrame,
-    threshold: float = 0.0,
-) -> pd.DataFrame:
-    """Frames that model A classifies correctly and model B gets wrong.
-
-    Args:
-        scores_a: Fake log-odds of model A (e.g. DCNN with dilation).
-        scores_b: Fake log-odds of model B (e.g. without dilation), same frames.
-        frames: Index rows of the scored frames (columns row, file, offset, label,
-            generator, utterance).
-        threshold: Decision threshold.
-
-    Returns:
-        The matching index rows with ``score_a`` and ``score_b`` columns, sorted by how
-        confidently B is wrong.
-    """
-    y = frames["label"].to_numpy(int)
-    ok_a = (np.asarray(scores_a) >= threshold).astype(int) == y
-    ok_b = (np.asarray(scores_b) >= threshold).astype(int) == y
-    out = frames.assign(score_a=scores_a, score_b=scores_b)[ok_a & ~ok_b]
-    margin = np.abs(out["score_b"] - threshold)
-    return out.assign(margin_b=margin).sort_values("margin_b", ascending=False)
-
-
-def export_disagreements(
-    table: pd.DataFrame, store: Any, out_dir: str | Path, n: int = 10
-) -> pd.DataFrame:
-    """Write up to ``n`` disagreement frames as 16-bit wav clips with their scores.
-
-    Notebook: notebooks/05_dilation.py
-
-    Args:
-        table: Output of :func:`disagreements`.
-        store: The frame store the rows come from.
-        out_dir: Folder for the clips and ``disagreements.csv``.
-        n: Most clips to write.
-
-    Returns:
-        The exported rows with a ``clip`` column (wav path).
-    """
-    import soundfile as sf
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    top = table.head(n).copy()
-    clips = []
-    for k, r in enumerate(top.itertuples()):
-        x = store.read([r.row])[0]
-        path = out_dir / f"{k:02d}_{r.generator}_{Path(str(r.file)).stem}_{r.offset}.wav"
-        sf.write(path, x, store.sample_rate, subtype="PCM_16")
-        clips.append(str(path))
-    top["clip"] = clips
-    top.to_csv(out_dir / "disagreements.csv", index=False)
-    return top

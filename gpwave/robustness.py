@@ -6,9 +6,9 @@ through the recording; then it cuts 1 s frames, scores them with every detector 
 tabulates the EER with a bootstrap CI over utterances. The same perturbed frames go to
 every detector, so detectors are compared on identical inputs (a paired design).
 
-The new-speaker and end-to-end TTS sets (``speakers-tts-mini``) need nothing here: they
-are letter-prefixed trees, scored by :func:`gpwave.evaluate.score_split` like the mini
-benchmark.
+The new-speaker and end-to-end TTS sets (``speakers-tts-mini``) are letter-prefixed
+trees, scored by :func:`gpwave.evaluate.score_trees`. :func:`gain_sweep` asks the
+simplest robustness question of a frame store: does a gain change the EER?
 
 Notebook: notebooks/07_robustness.py
 """
@@ -17,20 +17,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from gpwave import evaluate, perturb
+from gpwave import evaluate, metrics, perturb
 from gpwave.constants import SAMPLE_RATE
 from gpwave.data import frame_audio, load_audio
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+#: The perturbation sweep of chapter 07: kind -> strengths, mild to strong.
+SWEEP: dict[str, list[float]] = {
+    "gain": [-24, 12],
+    "white-noise": [40, 20],
+    "pink-noise": [20],
+    "resample": [8000],
+    "mp3": [64, 32],
+    "ogg-opus": [16],
+    "ogg-vorbis": [0.0],
+    "shift": [0.5],
+    "lowpass": [8000, 4000],
+}
+#: The sweep of a quick (CI) build.
+QUICK_SWEEP: dict[str, list[float]] = {"white-noise": [10], "mp3": [32]}
+#: The WaveFake-style fake folders of the mini benchmark the sweep draws from (B-T).
+WAVEFAKE_FOLDERS = [
+    "B_melgan", "C_hifigan", "D_mbmelgan", "E_fbmelgan", "F_waveglow", "G_pwg", "H_lmelgan",
+    "K_lbigvgan", "O_kbpwg", "P_kbmelgan", "Q_kbfbmelgan", "R_kbmbmelgan", "S_kbhifigan",
+    "T_kbstylemelgan",
+]  # fmt: skip
 #: Name of the unperturbed condition in a sweep table.
 CLEAN = "clean"
 #: Columns of :func:`perturbation_sweep`'s table.
@@ -177,7 +197,7 @@ def perturbation_sweep(
 
     Each condition perturbs the clips once (:func:`perturbed_frames`) and every
     detector scores the same frames (:func:`gpwave.evaluate.score_waveforms`); the CI
-    resamples utterances (:func:`gpwave.evaluate.eer_ci`).
+    resamples utterances (:func:`gpwave.metrics.eer_ci`).
 
     Notebook: notebooks/07_robustness.py
 
@@ -207,11 +227,56 @@ def perturbation_sweep(
                         "folder": clips["folder"].to_numpy()[clip]}  # fmt: skip
         for name, det in detectors.items():
             s = evaluate.score_waveforms(det, frames, batch_size)
-            low, high = evaluate.eer_ci(y, s, groups, n_boot, seed=seed)
-            rows.append([name, kind, strength, unit, len(y), evaluate.eer(y, s), low, high])
+            low, high = metrics.eer_ci(y, s, groups, n_boot, seed=seed)
+            rows.append([name, kind, strength, unit, len(y), metrics.eer(y, s), low, high])
             frame_scores[name] = s
         scored.append(pd.DataFrame(frame_scores))
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS), pd.concat(scored, ignore_index=True)
+
+
+def gain_sweep(
+    detectors: Mapping[str, torch.nn.Module],
+    store: Any,
+    gains_db: Sequence[float],
+    generators: Sequence[str] | None = None,
+    split: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> pd.DataFrame:
+    """EER of every detector on the same store frames scaled by each gain.
+
+    The frames (:func:`gpwave.evaluate.split_frames`: real and ``generators``' frames of
+    ``split``, ``limit`` per folder) are multiplied by ``10 ** (dB / 20)`` without
+    clipping and scored again; a detector whose EER moves reads the absolute level.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        detectors: Name -> detector.
+        store: A :class:`gpwave.data.FrameStore`.
+        gains_db: Gains in dB.
+        generators: Fake generators to include (None: all).
+        split: "train", "val", "test", or None for every frame.
+        limit: At most this many frames per folder (seeded sample; None: all).
+        seed: Seed of the ``limit`` sample.
+        batch_size: Frames per forward pass.
+
+    Returns:
+        EER per gain (index ``gain_db``, in the given order) and detector (columns).
+    """
+    frames = evaluate.split_frames(store, split, generators, limit, seed)
+    rows, y = frames["row"].to_numpy(), frames["label"].to_numpy(int)
+    table = {
+        name: [
+            metrics.eer(
+                y, evaluate.score_frames(det, store, rows, batch_size, gain=10 ** (db / 20))
+            )
+            for db in gains_db
+        ]
+        for name, det in detectors.items()
+    }
+    return pd.DataFrame(table, index=pd.Index(list(gains_db), name="gain_db"))
 
 
 def worst_case(table: pd.DataFrame) -> pd.DataFrame:
@@ -303,8 +368,7 @@ def plot_folder_eers(table: pd.DataFrame, rows: str = "folder") -> Figure:
 
     Args:
         table: Long table with ``detector``, ``rows``, ``eer``, ``eer_ci_low``,
-            ``eer_ci_high`` (e.g. :func:`gpwave.evaluate.score_split`'s rows of several
-            detectors).
+            ``eer_ci_high`` (e.g. :func:`gpwave.evaluate.score_trees`'s rows).
         rows: The column that names the rows of the plot.
 
     Returns:
@@ -369,7 +433,7 @@ def listening_rows(
             frames, _ = perturbed_frames([audio[i]], kind, strength, 1, seed=seed + i)
             row[title] = frames[0]
             first = at[at["clip"] == i].iloc[0]
-            p = evaluate.probability([first[name] for name in detectors])
+            p = metrics.probability([first[name] for name in detectors])
             named = zip(detectors, p, strict=True)
             row.update({f"{n}: p(fake) {title}": float(v) for n, v in named})
         rows.append(row)

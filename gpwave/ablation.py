@@ -1,0 +1,126 @@
+"""Ablations: two detectors on the same frames, paired EER differences, disagreements.
+
+An ablation trains two variants of a detector (e.g. the DCNN with and without its
+dilated block) with the same seeds; both score the same test frames, so their EERs are
+compared pairwise (:func:`gpwave.metrics.paired_eer_difference`), and the frames one
+gets right and the other wrong can be listened to.
+
+Notebook: notebooks/05_dilation.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gpwave import evaluate, report
+
+
+def paired_ablation(
+    pairs: Mapping[int, tuple[torch.nn.Module, torch.nn.Module]],
+    store: Any,
+    seen: str,
+    limit: int | None = None,
+    n_boot: int = 1000,
+    split: str | None = "test",
+) -> tuple[pd.DataFrame, dict[int, tuple[pd.DataFrame, np.ndarray, np.ndarray]]]:
+    """Paired EER differences of two detector variants, seed by seed.
+
+    For each seed, both detectors score the same frames of ``split`` (``limit`` per
+    folder, sampled with the seed) and :func:`gpwave.report.paired_table` compares them
+    on the seen generator and on the pooled unseen ones, resampling utterances with the
+    seed.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        pairs: Seed -> (detector A, detector B), e.g. with and without dilation.
+        store: A :class:`gpwave.data.FrameStore`.
+        seen: The training generator.
+        limit: At most this many frames per folder (None: all).
+        n_boot: Bootstrap resamples of each interval.
+        split: The split both score.
+
+    Returns:
+        ``(table, scored)``: :func:`gpwave.report.paired_table`'s rows of every seed with
+        a ``seed`` column; and seed -> ``(frames, scores_a, scores_b)``.
+    """
+    tables, scored = [], {}
+    for s, (det_a, det_b) in pairs.items():
+        frames, a = evaluate.split_scores(det_a, store, split, limit=limit, seed=s)
+        _, b = evaluate.split_scores(det_b, store, split, limit=limit, seed=s)
+        scored[s] = (frames, a, b)
+        tables.append(report.paired_table(frames, a, b, seen, n_boot=n_boot, seed=s).assign(seed=s))
+    return pd.concat(tables, ignore_index=True), scored
+
+
+def disagreements(
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    frames: pd.DataFrame,
+    threshold: float = 0.0,
+) -> pd.DataFrame:
+    """Frames that model A classifies correctly and model B gets wrong.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        scores_a: Fake log-odds of model A (e.g. DCNN with dilation).
+        scores_b: Fake log-odds of model B (e.g. without dilation), same frames.
+        frames: Index rows of the scored frames (columns row, file, offset, label,
+            generator, utterance).
+        threshold: Decision threshold.
+
+    Returns:
+        The matching index rows with ``score_a`` and ``score_b`` columns, sorted by how
+        confidently B is wrong.
+
+    Example:
+        >>> frames = pd.DataFrame({"row": [0, 1, 2], "label": [1, 0, 1]})
+        >>> d = disagreements(np.array([2.0, -1.0, 1.0]), np.array([-3.0, -1.0, -0.5]), frames)
+        >>> d["row"].tolist(), d["margin_b"].tolist()
+        ([0, 2], [3.0, 0.5])
+    """
+    y = frames["label"].to_numpy(int)
+    ok_a = (np.asarray(scores_a) >= threshold).astype(int) == y
+    ok_b = (np.asarray(scores_b) >= threshold).astype(int) == y
+    out = frames.assign(score_a=scores_a, score_b=scores_b)[ok_a & ~ok_b]
+    margin = np.abs(out["score_b"] - threshold)
+    return out.assign(margin_b=margin).sort_values("margin_b", ascending=False)
+
+
+def export_disagreements(
+    table: pd.DataFrame, store: Any, out_dir: str | Path, n: int = 10
+) -> pd.DataFrame:
+    """Write up to ``n`` disagreement frames as 16-bit wav clips with their scores.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        table: Output of :func:`disagreements`.
+        store: The frame store the rows come from.
+        out_dir: Folder for the clips and ``disagreements.csv``.
+        n: Most clips to write.
+
+    Returns:
+        The exported rows with a ``clip`` column (wav path).
+    """
+    import soundfile as sf
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = table.head(n).copy()
+    clips = []
+    for k, r in enumerate(top.itertuples()):
+        x = store.read([r.row])[0]
+        path = out_dir / f"{k:02d}_{r.generator}_{Path(str(r.file)).stem}_{r.offset}.wav"
+        sf.write(path, x, store.sample_rate, subtype="PCM_16")
+        clips.append(str(path))
+    top["clip"] = clips
+    top.to_csv(out_dir / "disagreements.csv", index=False)
+    return top

@@ -1,0 +1,328 @@
+"""Pure metrics of binary detection scores: ROC, EER, accuracy, bootstrap CIs, paired tests.
+
+Everything here takes plain arrays (labels 1 fake / 0 real, continuous fake scores,
+group ids) and returns numbers; nothing knows about detectors, stores or tables. The
+EER is read off the ROC by linear interpolation between its points (the test suite
+compares it with scikit-learn's ``roc_curve``); confidence intervals resample whole
+groups (utterances), because frames of one utterance are not independent.
+
+Notebook: notebooks/04_generalization.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from math import comb
+from typing import Any
+
+import numpy as np
+
+
+def _check_binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels).astype(int).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    if labels.min(initial=1) == labels.max(initial=0):
+        raise ValueError("the EER needs both classes (real and fake) among the labels")
+    return labels, scores
+
+
+def roc(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """ROC points (false and true positive rates) over every distinct threshold.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake (positive), 0 real.
+        scores: Continuous fake scores (higher = more fake).
+
+    Returns:
+        ``(fpr, tpr)``, both starting at 0 and ending at 1.
+
+    Example:
+        >>> fpr, tpr = roc([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+        >>> fpr.tolist(), tpr.tolist()
+        ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
+    """
+    y, s = _check_binary(np.asarray(labels), np.asarray(scores))
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tps = np.cumsum(y)[last]
+    fps = last + 1 - tps
+    return np.r_[0.0, fps / fps[-1]], np.r_[0.0, tps / tps[-1]]
+
+
+def eer(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Equal error rate, interpolated linearly on the ROC where FPR = FNR.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Continuous fake scores.
+
+    Returns:
+        The EER in [0, 1] (0: perfect separation, 0.5: chance).
+
+    Example:
+        >>> eer([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
+        0.0
+        >>> eer([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+        0.5
+    """
+    fpr, tpr = roc(labels, scores)
+    d = (1.0 - tpr) - fpr  # decreasing from 1 to -1
+    i = int(np.argmax(d <= 0))
+    if d[i] == 0 or i == 0:
+        return float(fpr[i])
+    t = d[i - 1] / (d[i - 1] - d[i])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def probability(log_odds: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Fake probabilities (float64) of fake log-odds: the logistic function, for display.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        log_odds: Scores from :func:`gpwave.evaluate.score_waveforms`.
+
+    Returns:
+        Probabilities in [0, 1], same shape.
+
+    Example:
+        >>> probability([0.0, 40.0]).tolist()
+        [0.5, 1.0]
+    """
+    from scipy.special import expit
+
+    return expit(np.asarray(log_odds, dtype=np.float64))
+
+
+def accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.0) -> float:
+    """Fraction of frames classified correctly when ``score >= threshold`` means fake.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Fake log-odds.
+        threshold: Decision threshold (log-odds 0 is the argmax of the two logits).
+
+    Returns:
+        The accuracy in [0, 1].
+
+    Example:
+        >>> accuracy([0, 1, 1, 0], [-2.0, 3.0, -1.0, 0.5])
+        0.5
+    """
+    y = np.asarray(labels).astype(int)
+    return float(np.mean((np.asarray(scores) >= threshold).astype(int) == y))
+
+
+def argmax_eer(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.0) -> float:
+    """The reference implementation's EER: the EER of argmax labels instead of scores.
+
+    Thresholding first leaves a 3-point ROC, (0, 0), (FPR, TPR), (1, 1); its EER is
+    read off by linear interpolation like :func:`eer`. With a false positive rate a and
+    true positive rate b it is ``a / (a + b)`` if ``a + b >= 1``, else
+    ``a + (1 - a) (1 - a - b) / (2 - a - b)``. It mixes the EER with the threshold's
+    calibration, so it is reported only to relate numbers to the paper's.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Fake log-odds (the argmax of two logits is ``score >= 0``).
+        threshold: Decision threshold.
+
+    Returns:
+        The argmax EER in [0, 1].
+
+    Example:
+        >>> argmax_eer([0, 0, 1, 1], [-1.0, 2.0, 1.0, 3.0])  # a = 0.5, b = 1
+        0.3333333333333333
+    """
+    return eer(labels, (np.asarray(scores, dtype=np.float64) >= threshold).astype(float))
+
+
+def group_bootstrap(
+    labels: Sequence[int],
+    groups: Sequence[Any],
+    stat: Callable[[np.ndarray], float],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> list[float]:
+    """``stat(idx)`` over bootstrap resamples of whole groups that hold both classes.
+
+    Each resample draws as many groups as there are, with replacement, and passes the
+    concatenated frame indices of the drawn groups to ``stat``; resamples with only one
+    class are skipped (an EER needs both).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real, per frame.
+        groups: Group id (utterance) of each frame.
+        stat: Statistic of an index array into the frames.
+        n_boot: Bootstrap resamples.
+        seed: Seed of the resampling.
+
+    Returns:
+        The statistic of every usable resample.
+
+    Example:
+        >>> y = np.array([0, 1, 0, 1])
+        >>> values = group_bootstrap(y, ["u", "u", "v", "v"], lambda i: len(i), n_boot=5)
+        >>> values
+        [4, 4, 4, 4, 4]
+    """
+    labels = np.asarray(labels)
+    _, gid = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    members = [np.nonzero(gid == g)[0] for g in range(gid.max() + 1)]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(members), len(members))
+        idx = np.concatenate([members[g] for g in pick])
+        if 0 < labels[idx].sum() < len(idx):
+            values.append(stat(idx))
+    return values
+
+
+def percentile_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Central percentile interval of bootstrap values; ``(nan, nan)`` if there are none.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        values: Bootstrap statistics.
+        level: Coverage of the interval.
+
+    Returns:
+        ``(low, high)``.
+
+    Example:
+        >>> percentile_interval([0.0, 1.0, 2.0, 3.0, 4.0], level=0.5)
+        (1.0, 3.0)
+    """
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def eer_ci(
+    labels: Sequence[int],
+    scores: Sequence[float],
+    groups: Sequence[Any],
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap confidence interval of the EER, resampling groups (utterances).
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Continuous fake scores.
+        groups: Group id (utterance) of each frame; whole groups are resampled.
+        n_boot: Bootstrap resamples.
+        level: Coverage of the interval.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``(low, high)`` percentile interval; ``(nan, nan)`` if no resample has both classes.
+
+    Example:
+        >>> y, s = [0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8]
+        >>> eer_ci(y, s, ["u", "u", "v", "v"], n_boot=20)  # separable in every resample
+        (0.0, 0.0)
+    """
+    y, s = _check_binary(np.asarray(labels), np.asarray(scores))
+    values = group_bootstrap(y, groups, lambda i: eer(y[i], s[i]), n_boot, seed)
+    return percentile_interval(values, level)
+
+
+def paired_eer_difference(
+    labels: Sequence[int],
+    scores_a: Sequence[float],
+    scores_b: Sequence[float],
+    groups: Sequence[Any],
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """EER(A) - EER(B) on the same frames, with a paired bootstrap interval.
+
+    Each resample draws whole groups (utterances) once and scores both detectors on it,
+    so the interval reflects the difference, not the two EERs' separate spreads.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores_a: Fake scores of detector A.
+        scores_b: Fake scores of detector B on the same frames.
+        groups: Group id (utterance) of each frame.
+        n_boot: Bootstrap resamples.
+        level: Coverage of the interval.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``(difference, low, high)``; a negative difference means A has the lower EER.
+
+    Example:
+        >>> y, g = [0, 1, 0, 1], ["u", "u", "v", "v"]
+        >>> paired_eer_difference(y, [0.1, 0.9, 0.2, 0.8], [0.9, 0.1, 0.8, 0.2], g, n_boot=20)
+        (-1.0, -1.0, -1.0)
+    """
+    y, a = _check_binary(np.asarray(labels), np.asarray(scores_a))
+    b = np.asarray(scores_b, dtype=float)
+    if b.shape != a.shape:
+        raise ValueError(f"scores_b has shape {b.shape}, scores_a {a.shape}")
+    values = group_bootstrap(y, groups, lambda i: eer(y[i], a[i]) - eer(y[i], b[i]), n_boot, seed)
+    return (eer(y, a) - eer(y, b), *percentile_interval(values, level))
+
+
+def mcnemar_test(
+    labels: Sequence[int],
+    scores_a: Sequence[float],
+    scores_b: Sequence[float],
+    threshold: float = 0.0,
+) -> tuple[int, int, float]:
+    """Exact McNemar test: do A and B err on the same frames equally often?
+
+    Counts the frames only A classifies correctly and those only B does (at
+    ``score >= threshold`` = fake); under the null hypothesis either is as likely, so the
+    two-sided p-value is the exact binomial tail of the smaller count. It treats frames
+    as independent, which frames of one utterance are not: read it next to
+    :func:`paired_eer_difference`, whose interval resamples utterances.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores_a: Fake log-odds of detector A.
+        scores_b: Fake log-odds of detector B on the same frames.
+        threshold: Decision threshold of both.
+
+    Returns:
+        ``(only_a, only_b, p_value)``.
+
+    Example:
+        >>> mcnemar_test([1, 1, 1, 0], [1.0, 1.0, 1.0, -1.0], [-1.0, -1.0, 1.0, -1.0])
+        (2, 0, 0.5)
+    """
+    y = np.asarray(labels).astype(int).reshape(-1)
+    ok_a = (np.asarray(scores_a).reshape(-1) >= threshold).astype(int) == y
+    ok_b = (np.asarray(scores_b).reshape(-1) >= threshold).astype(int) == y
+    only_a, only_b = int((ok_a & ~ok_b).sum()), int((ok_b & ~ok_a).sum())
+    n, k = only_a + only_b, min(only_a, only_b)
+    tail = sum(comb(n, i) for i in range(k + 1)) / 2**n
+    return only_a, only_b, float(min(1.0, 2 * tail))
