@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 import yaml
 
-from gpwave import evaluate, train
+from gpwave import evaluate, report, train
 from gpwave.models import Detector, count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def base_config(args: argparse.Namespace) -> dict:
 def write_tables(out: Path, tables: dict[str, dict[int, pd.DataFrame]]) -> pd.DataFrame:
     rows = []
     for name, by_seed in tables.items():
-        agg = evaluate.aggregate_seeds(by_seed)
+        agg = report.aggregate_seeds(by_seed)
         rows.append(agg.assign(detector=name))
     full = pd.concat(rows, ignore_index=True)
     cols = [
@@ -85,10 +85,10 @@ def write_tables(out: Path, tables: dict[str, dict[int, pd.DataFrame]]) -> pd.Da
         "eer_ci_high",
     ]
     full = full[cols]
-    evaluate.save_table(full, out / "generalization_long")
+    report.save_table(full, out / "generalization_long")
     wide = full.pivot_table(index="generator", columns="detector", values="eer_mean", sort=False)
     wide = wide.reset_index()
-    evaluate.save_table(wide, out / "generalization_eer")
+    report.save_table(wide, out / "generalization_eer")
     return wide
 
 
@@ -146,7 +146,7 @@ def main() -> None:
                 f"{m['train_seconds']:.0f} s training",
                 flush=True,
             )
-    print(evaluate.to_markdown(wide))
+    print(report.to_markdown(wide))
     print(pd.DataFrame(timings).to_markdown(index=False))
     if "dcnn_packets" in names:
         sp = speed(args.out / "dcnn_packets" / f"seed{args.seeds[0]}", data)

@@ -1,4 +1,4 @@
-"""Side by side: the paper's released DCNNs vs gpwave-robust under perturbations (mini benchmark).
+"""Side by side: detectors (the paper's released DCNNs by default) under perturbations.
 
 Two tables, both on the mini benchmark (``configs/mini.yaml`` split):
 
@@ -14,7 +14,7 @@ Two tables, both on the mini benchmark (``configs/mini.yaml`` split):
 Detectors are names (``gpwave models``) or checkpoint paths::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/robustness.py \\
-        --data $GPWAVE_DATA/wavefake-mini --models paper-sym5 paper-stft gpwave-robust
+        --data $GPWAVE_DATA/wavefake-mini --models paper-sym5 paper-stft runs/x/seed0/best.pt
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from gpwave import evaluate, robustness, train
+from gpwave import evaluate, report, robustness, train
 from gpwave.models import Detector
 
 REPO = Path(__file__).resolve().parents[1]
 #: The WaveFake-style folders (LJSpeech-trained vocoders); U-Z are other speakers/corpora.
 WAVEFAKE_FOLDERS = tuple("BCDEFGHKOPQRST")
-#: The perturbations the robust detector is compared on: kind -> strengths.
+#: The perturbations the detectors are compared on: kind -> strengths.
 SWEEP = {
     "gain": [-24, 12], "white-noise": [20, 10], "pink-noise": [20, 10],
     "resample": [16000, 8000], "mp3": [64, 32], "ogg-opus": [16], "ogg-vorbis": [0.0],
@@ -53,7 +53,7 @@ def per_folder(dets: dict[str, Detector], store, n_boot: int) -> pd.DataFrame:
     """Clean EER of every WaveFake-style folder (B-T) for each detector, and B-T pooled."""
     folders = sorted({f for f in store.index["folder"] if f[0] in WAVEFAKE_FOLDERS})
     name = {f.split("_", 1)[1]: f for f in folders}
-    name[evaluate.POOLED] = "pooled B-T"
+    name[report.POOLED] = "pooled B-T"
     tables = []
     for label, det in dets.items():
         t = evaluate.score_split(det, store, "test", [f.split("_", 1)[1] for f in folders],
@@ -65,7 +65,7 @@ def per_folder(dets: dict[str, Detector], store, n_boot: int) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="mini benchmark folder")
-    ap.add_argument("--models", nargs="+", default=["paper-sym5", "paper-stft", "gpwave-robust"])
+    ap.add_argument("--models", nargs="+", default=["paper-sym5", "paper-stft"])
     ap.add_argument("--split", default="test", choices=["test", "val"])
     ap.add_argument("--clips", type=int, default=32, help="real and fake utterances")
     ap.add_argument("--frames-per-clip", type=int, default=2, help="1 s frames per utterance")

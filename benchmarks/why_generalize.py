@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 import yaml
 
-from gpwave import evaluate, train
+from gpwave import evaluate, report, train
 from gpwave.models import Detector
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ _FIT = train.fit_normalizer
 def summary(table: pd.DataFrame, seen: str) -> dict[str, float]:
     """Seen-generator EER and mean / max EER over the unseen folders."""
     t = table.set_index("generator")["eer"]
-    unseen = t.drop([seen, evaluate.POOLED], errors="ignore")
+    unseen = t.drop([seen, report.POOLED], errors="ignore")
     return {"seen_eer": float(t[seen]), "unseen_mean": float(unseen.mean()),
             "unseen_max": float(unseen.max())}  # fmt: skip
 

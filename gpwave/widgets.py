@@ -27,6 +27,7 @@ import soundfile as sf
 from matplotlib.figure import Figure
 
 from gpwave import fingerprints as fp
+from gpwave import plots
 from gpwave.constants import SAMPLE_RATE, AxisScale, check_option
 
 _AUDIO_SUFFIXES = {".wav", ".flac"}
@@ -230,7 +231,7 @@ def static_explorer(
     """The kernel-free fingerprint explorer: pick a generator, see and hear it, offline.
 
     Every choice is precomputed: one PNG of real vs the generator's spectrum and their
-    difference in dB (:func:`gpwave.fingerprints.plot_comparison`) and players for real,
+    difference in dB (:func:`gpwave.plots.plot_comparison`) and players for real,
     fake and fingerprint audio, all as ``data:`` URIs inside one
     ``<div class="gpwave-explorer">``. A ``<select class="gpwave-explorer-select">``
     switches the ``<img class="gpwave-explorer-plot">`` and the ``<audio
@@ -259,9 +260,9 @@ def static_explorer(
     pool, choices = _Pool(), {}
     for name in names:
         if spectra[name] is real:
-            fig = fp.plot_spectra(real, scale=scale, freq_range=freq_range)
+            fig = plots.plot_spectra(real, scale=scale, freq_range=freq_range)
         else:
-            fig = fp.plot_comparison(real, spectra[name], scale=scale, freq_range=freq_range)
+            fig = plots.plot_comparison(real, spectra[name], scale=scale, freq_range=freq_range)
         plot = pool.add(figure_data_uri(fig, dpi))
         clips = {k: pool.add(audio_data_uri(v, real.sample_rate)) for k, v in sounds[name].items()}
         choices[name] = {"plot": plot, "audio": clips}
@@ -377,7 +378,7 @@ def explorer_view(
     spectra = cache.get(wavelet, level)
     real = fp.real_spectrum(spectra)
     chosen = [spectra[g] for g in generators if g in spectra and spectra[g] is not real]
-    fig = fp.plot_spectra([real, *chosen], scale=scale, freq_range=freq_range)
+    fig = plots.plot_spectra([real, *chosen], scale=scale, freq_range=freq_range)
     audio: dict[str, np.ndarray] = {}
     if chosen:
         gen = chosen[0]

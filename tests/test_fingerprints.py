@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import pywt
 import scipy.signal
 import soundfile as sf
+import torch
 from _signals import SR, make_tree, noise, tone, write_wav
-from matplotlib.figure import Figure
 
 from gpwave import cli
 from gpwave import fingerprints as fp
@@ -163,37 +163,6 @@ def test_audible_fingerprint_of_a_generator_is_its_difference_to_real(tmp_path):
     np.testing.assert_allclose(sf.read(path)[0], x, atol=1 / 2**15)
 
 
-# --- plots ----------------------------------------------------------------------------------
-def test_plots_return_figures_with_khz_axes():
-    spectra = {"ljspeech": _spectrum(np.linspace(1, 2, 64), "ljspeech", 0)}
-    for name in ("melgan", "hifigan", "pwg"):
-        spectra[name] = _spectrum(np.linspace(1, 3, 64), name)
-    fig = fp.plot_spectra(spectra["ljspeech"], spectra["melgan"], freq_range=(1000, 5000))
-    assert isinstance(fig, Figure)
-    assert fig.axes[0].get_xlabel() == "frequency [kHz]" and fig.axes[0].get_yscale() == "log"
-    assert fig.axes[0].get_lines()[0].get_xdata().max() <= 5.0
-    grid = fp.plot_difference_grid(spectra, ncols=2)
-    assert sum(ax.get_visible() for ax in grid.axes) == 3
-    three = fp.plot_spectra(list(spectra.values())[:3], scale="linear")
-    assert [ln.get_label() for ln in three.axes[0].get_lines()] == ["ljspeech", "melgan", "hifigan"]
-    four = fp.plot_spectra(list(spectra.values())).axes[0].get_lines()
-    colors = [ln.get_color() for ln in four]
-    assert len(set(colors)) == 4, f"every spectrum needs its own colour: {colors}"
-    vs_melgan = fp.plot_difference_grid(spectra, reference="melgan")
-    assert {ax.get_title() for ax in vs_melgan.axes if ax.get_visible()} == {
-        "ljspeech", "hifigan", "pwg",
-    }  # fmt: skip
-    with pytest.raises(DataError, match="wavenet"):
-        fp.plot_difference_grid(spectra, reference="wavenet")
-    with pytest.raises(ValueError, match="scale"):
-        fp.plot_spectra(spectra["ljspeech"], scale="db")
-    comp = fp.plot_comparison(spectra["ljspeech"], spectra["melgan"])
-    top, bottom = comp.axes
-    expected_db = 20 * np.log10(np.linspace(1, 3, 64) / np.linspace(1, 2, 64))
-    np.testing.assert_allclose(bottom.get_lines()[0].get_ydata(), expected_db, atol=1e-9)
-    assert bottom.get_xlabel() == "frequency [kHz]" and top.get_yscale() == "log"
-
-
 # --- folders, stores and the command line -----------------------------------------------------
 def test_folder_spectra_of_a_tree(tmp_path):
     root = make_tree(tmp_path / "tree")
@@ -278,20 +247,6 @@ def test_cli_fingerprint_reports_a_tree_without_real_folder(tmp_path, capsys):
     assert "real" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_level14_haar_fingerprints_of_the_mini_benchmark(mini_root, tmp_path):
-    start = time.perf_counter()
-    out = fp.write_fingerprints(mini_root, tmp_path / "fp", "haar", 14)
-    total = time.perf_counter() - start
-    index = json.loads((out / "index.json").read_text())
-    print(f"level-14 haar: spectra {index['compute_seconds']:.1f} s, with outputs {total:.1f} s")
-    assert len(index["generators"]) == 21
-    spectra = {g["generator"]: fp.FingerprintSpectrum.load(out / g["spectrum"])
-               for g in index["generators"]}  # fmt: skip
-    assert spectra["ljspeech"].mean.shape == (2**14,)
-    assert sum(s.n_frames for s in spectra.values()) > 1000
-
-
 def test_a_folder_whose_only_file_is_too_short_names_the_file_and_why(tmp_path):
     write_wav(tmp_path / "A_ljspeech" / "LJ001-0001.wav", noise(1.5))
     write_wav(tmp_path / "B_melgan" / "LJ001-0001_gen.wav", noise(0.5))
@@ -314,3 +269,45 @@ def test_mean_model_input_is_the_mean_log_packet_power():
         wp = pywt.WaveletPacket(x, "db2", mode="reflect", maxlevel=3)
         ref.append(np.log(np.stack([n.data for n in wp.get_level(3, "freq")]) ** 2 + 1e-12))
     np.testing.assert_allclose(ours, np.mean(ref, axis=(0, 2)), rtol=1e-4)
+
+
+class _BandStore:
+    """Frames of constant value per folder; raw features are the frame itself, 4 bands."""
+
+    index = pd.DataFrame(
+        {
+            "folder": ["A_real"] * 3 + ["B_x"] * 2 + ["O_y"] * 2 + ["U_z"],
+            "row": range(8),
+        }
+    )
+    values = np.array([1.0, 2.0, 9.0, 4.0, 6.0, 3.0, 5.0, 10.0])
+
+    def read(self, rows):
+        ramp = np.arange(8, dtype=np.float32)  # bands 0..3 of two time steps each
+        return np.stack([self.values[r] + ramp for r in rows]).astype(np.float32)
+
+
+class _Raw(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def raw_features(self, x):
+        return x.reshape(len(x), 1, 4, 2)  # (n, channel, band, time)
+
+
+def test_band_difference_by_hand():
+    # per_folder=2: real frames 1, 2 (the third, 9, is left out); the ramp cancels
+    diff = fp.band_difference(_Raw(), _BandStore(), {"B-K": "BK", "O": "O", "V": "V"}, "A", 2)
+    assert list(diff) == ["B-K", "O"]  # no V folder in the store
+    np.testing.assert_allclose(diff["B-K"], np.full(4, 5.0 - 1.5))
+    np.testing.assert_allclose(diff["O"], np.full(4, 4.0 - 1.5))
+    all_real = fp.band_difference(_Raw(), _BandStore(), {"U": "U"}, "A", None)
+    np.testing.assert_allclose(all_real["U"], np.full(4, 10.0 - 4.0))
+
+
+def test_band_means_by_hand():
+    freqs = np.array([1000.0, 3000.0, 6000.0, 9000.0, 10000.0])
+    t = fp.band_means({"a": [1, 2, 3, 4, 6], "b": [0, 0, 1, 1, 1]}, freqs, [0, 2000, 8000, 11025])
+    assert list(t.index) == ["0–2 kHz", "2–8 kHz", "8–11.025 kHz"]
+    assert t["a"].tolist() == [1.0, 2.5, 5.0] and t["b"].tolist() == [0.0, 0.5, 1.0]

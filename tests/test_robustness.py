@@ -162,3 +162,41 @@ def test_every_detector_scores_the_same_perturbed_frames():
     assert all(torch.equal(u, v) for u, v in zip(a.seen, b.seen, strict=True))
     expected = perturb.codec_round_trip(audio[2], SR, "mp3", 32.0)[:SR]
     np.testing.assert_allclose(a.seen[2].numpy()[2], expected, atol=1e-6)
+
+
+class _Saturating(torch.nn.Module):
+    """A toy detector whose log-odds saturate: min(RMS, 0.25)."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def fake_log_odds(self, x):
+        return x.pow(2).mean(-1).sqrt().clamp(max=0.25)
+
+
+class _LevelStore:
+    index = pd.DataFrame({"row": range(5), "label": [0, 0, 1, 1, 1],
+                          "generator": ["real", "real", "melgan", "melgan", "pwg"],
+                          "split": ["test"] * 5})  # fmt: skip
+    levels = np.array([0.1, 0.2, 0.3, 0.4, 0.01])
+
+    def read(self, rows):
+        return np.repeat(self.levels[np.asarray(rows)][:, None], 32, 1).astype(np.float32)
+
+
+def test_gain_sweep_by_hand():
+    # frames of constant level: RMS = level x gain. Real 0.1, 0.2 vs melgan 0.3, 0.4:
+    # at -6 dB and 0 dB the saturated scores still separate them (EER 0); at +12 dB
+    # (x3.98) every frame saturates at 0.25, all scores tie and the EER is 0.5
+    t = robustness.gain_sweep(
+        {"sat": _Saturating(), "loud": _Loudness()}, _LevelStore(), [-6, 0, 12], ["melgan"]
+    )
+    assert list(t.index) == [-6, 0, 12] and t.index.name == "gain_db"
+    assert list(t.columns) == ["sat", "loud"]
+    assert t["sat"].tolist() == [0.0, 0.0, 0.5]
+    assert t["loud"].tolist() == [0.0, 0.0, 0.0]  # no saturation: a gain keeps the order
+    # every generator: pwg (0.01) ranks below both reals, EER 1/3 pooled at 0 dB by hand:
+    # ROC over 0.4f 0.3f 0.2r 0.1r 0.01f: (0,0) (0,1/3) (0,2/3) (.5,2/3) (1,2/3) (1,1)
+    pooled = robustness.gain_sweep({"loud": _Loudness()}, _LevelStore(), [0])
+    assert pooled.loc[0, "loud"] == pytest.approx(1 / 3)
