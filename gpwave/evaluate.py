@@ -160,8 +160,6 @@ def split_scores(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Index rows and fake log-odds of the frames :func:`split_frames` selects.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         detector: A trained detector.
         store: A :class:`gpwave.data.FrameStore`.
@@ -239,8 +237,6 @@ def tree_utterances(
     utterance, so a bootstrap over utterances draws them together
     (:func:`gpwave.data.file_table` and the registry's ``utterance_pattern``).
 
-    Notebook: notebooks/07_robustness.py
-
     Args:
         frames: Store index rows (columns folder, file) of frames under ``root``.
         root: The tree's root.
@@ -275,8 +271,6 @@ def score_tree(
     Every detector scores the same frames (all of them, or ``limit`` per folder); the
     fake frames of each value of ``by`` are compared with all real frames of the tree;
     the 95 % intervals resample utterances (:func:`tree_utterances`).
-
-    Notebook: notebooks/07_robustness.py
 
     Args:
         detectors: Name -> detector.

@@ -201,7 +201,7 @@ def mean_packet_spectrum(
 def mean_model_input(detector: Any, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Mean un-normalised input of a detector per band: what the model sees, on average.
 
-    Notebook: notebooks/04_generalization.py
+    Notebook: notebooks/06_attribution.py
 
     Args:
         detector: A :class:`gpwave.models.Detector` (its ``raw_features`` are used).
@@ -227,8 +227,6 @@ def mean_model_input(detector: Any, frames: np.ndarray, batch_size: int = 64) ->
 
 def group_rows(index: pd.DataFrame, letters: str, per_folder: int | None = 16) -> np.ndarray:
     """Store rows of the folders whose letter prefix is one of ``letters``.
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         index: A frame store's index (columns folder, row).

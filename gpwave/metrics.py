@@ -33,8 +33,6 @@ def _check_binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
 def roc(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """ROC points (false and true positive rates) over every distinct threshold.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         labels: 1 fake (positive), 0 real.
         scores: Continuous fake scores (higher = more fake).
@@ -133,8 +131,6 @@ def argmax_eer(labels: Sequence[int], scores: Sequence[float], threshold: float 
     ``a + (1 - a) (1 - a - b) / (2 - a - b)``. It mixes the EER with the threshold's
     calibration, so it is reported only to relate numbers to the paper's.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         labels: 1 fake, 0 real.
         scores: Fake log-odds (the argmax of two logits is ``score >= 0``).
@@ -162,8 +158,6 @@ def group_bootstrap(
     Each resample draws as many groups as there are, with replacement, and passes the
     concatenated frame indices of the drawn groups to ``stat``; resamples with only one
     class are skipped (an EER needs both).
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         labels: 1 fake, 0 real, per frame.
@@ -197,8 +191,6 @@ def group_bootstrap(
 def percentile_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
     """Central percentile interval of bootstrap values; ``(nan, nan)`` if there are none.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         values: Bootstrap statistics.
         level: Coverage of the interval.
@@ -225,8 +217,6 @@ def eer_ci(
     seed: int = 0,
 ) -> tuple[float, float]:
     """Bootstrap confidence interval of the EER, resampling groups (utterances).
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         labels: 1 fake, 0 real.
@@ -262,8 +252,6 @@ def paired_eer_difference(
 
     Each resample draws whole groups (utterances) once and scores both detectors on it,
     so the interval reflects the difference, not the two EERs' separate spreads.
-
-    Notebook: notebooks/05_dilation.py
 
     Args:
         labels: 1 fake, 0 real.
@@ -303,8 +291,6 @@ def mcnemar_test(
     two-sided p-value is the exact binomial tail of the smaller count. It treats frames
     as independent, which frames of one utterance are not: read it next to
     :func:`paired_eer_difference`, whose interval resamples utterances.
-
-    Notebook: notebooks/05_dilation.py
 
     Args:
         labels: 1 fake, 0 real.

@@ -39,8 +39,6 @@ def metrics_row(
 ) -> dict[str, Any]:
     """One table row: EER with bootstrap CI, accuracy at log-odds 0 and the argmax EER.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         generator: Row name.
         labels: 1 fake, 0 real.
@@ -79,8 +77,6 @@ def table_from_scores(
     by: str = "generator",
 ) -> pd.DataFrame:
     """Per-generator table (each fake generator vs all real frames) plus pooled rows.
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         frames: Index rows (columns label, utterance and ``by``) of the scored frames.
@@ -272,8 +268,6 @@ def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
 def to_html(df: pd.DataFrame, digits: int = 3) -> str:
     """Render a table as an HTML ``<table>``.
 
-    Notebook: notebooks/04_generalization.py
-
     Args:
         df: Any table.
         digits: Decimals of float columns.
@@ -290,8 +284,6 @@ def to_html(df: pd.DataFrame, digits: int = 3) -> str:
 
 def to_latex(df: pd.DataFrame, digits: int = 3) -> str:
     r"""Render a table as a LaTeX ``tabular`` (booktabs rules).
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         df: Any table.
@@ -313,8 +305,6 @@ def to_latex(df: pd.DataFrame, digits: int = 3) -> str:
 
 def jsonable(obj: Any) -> Any:
     """A copy of ``obj`` that strict JSON can hold: NaN and infinities become None.
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         obj: Dicts, lists, tuples, numbers (numpy ones too), strings, paths, dataclasses.
@@ -341,8 +331,6 @@ def jsonable(obj: Any) -> Any:
 
 def to_json(obj: Any, indent: int | None = 1) -> str:
     """Strict JSON text (``null``, never ``NaN``) of results, tables rows or reports.
-
-    Notebook: notebooks/04_generalization.py
 
     Args:
         obj: See :func:`jsonable`.

@@ -16,6 +16,7 @@ Notebook: notebooks/07_robustness.py
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,49 @@ CLEAN = "clean"
 SWEEP_COLUMNS = [
     "detector", "kind", "strength", "unit", "n_frames", "eer", "eer_ci_low", "eer_ci_high",
 ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Study:
+    """Chapter 07's robustness study: what is perturbed, how much, and how it is scored.
+
+    Notebook: notebooks/07_robustness.py
+
+    Args:
+        sweep: Perturbation kind -> strengths, mild to strong (:func:`conditions`).
+        n_real: Real test utterances of the sweep (the mini benchmark has 15).
+        n_fake: Fake test utterances, spread evenly over ``fake_folders``.
+        frames_per_clip: 1 s frames cut from each perturbed utterance.
+        fake_folders: Fake folders the sweep draws from.
+        speakers_limit: Frames per folder of the speaker trees (None: all).
+        n_boot: Bootstrap resamples of every CI.
+
+    Example:
+        >>> Study().n_real, Study.quick().sweep
+        (15, {'white-noise': [10], 'mp3': [32]})
+    """
+
+    sweep: Mapping[str, Sequence[float]] = field(default_factory=lambda: dict(SWEEP))
+    n_real: int = 15
+    n_fake: int = 36
+    frames_per_clip: int = 2
+    fake_folders: Sequence[str] = tuple(WAVEFAKE_FOLDERS)
+    speakers_limit: int | None = None
+    n_boot: int = 500
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> Study:
+        """The study of a quick (CI) build: two perturbations, a few utterances and frames.
+
+        Args:
+            **overrides: Fields to set besides.
+
+        Returns:
+            The study.
+        """
+        small = {"sweep": dict(QUICK_SWEEP), "n_real": 4, "n_fake": 4, "frames_per_clip": 1,
+                 "speakers_limit": 2, "n_boot": 20}  # fmt: skip
+        return cls(**{**small, **overrides})
 
 
 def sweep_clips(
@@ -276,7 +320,8 @@ def gain_sweep(
         ]
         for name, det in detectors.items()
     }
-    return pd.DataFrame(table, index=pd.Index(list(gains_db), name="gain_db"))
+    index = pd.Index(list(gains_db), name="gain_db")
+    return pd.DataFrame(table, index=index).rename_axis(columns="detector")
 
 
 def worst_case(table: pd.DataFrame) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from IPython.display import HTML, display
 
-from gpwave import attribution, fingerprints, pretrained, widgets
+from gpwave import attribution, fingerprints, plots, pretrained, widgets
 from gpwave.config import resolve_device
 from gpwave.data import frame_audio, load_audio
 
@@ -72,7 +72,7 @@ print(f"{len(spectra)} sources, {sum(s.n_frames for s in spectra.values())} fram
 # deviation over frames.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean level-14 Haar packet spectrum of real LJSpeech frames and of one generator's frames (shaded: one standard deviation).", "name": "fig-real-vs-fake"}}
-fig = fingerprints.plot_spectra([real, spectra[example_generator]])
+fig = plots.plot_spectra([real, spectra[example_generator]])
 
 # %% [markdown]
 # ## Every generator's difference to real speech
@@ -100,7 +100,7 @@ top_khz = np.sort(saliency.frequencies_khz[np.argsort(saliency.marginal("fake"))
 print("paper-sym5, most salient bands (kHz):", ", ".join(f"{k:.2f}" for k in top_khz))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Difference of each generator's mean level-14 Haar packet spectrum to that of real speech, in dB. Dotted: the ten bands the paper's sym5 detector is most sensitive to.", "name": "fig-difference-grid"}}
-fig = fingerprints.plot_difference_grid(spectra)
+fig = plots.plot_difference_grid(spectra)
 for ax in fig.axes:
     for k in top_khz:
         ax.axvline(k, color="k", lw=0.6, ls=":", alpha=0.7)

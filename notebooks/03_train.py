@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from gpwave import book, evaluate, models, train
+from gpwave import book, evaluate, models, report, train
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -124,9 +124,9 @@ fig.tight_layout()
 # deviation over seeds.
 
 # %%
-tables = evaluate.load_seed_tables(out, seeds=cfg.seeds)
-summary = evaluate.aggregate_seeds(tables)
-evaluate.save_table(summary, out / "test_summary")
+tables = report.load_seed_tables(out, seeds=cfg.seeds)
+summary = report.aggregate_seeds(tables)
+report.save_table(summary, out / "test_summary")
 print(f"{int(summary['n_frames'].max())} test frames in the largest row")
 
 # %% tags=["hide-input"]

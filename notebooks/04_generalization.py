@@ -41,10 +41,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from gpwave import evaluate, pretrained, train
+from gpwave import evaluate, fingerprints, pretrained, report, robustness, train
 from gpwave.config import resolve_device
 from gpwave.data import DataConfig, prepare_store
-from gpwave.fingerprints import mean_model_input
 from gpwave.transforms import packet_frequencies
 
 # %% tags=["parameters", "hide-input"]
@@ -105,7 +104,7 @@ for name in paper_models:
         pools={"pooled_without_U-Z": R9Y9},
     )  # fmt: skip
 paper_long = pd.concat([t.assign(detector=n) for n, t in paper_tables.items()])
-evaluate.save_table(paper_long, Path(results_dir) / "generalization" / "paper_models")
+report.save_table(paper_long, Path(results_dir) / "generalization" / "paper_models")
 paper_seconds = time.perf_counter() - t0
 print(f"{len(paper_models)} paper models scored in {paper_seconds:.0f} s")
 
@@ -139,36 +138,21 @@ display(wide)
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean log packet power (sym5, level 8, the paper model's input) of each fake group minus that of real speech, per frequency band.", "name": "fig-uz-spectra"}}
 sym5 = pretrained.paper_detector("paper-sym5", device=resolve_device(device))
 groups = {"B–K (WaveFake)": "BCDEFGHK", "O–T": "OPQRST", "U–Z (r9y9)": "UVWXYZ"}
-idx = store.index
-rows = {
-    g: idx[idx["folder"].str[0].isin(list(g))].groupby("folder").head(16)["row"].to_numpy()
-    for g in ["A", *groups.values()]
-}
-missing = [label for label, letters in groups.items() if len(rows[letters]) == 0]
+band_diff = fingerprints.band_difference(sym5, store, groups, real="A", per_folder=16)
+missing = [label for label in groups if label not in band_diff]
 if missing:  # e.g. full WaveFake has no O-Z folders: compare the groups that exist
     print(f"not in this data set: {', '.join(missing)}")
-groups = {label: letters for label, letters in groups.items() if label not in missing}
-real_power = mean_model_input(sym5, store.read(rows["A"]))
 freqs = packet_frequencies(8)
 fig, ax = plt.subplots(figsize=(9, 3.5))
-band_diff = {}
-for label, letters in groups.items():
-    band_diff[label] = mean_model_input(sym5, store.read(rows[letters])) - real_power
-    ax.plot(freqs / 1000, band_diff[label], lw=1, label=label)
+for label, diff in band_diff.items():
+    ax.plot(freqs / 1000, diff, lw=1, label=label)
 ax.axhline(0, color="grey", lw=0.8)
 ax.set(xlabel="frequency (kHz)", ylabel="Δ mean log power (fake − real)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 
 # %% tags=["hide-input"]
-bands = list(zip([0, 2000, 5500, 8000], [2000, 5500, 8000, 11025], strict=True))
-summary = pd.DataFrame(
-    {
-        lab: [d[(freqs >= lo) & (freqs < hi)].mean() for lo, hi in bands]
-        for lab, d in band_diff.items()
-    },
-    index=[f"{lo / 1000:g}–{hi / 1000:g} kHz" for lo, hi in bands],
-)
+summary = fingerprints.band_means(band_diff, freqs, [0, 2000, 5500, 8000, 11025])
 display(summary.round(2))
 
 # %% [markdown]
@@ -202,11 +186,11 @@ if unconverged.empty:
 flagged = set(unconverged["run"])
 runs = {run: f"{label} (NOT CONVERGED)" if run in flagged else label for run, label in runs.items()}
 tables = {
-    label: evaluate.aggregate_seeds(evaluate.load_seed_tables(runs_dir / run))
+    label: report.aggregate_seeds(report.load_seed_tables(runs_dir / run))
     for run, label in runs.items()
 }
 long = pd.concat([t.assign(detector=label) for label, t in tables.items()], ignore_index=True)
-evaluate.save_table(long, Path(results_dir) / "generalization" / "all_detectors")
+report.save_table(long, Path(results_dir) / "generalization" / "all_detectors")
 print(f"{len(tables)} detectors, seeds per detector: {sorted(set(long['n_seeds']))}")
 
 # %% [markdown]
@@ -234,7 +218,7 @@ fig.tight_layout()
 # between the two columns is what generalisation costs.
 
 # %% tags=["hide-input"]
-seen_unseen = long[long["generator"].isin([train_generator, evaluate.POOLED])]
+seen_unseen = long[long["generator"].isin([train_generator, report.POOLED])]
 overview = seen_unseen.pivot_table(
     index="detector",
     columns="generator",
@@ -250,7 +234,7 @@ display((100 * overview).round(1).reindex(list(tables)))
 # LaTeX) under `results_dir/generalization/` carry it.
 
 # %% tags=["hide-input"]
-display(Markdown(evaluate.to_markdown(tables[runs["dcnn_packets"]])))
+display(Markdown(report.to_markdown(tables[runs["dcnn_packets"]])))
 
 # %% [markdown]
 # ## Level: does a gain change the verdict?
@@ -269,15 +253,9 @@ if own.is_file():
     from gpwave.models import Detector
 
     gain_models["self-trained DCNN (level norm.)"] = Detector.load(own, resolve_device(device))
-gain_rows = []
-for label, det in gain_models.items():
-    for db in gain_db:
-        frames, scores = evaluate.split_scores(
-            det, store, None, ["melgan", "fbmelgan"], gain=10 ** (db / 20), limit=gain_limit
-        )
-        gain_rows.append({"detector": label, "gain_db": db,
-                          "eer": evaluate.eer(frames["label"], scores)})  # fmt: skip
-gain_table = pd.DataFrame(gain_rows).pivot(index="gain_db", columns="detector", values="eer")
+gain_table = robustness.gain_sweep(
+    gain_models, store, gain_db, ["melgan", "fbmelgan"], limit=gain_limit
+)
 fig, ax = plt.subplots(figsize=(6, 3.5))
 (100 * gain_table).plot(ax=ax, marker="o")
 ax.axhline(50, color="grey", lw=0.8, ls="--")

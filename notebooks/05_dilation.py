@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, display
 
-from gpwave import evaluate, models, train, widgets
+from gpwave import ablation, metrics, models, report, train, widgets
 from gpwave.config import resolve_device
 
 # %% tags=["parameters", "hide-input"]
@@ -56,16 +56,16 @@ store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GP
 runs_dir = Path(results_dir) / "runs"
 both = pd.concat(
     [
-        evaluate.aggregate_seeds(evaluate.load_seed_tables(runs_dir / name)).assign(run=name)
+        report.aggregate_seeds(report.load_seed_tables(runs_dir / name)).assign(run=name)
         for name in (run, ablation_run)
     ],
     ignore_index=True,
 )
-evaluate.save_table(both, Path(results_dir) / "dilation" / "ablation")
-ablation = both.pivot_table(
+report.save_table(both, Path(results_dir) / "dilation" / "ablation")
+ablation_table = both.pivot_table(
     index="generator", columns="run", values=["eer_mean", "eer_std", "accuracy_mean"], sort=False
 )
-display((100 * ablation).round(1))
+display((100 * ablation_table).round(1))
 
 # %% [markdown]
 # Did both variants learn? A comparison of two untrained networks says nothing about
@@ -94,19 +94,18 @@ if quick:
 seen = protocol.train_generator
 seeds = sorted(set(overview.loc[overview["run"] == run, "seed"])
                & set(overview.loc[overview["run"] == ablation_run, "seed"]))  # fmt: skip
-paired, scored = [], {}
-for s in seeds:
-    dets = [
+pairs = {
+    s: tuple(
         models.Detector.load(runs_dir / name / f"seed{s}" / "best.pt", resolve_device(device))
         for name in (run, ablation_run)
-    ]
-    frames, a = evaluate.split_scores(dets[0], store, "test", limit=limit_test, seed=s)
-    _, b = evaluate.split_scores(dets[1], store, "test", limit=limit_test, seed=s)
-    scored[s] = (frames, a, b)
-    table = evaluate.paired_table(frames, a, b, seen, n_boot=100 if quick else 1000, seed=s)
-    paired.append(table.assign(seed=s))
-paired = pd.concat(paired, ignore_index=True).rename(columns={"eer_a": run, "eer_b": ablation_run})
-evaluate.save_table(paired, Path(results_dir) / "dilation" / "paired_difference")
+    )
+    for s in seeds
+}
+paired, scored = ablation.paired_ablation(
+    pairs, store, seen, limit=limit_test, n_boot=100 if quick else 1000
+)
+paired = paired.rename(columns={"eer_a": run, "eer_b": ablation_run})
+report.save_table(paired, Path(results_dir) / "dilation" / "paired_difference")
 display((100 * paired.set_index(["seed", "test_frames"])).round(1))
 
 # %% [markdown]
@@ -120,8 +119,8 @@ display((100 * paired.set_index(["seed", "test_frames"])).round(1))
 
 # %%
 frames, a, b = scored[seed]
-disagree = evaluate.disagreements(a, b, frames)
-examples = evaluate.export_disagreements(
+disagree = ablation.disagreements(a, b, frames)
+examples = ablation.export_disagreements(
     disagree, store, Path(results_dir) / "dilation" / "examples", n=max_examples
 )
 n_frames = len(frames)
@@ -133,8 +132,8 @@ rows = [
         "generator": r.generator,
         "file": Path(r.file).name,
         "second": r.offset / store.sample_rate,
-        "with dilation": float(evaluate.probability(r.score_a)),
-        "without": float(evaluate.probability(r.score_b)),
+        "with dilation": float(metrics.probability(r.score_a)),
+        "without": float(metrics.probability(r.score_b)),
         "audio": r.clip,
     }
     for r in examples.itertuples()

@@ -31,22 +31,16 @@
 #    authors' demo page): unseen VCTK speakers re-synthesised by six vocoders, and
 #    Tacotron 2 speech rendered by four vocoders. These files are for testing only:
 #    nothing in gpwave trains, tunes or selects on them.
-# 3. **An attempt at a detector that holds** (`gpwave-robust`): the paper's two released
-#    DCNNs, frozen, under one logistic head fitted on clean and perturbed frames of the
-#    mini benchmark's training folders (`gpwave train configs/robust.yaml`), compared
-#    with both released models on everything above, including where it is worse.
 
 # %% tags=["hide-input"]
 import os
 import time
 from pathlib import Path
 
-import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from gpwave import evaluate, pretrained, robustness, train
+from gpwave import evaluate, metrics, pretrained, report, robustness, train
 from gpwave.config import resolve_device
-from gpwave.data import DataConfig, file_table, prepare_store
 from gpwave.download import registry
 from gpwave.models import Detector
 from gpwave.widgets import audio_table
@@ -58,7 +52,6 @@ results_dir = "results"
 quick = False
 protocol_file = "configs/mini.yaml"  # the protocol: test-only folders, split (relative to the repo)
 paper_models = ["paper-sym5", "paper-stft"]
-robust_run = "robust"  # the book's run of configs/robust.yaml (gpwave-robust)
 runs = {  # self-trained detectors (seed 0 of each run) and their labels
     "dcnn_packets": "DCNN, sym5 packets",
     "dcnn_stft": "DCNN, STFT",
@@ -66,35 +59,16 @@ runs = {  # self-trained detectors (seed 0 of each run) and their labels
     "gmm_lfcc": "GMM, LFCC",
     "linear": "linear probe, packets",
 }
-sweep = {  # perturbation kind -> strengths, mild to strong (units: gpwave.perturb)
-    "gain": [-24, 12],
-    "white-noise": [40, 20],
-    "pink-noise": [20],
-    "resample": [8000],
-    "mp3": [64, 32],
-    "ogg-opus": [16],
-    "ogg-vorbis": [0.0],
-    "shift": [0.5],
-    "lowpass": [8000, 4000],
-}
-n_real = 15  # real test utterances of the sweep (the mini benchmark has 15)
-n_fake = 36  # fake test utterances, spread evenly over the folders B-T
-frames_per_clip = 2  # 1 s frames cut from each perturbed utterance
-fake_folders = ["B_melgan", "C_hifigan", "D_mbmelgan", "E_fbmelgan", "F_waveglow", "G_pwg",
-                "H_lmelgan", "K_lbigvgan", "O_kbpwg", "P_kbmelgan", "Q_kbfbmelgan",
-                "R_kbmbmelgan", "S_kbhifigan", "T_kbstylemelgan"]  # fmt: skip
-speakers_limit = None  # frames per folder of speakers-tts-mini (None: all)
-folder_limit = None  # test frames per folder B-T in the side-by-side table (None: all)
-n_boot = 500  # bootstrap resamples of every CI
+study = {}  # overrides of robustness.Study (sweep, n_real, n_fake, frames_per_clip, n_boot...)
 seed = 0
 device = "auto"  # where models and transforms run: auto (CUDA if present), cpu, cuda
 store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GPWAVE_DATA/stores)
 
 # %% tags=["hide-input"]
+study = robustness.Study.quick(**study) if quick else robustness.Study(**study)
 if quick:
-    sweep = {"white-noise": [10], "mp3": [32]}
-    n_real, n_fake, frames_per_clip, speakers_limit, folder_limit, n_boot = 4, 4, 1, 2, 2, 20
     runs = {"dcnn_packets": runs["dcnn_packets"], "gmm_lfcc": runs["gmm_lfcc"]}
+sweep, frames_per_clip, n_boot = study.sweep, study.frames_per_clip, study.n_boot
 dev = resolve_device(device)
 runs_dir = Path(results_dir) / "runs"
 out_dir = Path(results_dir) / "robustness"
@@ -102,23 +76,21 @@ out_dir = Path(results_dir) / "robustness"
 # %% [markdown]
 # ## The detectors
 #
-# The paper's released models (chapter [Generalization](04_generalization.ipynb)),
-# `gpwave-robust` as this book's build fits it, and seed 0 of the self-trained
-# detectors. Which trained runs converged comes first: a detector that did not learn its
+# The paper's released models (chapter [Generalization](04_generalization.ipynb)) and
+# seed 0 of the self-trained detectors. Which trained runs converged comes first: a detector that did not learn its
 # training generator is marked in every table and figure below.
 
 # %% tags=["hide-input"]
-overview = train.runs_overview(runs_dir, [robust_run, *runs])
+overview = train.runs_overview(runs_dir, list(runs))
 display(overview.drop(columns="reason"))
 flagged = set(overview.loc[~overview["converged"], "run"])
 for _, row in overview[~overview["converged"]].iterrows():
     print(f"NOT CONVERGED: {row['run']} seed {row['seed']}: {row['reason']}")
 
 labels = {run: f"{label} (NOT CONVERGED)" if run in flagged else label
-          for run, label in {robust_run: "gpwave-robust", **runs}.items()}  # fmt: skip
-ROBUST = labels[robust_run]
+          for run, label in runs.items()}  # fmt: skip
 detectors = {name: pretrained.paper_detector(name, device=dev) for name in paper_models}
-for run in [robust_run, *runs]:
+for run in runs:
     detectors[labels[run]] = Detector.load(runs_dir / run / "seed0" / "best.pt", dev)
 print(f"{len(detectors)} detectors: {', '.join(detectors)}")
 
@@ -135,13 +107,14 @@ print(f"{len(detectors)} detectors: {', '.join(detectors)}")
 # %% tags=["hide-input"]
 t0 = time.perf_counter()
 store = train.protocol_store(protocol_file, data_dir, store_dir)
-clips = robustness.sweep_clips(store.index, n_real, n_fake, fake_folders, seed=seed)
+clips = robustness.sweep_clips(store.index, study.n_real, study.n_fake, study.fake_folders,
+                               seed=seed)  # fmt: skip
 longest = max((s for s in sweep.get("shift", [])), default=0.0)
 audio = robustness.load_clips(clips["file"], frames_per_clip + longest)
 table, frame_scores = robustness.perturbation_sweep(
     detectors, clips, audio, sweep, frames_per_clip, n_boot, seed
 )
-evaluate.save_table(table, out_dir / "perturbation_sweep")
+report.save_table(table, out_dir / "perturbation_sweep")
 sweep_seconds = time.perf_counter() - t0
 n_frames = frame_scores[frame_scores["kind"] == robustness.CLEAN]["label"].value_counts()
 print(
@@ -205,7 +178,7 @@ if noise:
     real = at["label"] == 0
     said = [
         f"{n} calls {100 * (at.loc[real, n] >= 0).mean():.0f} % of the real frames fake "
-        f"(EER {100 * evaluate.eer(at['label'], at[n]):.1f} %)"
+        f"(EER {100 * metrics.eer(at['label'], at[n]):.1f} %)"
         for n in paper_models
     ]
     display(Markdown(f"Under white noise at {snr:g} dB SNR, " + "; ".join(said) + "."))
@@ -222,7 +195,7 @@ listen = [c for c in [("white-noise", 20.0), ("mp3", 32.0), ("resample", 8000.0)
 listen = [(robustness.CLEAN, 0.0), *listen]
 fakes = [*clips.index[clips["folder"] == "E_fbmelgan"], *clips.index[clips["label"] == 1]]
 chosen = {"real": int(clips.index[clips["label"] == 0][0]), "fake": int(fakes[0])}
-shown = [n for n in [*paper_models, ROBUST] if n in detectors]
+shown = list(paper_models)
 rows = robustness.listening_rows(clips, audio, frame_scores, listen, chosen, shown, seed)
 print(f"fake: {clips['folder'][chosen['fake']]}, {Path(clips['file'][chosen['fake']]).name}")
 display(HTML(audio_table(rows)))
@@ -242,25 +215,12 @@ display(HTML(audio_table(rows)))
 
 # %% tags=["hide-input"]
 t0 = time.perf_counter()
-speaker_tables = []
 pattern = registry()["speakers"]["utterance_pattern"]  # the utterance number of a file
-for tree in ["vctk", "tts"]:
-    root = Path(speakers_dir) / tree
-    tree_store = prepare_store(DataConfig(root=root), progress=False)
-    files = file_table(root, pattern)
-    utterance = dict(zip(files["folder"] + "/" + files["file"].map(lambda f: Path(f).name),
-                         files["utterance"], strict=True))  # fmt: skip
-    for name, det in detectors.items():
-        frames, scores = evaluate.split_scores(det, tree_store, None, seed=seed,
-                                               limit=speakers_limit)  # fmt: skip
-        keys = frames["folder"] + "/" + frames["file"].map(lambda f: Path(f).name)
-        frames = frames.assign(utterance=keys.map(utterance).to_numpy())
-        t = evaluate.table_from_scores(frames, scores, n_boot=n_boot, seed=seed)
-        speaker_tables.append(t.assign(tree=tree, detector=name))
-speakers = pd.concat(speaker_tables, ignore_index=True)
-speakers["folder"] = speakers["tree"] + "/" + speakers["generator"]
-speakers.loc[speakers["generator"] == evaluate.POOLED, "folder"] = speakers["tree"] + "/pooled"
-evaluate.save_table(speakers, out_dir / "speakers_tts")
+roots = {tree: Path(speakers_dir) / tree for tree in ["vctk", "tts"]}
+speakers = evaluate.score_trees(
+    detectors, roots, pattern, n_boot=n_boot, seed=seed, limit=study.speakers_limit
+)
+report.save_table(speakers, out_dir / "speakers_tts")
 print(f"speakers-tts-mini scored by {len(detectors)} detectors: {time.perf_counter() - t0:.0f} s")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "EER (%) per fake folder of speakers-tts-mini and detector, with 95 % bootstrap intervals over utterances; each tree's last row pools its fake folders. The dashed line is chance.", "name": "fig-speakers-tts"}}
@@ -270,108 +230,10 @@ spk = speakers.pivot_table(index="folder", columns="detector", values="eer", sor
 display((100 * spk[list(detectors)]).round(1))
 
 # %% [markdown]
-# ## gpwave-robust against the paper's models
-#
-# `gpwave-robust` keeps both released DCNNs (sym5 packets and STFT) exactly as released
-# and learns only what to make of them: one logistic regression over each model's
-# fake-minus-real logit (clipped to ±20) and its 320-number embedding, the input of its
-# last linear layer averaged over time (`gpwave.models.FusionHead`). The head is fitted
-# on the mini benchmark's training folders only (real LJSpeech against MelGAN, the
-# training split): every training frame clean, and two copies perturbed at random (gain,
-# white and pink noise down to 10 dB SNR, resampling, low-pass, MP3, Opus, Vorbis). The
-# logits are barely penalised and the embedding weights strongly, so the head starts
-# from the released decisions and departs from them only where the perturbed frames
-# pay for it. Fine-tuning the DCNNs themselves, or a head without the logits, fitted
-# MelGAN and lost the other vocoders (5–33 % EER on clean C–T folders) in the trials
-# that led here. `configs/robust.yaml` holds the recipe with the reason for each choice;
-# `gpwave train configs/robust.yaml` reproduces it and `gpwave detect --model
-# gpwave-robust` uses it. The recipe was chosen on the mini benchmark's validation split,
-# perturbed (A against B), with the clean WaveFake-style folders as a constraint, never
-# on speakers-tts-mini. Side by side with both released models, on the WaveFake-style
-# folders B–T (test split: every real test frame against each folder's test frames),
-# on the perturbations and on the new speakers:
-
-# %% tags=["hide-input"]
-trio = [*paper_models, ROBUST]
-bt = [f.split("_", 1)[1] for f in fake_folders]
-side = {}
-for name in trio:
-    t = evaluate.score_split(
-        detectors[name], store, "test", bt, n_boot=n_boot, seed=seed, limit=folder_limit
-    )
-    t["generator"] = t["generator"].replace(evaluate.POOLED, "pooled B–T")
-    side[name] = t.set_index("generator")[["eer", "eer_ci_low", "eer_ci_high"]]
-side = pd.concat(side, axis=1)
-evaluate.save_table(side.reset_index(), out_dir / "robust_vs_paper_folders")
-display((100 * side).round(1))
-worst_bt = {
-    name: float(side[(name, "eer")].drop("pooled B–T", errors="ignore").max()) for name in trio
-}
-display(
-    Markdown(
-        "Worst WaveFake-style folder: "
-        + ", ".join(f"{name} {100 * eer:.1f} %" for name, eer in worst_bt.items())
-        + " (the requirement for gpwave-robust: at most 5 %)."
-    )
-)
-
-# %% tags=["hide-input"]
-comparison = pd.concat({"perturbation": wide[trio], "speakers-tts-mini": spk[trio]})
-comparison["best paper model"] = comparison[paper_models].min(axis=1)
-comparison["difference"] = comparison[ROBUST] - comparison["best paper model"]
-evaluate.save_table(comparison.reset_index(), out_dir / "robust_vs_paper")
-display((100 * comparison).round(1))
-better = (comparison["difference"] < 0).sum()
-worse = (comparison["difference"] > 0).sum()
-display(
-    Markdown(
-        f"EER in %; `best paper model` is the lower of the two released models' EERs on each "
-        f"row, and `difference` is {ROBUST} minus it (negative: the robust model beats both). "
-        f"It is lower in {better} and higher in {worse} of {len(comparison)} rows. "
-        "Differences inside the intervals of the tables above are not evidence either way."
-    )
-)
-pert = comparison.loc["perturbation"].drop(index="clean")
-pooled = comparison.loc["speakers-tts-mini"]
-display(
-    Markdown(
-        "Mean EER over the perturbations: "
-        + ", ".join(f"{name} {100 * pert[name].mean():.1f} %" for name in trio)
-        + ". Pooled EER on the VCTK speakers: "
-        + ", ".join(f"{name} {100 * pooled.loc['vctk/pooled', name]:.1f} %" for name in trio)
-        + "; on end-to-end TTS: "
-        + ", ".join(f"{name} {100 * pooled.loc['tts/pooled', name]:.1f} %" for name in trio)
-        + "."
-    )
-)
-
-# %% [markdown]
-# **What the fusion bought, and what it cost.** In the full build this text was written
-# against, `gpwave-robust` kept the clean WaveFake-style folders (at most a few % EER),
-# but it is **not** the detector that holds, and it is not more robust than the paper's
-# STFT model: its mean EER over the perturbations is several points above paper-stft's,
-# it beats the better released model only at one or two conditions (resampling to 8 kHz,
-# MP3 at 32 kbit/s), by less than the intervals, and it is clearly worse under a quiet
-# recording (−24 dB), MP3 at 64 kbit/s, Vorbis and low-pass filtering. On the new
-# speakers it fails outright: on the unseen VCTK speakers it ranks real above fake (EER
-# above 50 %), and on end-to-end TTS it is far behind paper-stft. An earlier version of
-# this chapter scored every detector by its fake probability; under noise the released
-# models are so sure that every frame is fake that all their probabilities round to 1.0,
-# which read as chance and made the fusion look like the only detector off chance under
-# noise. Scored by log-odds ([Method](../method.md)), the released models keep a ranking
-# under noise, and paper-stft is the most robust detector in this book.
-#
-# The likely reason the head fails is in its inputs: 640 embedding numbers weighted on
-# the recordings of one speaker, so part of what separates perturbed LJSpeech from
-# perturbed MelGAN in its head is the speaker and the recording chain, which new speakers
-# do not share. Every recipe tried here on one speaker and one vocoder either kept the
-# released models' generalization and gained little robustness (the first attempt,
-# which fine-tuned sym5's first convolution), or gained robustness on its validation set
-# and lost generalization (this one); none beat paper-stft on the perturbed validation
-# split it was selected on (`configs/robust.yaml` lists the grid). Training data with many
-# speakers and vocoders (full WaveFake, with augmentation) is the next step, and it needs
-# a GPU node. Until then, on audio that may be compressed, noisy or resampled, use
-# paper-stft and read its scores, not its verdicts.
+# A fusion head over the two released models (gpwave-robust, retired in this version) was
+# measured at commit 2d32f2b: mean EER over 13 perturbations 26.6 % against paper-stft's
+# 20.8 %; on new VCTK speakers 56.9 % against 13.9 %. No head over the released models
+# beat paper-stft.
 
 # %% [markdown]
 # ## Exercises
@@ -400,7 +262,7 @@ display(
 # even faint noise dominates them. Those are the bands where the vocoders' fingerprints
 # sit ([fingerprints chapter](01_fingerprints.ipynb)) and that the model relies on
 # ([attribution chapter](06_attribution.ipynb)), so to the model a raised high-frequency
-# floor *is* the fingerprint. Compare `gpwave-robust`, which saw noise in training.
+# floor *is* the fingerprint.
 #
 # ```python
 # import torch
@@ -476,11 +338,8 @@ display(
 # paper's released models have no level normalisation, so their scores may move with
 # the level: paper-sym5's does, most at the extremes (about 15 % EER at −36 and +12 dB,
 # 45 % at +24 dB, when this was written), because the log power its first layer sees
-# shifts by the gain in dB; paper-stft's hardly moves (at most 5 % EER). `gpwave-robust`
-# keeps their preprocessing, and its head saw random gains from −24 to +12 dB in
-# training, yet it moves the most of the three at low levels (near chance at −36 dB): the
-# embeddings it weighs shift with the level, and one linear head fitted on a few hundred
-# frames does not undo that shift. A gain is the cheapest attack there is, and level
+# shifts by the gain in dB; paper-stft's hardly moves (at most 5 % EER). A gain is the
+# cheapest attack there is, and level
 # normalisation removes it for free, but only for a model trained with it.
 #
 # ```python
