@@ -74,10 +74,10 @@ def test_every_runtime_import_is_declared(path):
 def test_to_markdown_needs_tabulate_which_is_declared():
     import pandas as pd
 
-    from gpwave import evaluate
+    from gpwave import report
 
     assert "tabulate" in CORE
-    assert "|" in evaluate.to_markdown(pd.DataFrame({"a": [1.0]}))
+    assert "|" in report.to_markdown(pd.DataFrame({"a": [1.0]}))
 
 
 def test_every_core_dependency_is_used_and_test_only_ones_are_dev():

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from gpwave import pretrained
-from gpwave.evaluate import eer
+from gpwave.metrics import eer
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = REPO.parent / "shared" / "reference-models"
