@@ -132,10 +132,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from gpwave import evaluate
+    from gpwave import detect
 
     source, files = _detector_source(args, [args.checkpoint, *args.files])
-    reports = evaluate.detect_files(source, files, threshold=args.threshold, device=args.device)
+    reports = detect.detect_files(source, files, threshold=args.threshold, device=args.device)
     if args.json:
         _print_json([r.to_dict() for r in reports])
     else:

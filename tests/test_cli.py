@@ -188,12 +188,12 @@ def test_detect_warns_about_a_file_truncated_mid_data(trained, capsys, tmp_path)
 def test_detect_shows_progress_within_a_long_file(trained, capsys, tmp_path):
     from _signals import noise, write_wav
 
-    from gpwave import evaluate
+    from gpwave import detect
 
     _, ckpt, _ = trained
     long = tmp_path / "long_recording.wav"
-    write_wav(long, noise(0.25 * (evaluate.LONG_FILE_WINDOWS + 1)))
-    evaluate.detect_files(ckpt, [long], device="cpu", progress=True)
+    write_wav(long, noise(0.25 * (detect.LONG_FILE_WINDOWS + 1)))
+    detect.detect_files(ckpt, [long], device="cpu", progress=True)
     assert "long_recording.wav" in capsys.readouterr().err  # the per-file window bar
 
 
