@@ -17,6 +17,7 @@ Notebook: notebooks/02_data.py
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -158,11 +160,28 @@ def utterance_id(path: str | Path) -> str:
 
 
 # --- audio --------------------------------------------------------------------------------
-def _info(path: Path) -> sf._SoundFileInfo:
-    if not path.exists():
-        raise AudioError(path, "no such file")
-    if path.is_dir():
+def _stat(path: Path) -> os.stat_result:
+    """``os.stat`` of an input file, or an :class:`AudioError` that says what is wrong."""
+    try:
+        st = path.stat()
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise AudioError(path, "symbolic link loop (the link points back to itself)") from None
+        if path.is_symlink():
+            raise AudioError(path, f"broken symbolic link (to {os.readlink(path)})") from None
+        if err.errno == errno.EACCES:
+            raise AudioError(path, "permission denied (a folder on the path)") from None
+        raise AudioError(path, "no such file") from None
+    if stat.S_ISDIR(st.st_mode):
         raise AudioError(path, "is a directory, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise AudioError(path, f"is {kind}, not a regular file; skipped without opening it")
+    return st
+
+
+def _info(path: Path) -> sf._SoundFileInfo:
+    _stat(path)
     if not os.access(path, os.R_OK):
         raise AudioError(path, "permission denied (the file is not readable)")
     try:
@@ -173,7 +192,26 @@ def _info(path: Path) -> sf._SoundFileInfo:
     if info.frames <= 0:
         raise AudioError(path, "holds no samples (empty or truncated header)")
     _warn_if_truncated(path, info)
+    _warn_if_low_bit_depth(path, info)
     return info
+
+
+#: Sample formats of 8 bits or fewer: quantisation noise at about -48 dBFS, which the
+#: released detectors read as a vocoder's trace (real speech scores "fake").
+LOW_BIT_DEPTH = {"PCM_S8": "8-bit PCM", "PCM_U8": "8-bit unsigned PCM (u8)",
+                 "ULAW": "8-bit u-law", "ALAW": "8-bit A-law"}  # fmt: skip
+
+
+def _warn_if_low_bit_depth(path: Path, info: sf._SoundFileInfo) -> None:
+    """Warn when the file's samples have 8 bits or fewer (scores are not trustworthy)."""
+    depth = LOW_BIT_DEPTH.get(info.subtype)
+    if depth:
+        warnings.warn(
+            f"{path}: low bit depth: {depth} samples; its quantisation noise can make real "
+            "speech score as fake (detectors were trained on 16-bit audio)",
+            AudioWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_if_truncated(path: Path, info: sf._SoundFileInfo) -> None:
