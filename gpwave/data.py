@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import stat
+import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -365,16 +366,27 @@ def assign_splits(index: pd.DataFrame, cfg: DataConfig) -> pd.Series:
 
 
 # --- the frame store ----------------------------------------------------------------------
+def _tmp_name(path: Path, suffix: str) -> Path:
+    """A temporary sibling unique across processes *and* hosts sharing a file system."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.{suffix}")
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """``write(tmp)`` then rename onto ``path``; the temporary file never outlives a failure."""
+    tmp = _tmp_name(path, "tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    _atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    _atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
 @contextmanager
@@ -504,8 +516,24 @@ def _build_shard(src: Source, cfg: DataConfig, shard: Path, key: str, progress: 
         log.warning("skipping %s: %s", s["file"], s["problem"])
     for stale in shard.parent.glob(f".{shard.name}.*.partial"):  # left by an interrupted run
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = shard.with_name(f".{shard.name}.{os.getpid()}.partial")
+    tmp = _tmp_name(shard, "partial")
     tmp.mkdir(parents=True)
+    try:
+        _fill_shard(tmp, plan, skipped, src, cfg, key, progress)
+        shutil.rmtree(shard, ignore_errors=True)
+        os.replace(tmp, shard)
+    except OSError:
+        if _shard_complete(shard, key):  # another process finished the same shard first
+            return
+        raise
+    finally:  # a full disk or an interrupt leaves no partial shard behind
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fill_shard(
+    tmp: Path, plan: list, skipped: list, src: Source, cfg: DataConfig, key: str, progress: bool
+) -> None:
+    """Write frames.npy, frames.csv, skipped.csv and the marker of a shard into ``tmp``."""
     capacity = sum(n for _, n in plan)
     dtype = np.int16 if cfg.dtype == "int16" else np.float16
     mm = np.lib.format.open_memmap(  # allocates the .npy (sparse) from header durations
@@ -524,13 +552,6 @@ def _build_shard(src: Source, cfg: DataConfig, shard: Path, key: str, progress: 
     )
     marker = {"key": key, "folder": src.folder, "n_frames": len(rows), "files": len(plan)}
     (tmp / "COMPLETE.json").write_text(json.dumps(marker))
-    shutil.rmtree(shard, ignore_errors=True)
-    try:
-        os.replace(tmp, shard)
-    except OSError:  # another process finished the same shard first
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not _shard_complete(shard, key):
-            raise
 
 
 def _read_shard(shard: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
@@ -538,6 +559,17 @@ def _read_shard(shard: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     table = pd.read_csv(shard / "frames.csv", dtype={"name": str, "utterance": str})
     skipped = pd.read_csv(shard / "skipped.csv", dtype=str).fillna("")
     return table, skipped, int(marker["n_frames"])
+
+
+def _make_dir(path: Path, what: str) -> None:
+    """``mkdir -p`` or a one-line :class:`DataError` (a file in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(
+            f"{path}: cannot create the folder of {what} ({err.strerror}); "
+            "set GPWAVE_DATA (or --store) to a writable folder"
+        ) from None
 
 
 def default_store_dir(cfg: DataConfig) -> Path:
@@ -750,7 +782,7 @@ def prepare_store(
     check_option(cfg.dtype, StoreDtype, "dtype")
     sources = discover_sources(cfg.root, cfg.only_use)
     store_dir = Path(store_dir) if store_dir is not None else default_store_dir(cfg)
-    (store_dir / "shards").mkdir(parents=True, exist_ok=True)
+    _make_dir(store_dir / "shards", "the frame store")
     for src in tqdm(sources, desc="folders", unit="folder", disable=not progress):
         shard, key = store_dir / "shards" / src.folder, _shard_key(src, cfg)
         with _locked(store_dir / "shards" / f".{src.folder}.lock"):
@@ -761,7 +793,7 @@ def prepare_store(
         raise DataError(f"{cfg.root}: no file yields a single {cfg.seconds:g} s frame")
     index["split"] = assign_splits(index, cfg)
     if len(skipped):
-        log.warning("%d file(s) skipped; see store.skipped", len(skipped))
+        log.warning("%d file(s) skipped; listed in %s", len(skipped), store_dir / "skipped.csv")
     meta = {
         "version": STORE_VERSION,
         "config": cfg.to_dict(),
@@ -854,7 +886,8 @@ def summarize(
 ) -> pd.DataFrame:
     """One row per source folder: how much audio and how many frames it yields.
 
-    Reads headers only. Files that cannot be used are not counted (``skipped`` column).
+    Reads headers only, and the samples of floating-point files (which may hold NaN or
+    inf). Files that cannot be used are not counted (``skipped`` column).
 
     Notebook: notebooks/02_data.py
 
@@ -870,6 +903,8 @@ def summarize(
     rows = []
     for src in discover_sources(root):
         plan, skipped = _plan_shard(src, cfg)
+        bad = [f for f, _ in plan if not _finite(f)]
+        plan = [(f, n) for f, n in plan if f not in bad]
         secs = sum(sf.info(str(f)).duration for f, _ in plan)
         rows.append(
             {
@@ -879,10 +914,20 @@ def summarize(
                 "files": len(plan),
                 "seconds": round(secs, 3),
                 "frames": sum(n for _, n in plan),
-                "skipped": len(skipped),
+                "skipped": len(skipped) + len(bad),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _finite(path: Path, block: int = 1 << 20) -> bool:
+    """False if a floating-point file holds NaN or infinite samples (read block by block).
+
+    Integer formats (PCM, FLAC) cannot hold them and are not read.
+    """
+    if sf.info(str(path)).subtype not in ("FLOAT", "DOUBLE"):
+        return True
+    return all(np.isfinite(b).all() for b in sf.blocks(str(path), blocksize=block))
 
 
 def utterance_rows(root: str | Path, utterance: str) -> list[dict]:

@@ -113,8 +113,25 @@ def default_data_dir() -> Path:
 
     Returns:
         The data folder (not created).
+
+    Raises:
+        DataError: ``$GPWAVE_DATA`` names something that is not a folder (e.g. a file).
     """
-    return Path(os.environ.get("GPWAVE_DATA") or Path.cwd() / "data").expanduser()
+    path = Path(os.environ.get("GPWAVE_DATA") or Path.cwd() / "data").expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataError(f"GPWAVE_DATA={path}: not a folder; point it at a (new) data folder")
+    return path
+
+
+def _mkdir(path: Path) -> None:
+    """``mkdir -p`` or a one-line :class:`DataError` (a file in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(
+            f"{path}: cannot create the folder ({err.strerror}); set GPWAVE_DATA or --dest "
+            "to a writable folder"
+        ) from None
 
 
 def registry() -> dict:
@@ -515,7 +532,7 @@ def fetch_manifest(
     if mirror is not None and not _is_url(str(mirror)) and not Path(mirror).is_dir():
         raise DataError(f"{mirror}: the mirror folder does not exist")
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    _mkdir(root)
     errors: list[Exception] = []
     for i, (_, row) in enumerate(
         tqdm(df.iterrows(), total=len(df), desc="files", disable=not progress)
