@@ -125,7 +125,7 @@ def _cmd_data_arrange(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
-    from gpwave import data
+    from gpwave import data, store
 
     cfg = data.DataConfig(
         root=args.data_dir,
@@ -136,14 +136,14 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
         seed=args.seed,
         dtype=args.dtype,
     )
-    store = data.prepare_store(cfg, store_dir=args.store)
-    counts = store.index.groupby(["folder", "split"]).size().unstack(fill_value=0)
+    prepared = store.prepare_store(cfg, store_dir=args.store)
+    counts = prepared.index.groupby(["folder", "split"]).size().unstack(fill_value=0)
     print(counts.to_string(), file=sys.stderr)
-    _report_skipped(store.skipped)
-    print(store.path)
-    if len(store.skipped):
-        print(f"gpwave: {len(store.skipped)} file(s) skipped", file=sys.stderr)
-    return 1 if len(store.skipped) else 0
+    _report_skipped(prepared.skipped)
+    print(prepared.path)
+    if len(prepared.skipped):
+        print(f"gpwave: {len(prepared.skipped)} file(s) skipped", file=sys.stderr)
+    return 1 if len(prepared.skipped) else 0
 
 
 def _cmd_data_info(args: argparse.Namespace) -> int:
@@ -226,8 +226,9 @@ def _evaluation_store(det: Any, data_dir: Path) -> Any:
         DataError: No real frame (no ``A_`` folder, or every file of it bad) or no fake
             frame; the message lists the skipped files.
     """
-    from gpwave.data import DataConfig, prepare_store
+    from gpwave.data import DataConfig
     from gpwave.errors import DataError
+    from gpwave.store import prepare_store
 
     rate = det.feature_config.sample_rate
     cfg = DataConfig(root=data_dir, sample_rate=rate, seconds=det.n_samples / rate)

@@ -438,10 +438,10 @@ def _full_disk(*args, **kwargs):
 def test_a_full_disk_in_prepare_is_one_line_and_leaves_no_partial_shard(
     tmp_path, monkeypatch, capsys
 ):
-    from gpwave import data
+    from gpwave import store as frame_store
 
     root = _tree(tmp_path / "tree", {"A_ljspeech": _good(2)})
-    monkeypatch.setattr(data, "_decode_into", _full_disk)
+    monkeypatch.setattr(frame_store, "_decode_into", _full_disk)
     store = tmp_path / "store"
     assert main(["data", "prepare", str(root), "--store", str(store)]) == 2
     assert "No space left on device" in _one_error_line(capsys.readouterr().err)
