@@ -138,3 +138,10 @@ def test_a_symlink_loop_is_named_as_such(tmp_path):
     os.symlink(a, b)
     (rep,) = detect.detect_files(_EnergyDetector(), [a], progress=False, device="cpu")
     assert "symbolic link loop" in rep.error
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(detect, raise_on_error=False)
+    assert result.attempted >= 1 and result.failed == 0
