@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 import yaml
 
-from gpwave import evaluate, report, train
+from gpwave import detect, evaluate, report, train
 from gpwave.models import Detector, count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +97,7 @@ def speed(run_dir: Path, data: Path) -> dict:
     torch.set_num_threads(torch.get_num_threads())
     files = sorted((data / "A_ljspeech").glob("*.wav"))[:4]
     t0 = time.perf_counter()
-    reports = evaluate.detect_files(det, files, progress=False)
+    reports = detect.detect_files(det, files, progress=False)
     wall = time.perf_counter() - t0
     audio = sum(r.seconds for r in reports)
     return {

@@ -11,6 +11,8 @@ printed as one ``gpwave: error: ...`` line without a traceback. JSON output is s
 from __future__ import annotations
 
 import argparse
+import errno
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,9 +22,85 @@ from gpwave import __version__
 from gpwave.constants import SAMPLE_RATE, DatasetName, StoreDtype
 from gpwave.errors import GpwaveError
 
+#: Deepest packet level ``fingerprint`` accepts: :data:`gpwave.transforms.MAX_LEVEL`
+#: (not imported here, to keep ``gpwave --help`` free of torch; a test checks both agree).
+MAX_LEVEL = 14
+
+
+# --- argument types: bad values are usage errors (exit 2) before any work ------------------
+def _int_at_least(low: int, high: int | None = None) -> Any:
+    """An argparse type: an integer in ``low..high`` (no upper bound if None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bound = f"in {low}..{high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{text} is not an integer {bound}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _probability(text: str) -> float:
+    """An argparse type: a finite number in [0, 1] (a decision threshold)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number in [0, 1]")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0 and at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or not 0.0 < value <= 3600.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds in (0, 3600]")
+    return value
+
+
+def _device(text: str) -> str:
+    """An argparse type: a torch device string (cpu, cuda, cuda:N, mps) or auto."""
+    if text == "auto":
+        return text
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a device (cpu, cuda, cuda:N, mps or auto)"
+        ) from None
+    return text
+
+
+def _wavelet(text: str) -> str:
+    """An argparse type: a discrete PyWavelets wavelet name."""
+    import pywt
+
+    if text not in pywt.wavelist(kind="discrete"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a discrete PyWavelets wavelet (e.g. haar, db4, sym5, coif4)"
+        )
+    return text
+
+
+def _report_skipped(skipped: Any) -> None:
+    """Print every skipped file (a DataFrame with file, problem) to stderr."""
+    for row in skipped.itertuples(index=False):
+        print(f"gpwave: skipped {row.file}: {row.problem}", file=sys.stderr)
+
 
 def _print_json(obj: object, indent: int | None = 2) -> None:
-    from gpwave.evaluate import to_json
+    from gpwave.report import to_json
 
     sys.stdout.write(to_json(obj, indent=indent) + "\n")
 
@@ -47,7 +125,7 @@ def _cmd_data_arrange(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
-    from gpwave import data
+    from gpwave import data, store
 
     cfg = data.DataConfig(
         root=args.data_dir,
@@ -58,13 +136,14 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
         seed=args.seed,
         dtype=args.dtype,
     )
-    store = data.prepare_store(cfg, store_dir=args.store)
-    counts = store.index.groupby(["folder", "split"]).size().unstack(fill_value=0)
+    prepared = store.prepare_store(cfg, store_dir=args.store)
+    counts = prepared.index.groupby(["folder", "split"]).size().unstack(fill_value=0)
     print(counts.to_string(), file=sys.stderr)
-    if len(store.skipped):
-        print(store.skipped.to_string(index=False), file=sys.stderr)
-    print(store.path)
-    return 0
+    _report_skipped(prepared.skipped)
+    print(prepared.path)
+    if len(prepared.skipped):
+        print(f"gpwave: {len(prepared.skipped)} file(s) skipped", file=sys.stderr)
+    return 1 if len(prepared.skipped) else 0
 
 
 def _cmd_data_info(args: argparse.Namespace) -> int:
@@ -118,24 +197,57 @@ def _detector_source(args: argparse.Namespace, rest: list) -> tuple[object, list
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from gpwave import evaluate
+    from gpwave.config import resolve_device
     from gpwave.errors import CheckpointError
 
     source, rest = _detector_source(args, [args.checkpoint, args.data_dir])
     if len(rest) != 1:
         raise CheckpointError("evaluate takes one DATA_DIR (and a checkpoint or --model)")
-    table = evaluate.evaluate_checkpoint(source, rest[0], n_boot=args.n_boot, device=args.device)
+    device = resolve_device(args.device)
+    det = evaluate._loaded(source, device)
+    store = _evaluation_store(det, rest[0])
+    table = evaluate.evaluate_checkpoint(
+        det, rest[0], store_dir=store.path, n_boot=args.n_boot, device=device
+    )
     if args.json:
         _print_json(table.to_dict(orient="records"))
     else:
         print(evaluate.to_markdown(table))
-    return 0
+    _report_skipped(store.skipped)
+    if len(store.skipped):
+        print(f"gpwave: {len(store.skipped)} file(s) skipped", file=sys.stderr)
+    return 1 if len(store.skipped) else 0
+
+
+def _evaluation_store(det: Any, data_dir: Path) -> Any:
+    """The frame store ``evaluate_checkpoint`` scores, checked for real and fake frames.
+
+    Raises:
+        DataError: No real frame (no ``A_`` folder, or every file of it bad) or no fake
+            frame; the message lists the skipped files.
+    """
+    from gpwave.data import DataConfig
+    from gpwave.errors import DataError
+    from gpwave.store import prepare_store
+
+    rate = det.feature_config.sample_rate
+    cfg = DataConfig(root=data_dir, sample_rate=rate, seconds=det.n_samples / rate)
+    store = prepare_store(cfg)
+    for label, what in ((0, "real (A_ folder)"), (1, "fake (generator folder)")):
+        if not (store.index["label"] == label).any():
+            _report_skipped(store.skipped)
+            raise DataError(
+                f"{data_dir}: no usable {what} frame to compare"
+                + (f"; {len(store.skipped)} file(s) skipped" if len(store.skipped) else "")
+            )
+    return store
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from gpwave import evaluate
+    from gpwave import detect
 
     source, files = _detector_source(args, [args.checkpoint, *args.files])
-    reports = evaluate.detect_files(source, files, threshold=args.threshold, device=args.device)
+    reports = detect.detect_files(source, files, threshold=args.threshold, device=args.device)
     if args.json:
         _print_json([r.to_dict() for r in reports])
     else:
@@ -144,6 +256,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     for r in reports:
         if r.warning:
             print(f"gpwave: warning: {r.warning}", file=sys.stderr)
+        if not r.error and r.verdict is None:
+            print(f"gpwave: warning: {r.file}: {detect.NO_VERDICT}", file=sys.stderr)
     failed = [r for r in reports if r.error]
     if failed:
         print(f"gpwave: {len(failed)} of {len(reports)} files not scored", file=sys.stderr)
@@ -211,8 +325,13 @@ def _add_data(sub: Any) -> None:
     pr.add_argument(
         "--store", type=Path, default=None, help="store folder; None: under $GPWAVE_DATA/stores"
     )
-    pr.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help="target rate in Hz")
-    pr.add_argument("--seconds", type=float, default=1.0, help="frame length in seconds")
+    pr.add_argument(
+        "--sample-rate", type=_int_at_least(1000, 384000), default=SAMPLE_RATE,
+        help="target rate in Hz",
+    )  # fmt: skip
+    pr.add_argument(
+        "--seconds", type=_positive_seconds, default=1.0, help="frame length in seconds"
+    )
     pr.add_argument("--dtype", choices=get_args(StoreDtype), default="int16", help="sample format")
     pr.add_argument("--seed", type=int, default=0, help="seed of the utterance split")
     pr.add_argument(
@@ -260,8 +379,13 @@ def _add_models(sub: Any) -> None:
         "data_dir", type=Path, nargs="?", help="root of letter-prefixed folders to score"
     )
     e.add_argument("--model", default=None, help=_MODEL_HELP)
-    e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the CIs")
-    e.add_argument("--device", default=None, help="cpu, cuda or cuda:N; None: cuda if present")
+    e.add_argument(
+        "--n-boot", type=_int_at_least(0, 10**6), default=1000,
+        help="bootstrap resamples of the CIs (0: none)",
+    )  # fmt: skip
+    e.add_argument(
+        "--device", type=_device, default=None, help="cpu, cuda or cuda:N; None: cuda if present"
+    )
     e.add_argument("--json", action="store_true", help="print JSON records instead of Markdown")
     e.set_defaults(func=_cmd_evaluate)
 
@@ -271,8 +395,13 @@ def _add_models(sub: Any) -> None:
     )
     dt.add_argument("files", type=Path, nargs="*", help="audio files (any rate >= the model's)")
     dt.add_argument("--model", default=None, help=_MODEL_HELP)
-    dt.add_argument("--threshold", type=float, default=0.5, help="fake if the mean score >= this")
-    dt.add_argument("--device", default=None, help="cpu, cuda or cuda:N; None: cuda if present")
+    dt.add_argument(
+        "--threshold", type=_probability, default=0.5,
+        help="fake if the mean score of the windows with speech energy >= this (in [0, 1])",
+    )  # fmt: skip
+    dt.add_argument(
+        "--device", type=_device, default=None, help="cpu, cuda or cuda:N; None: cuda if present"
+    )
     dt.add_argument("--json", action="store_true", help="print JSON reports instead of text")
     dt.set_defaults(func=_cmd_detect)
 
@@ -285,10 +414,19 @@ def _add_outputs(sub: Any) -> None:
     fp = _parser(sub, "fingerprint", "mean packet spectra, plots and audible fingerprints")
     fp.add_argument("data_dir", type=Path, help="root of letter-prefixed folders")
     fp.add_argument("--out", type=Path, required=True, help="folder for spectra, plots, audio")
-    fp.add_argument("--wavelet", default="haar", help="wavelet of the packet transform")
-    fp.add_argument("--level", type=int, default=14, help="packet level (2**level bands)")
-    fp.add_argument("--max-frames", type=int, default=None, help="frames per folder; None: all")
-    fp.add_argument("--device", default=None, help="cpu, cuda or cuda:N; None: cuda if present")
+    fp.add_argument(
+        "--wavelet", type=_wavelet, default="haar", help="wavelet of the packet transform"
+    )
+    fp.add_argument(
+        "--level", type=_int_at_least(1, MAX_LEVEL), default=14,
+        help=f"packet level (2**level bands), 1..{MAX_LEVEL}",
+    )  # fmt: skip
+    fp.add_argument(
+        "--max-frames", type=_int_at_least(1), default=None, help="frames per folder; None: all"
+    )
+    fp.add_argument(
+        "--device", type=_device, default=None, help="cpu, cuda or cuda:N; None: cuda if present"
+    )
     fp.set_defaults(func=_cmd_fingerprint)
 
     b = _parser(sub, "book", "execute the notebooks with papermill and build the book")
@@ -336,6 +474,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GpwaveError as err:
         print(f"gpwave: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        if err.errno not in _DISK_FULL:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(
+            f"gpwave: error: {where}{err.strerror or 'no space left on device'}; free some "
+            "space and run again (what was finished is kept)",
+            file=sys.stderr,
+        )
+        return 2
+
+
+#: errno values of a full disk or an exhausted quota: reported in one line, exit 2.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 A data root holds one folder per source, named ``<LETTER>_<name>`` as in the reference
 implementation: ``A_ljspeech`` is real (label 0), every other letter is a generator
 (label 1) called ``<name>``. Each file is cut into non-overlapping windows of ``seconds``
-at ``sample_rate`` (never padded), the split is a function of the utterance id only, and
-:func:`prepare_store` decodes every file once into memory-mapped shards (one per folder,
-each with an atomic completion marker) plus an index table, so training never decodes
-audio again and an interrupted prepare keeps the folders it finished.
+at ``sample_rate`` (never padded) and the split is a function of the utterance id only.
+The frame store (:func:`gpwave.store.prepare_store`: every file decoded once into
+memory-mapped shards) lives in :mod:`gpwave.store`; its public names are also reachable
+as ``gpwave.data.prepare_store`` etc. Protocol readers of other corpora are here too.
 
 Silence: all-zero frames are kept (they are valid audio and cannot produce NaN here) and
 flagged in the index column ``silent`` so a caller can drop them. Files with NaN or
@@ -17,27 +17,25 @@ Notebook: notebooks/02_data.py
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import json
 import logging
 import math
 import os
 import re
-import shutil
+import stat
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 import soxr
-from tqdm.auto import tqdm
 
-from gpwave.constants import REAL_LETTER, SAMPLE_RATE, Split, StoreDtype, check_option
+from gpwave.constants import REAL_LETTER, SAMPLE_RATE, StoreDtype
 from gpwave.errors import AudioError, AudioWarning, DataError
 
 log = logging.getLogger(__name__)
@@ -47,7 +45,6 @@ LJ_RE = re.compile(r"^(LJ\d{3}-\d{4})")
 SUFFIX_RE = re.compile(r"(?:_\d+s)?(?:_gen|_generated)?$")
 AUDIO_SUFFIXES = (".wav", ".flac")
 INDEX_COLUMNS = ["row", "file", "offset", "label", "generator", "folder", "utterance", "split"]
-STORE_VERSION = 1
 
 
 # --- sources ------------------------------------------------------------------------------
@@ -158,11 +155,28 @@ def utterance_id(path: str | Path) -> str:
 
 
 # --- audio --------------------------------------------------------------------------------
-def _info(path: Path) -> sf._SoundFileInfo:
-    if not path.exists():
-        raise AudioError(path, "no such file")
-    if path.is_dir():
+def _stat(path: Path) -> os.stat_result:
+    """``os.stat`` of an input file, or an :class:`AudioError` that says what is wrong."""
+    try:
+        st = path.stat()
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise AudioError(path, "symbolic link loop (the link points back to itself)") from None
+        if path.is_symlink():
+            raise AudioError(path, f"broken symbolic link (to {os.readlink(path)})") from None
+        if err.errno == errno.EACCES:
+            raise AudioError(path, "permission denied (a folder on the path)") from None
+        raise AudioError(path, "no such file") from None
+    if stat.S_ISDIR(st.st_mode):
         raise AudioError(path, "is a directory, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise AudioError(path, f"is {kind}, not a regular file; skipped without opening it")
+    return st
+
+
+def _info(path: Path) -> sf._SoundFileInfo:
+    _stat(path)
     if not os.access(path, os.R_OK):
         raise AudioError(path, "permission denied (the file is not readable)")
     try:
@@ -173,7 +187,26 @@ def _info(path: Path) -> sf._SoundFileInfo:
     if info.frames <= 0:
         raise AudioError(path, "holds no samples (empty or truncated header)")
     _warn_if_truncated(path, info)
+    _warn_if_low_bit_depth(path, info)
     return info
+
+
+#: Sample formats of 8 bits or fewer: quantisation noise at about -48 dBFS, which the
+#: released detectors read as a vocoder's trace (real speech scores "fake").
+LOW_BIT_DEPTH = {"PCM_S8": "8-bit PCM", "PCM_U8": "8-bit unsigned PCM (u8)",
+                 "ULAW": "8-bit u-law", "ALAW": "8-bit A-law"}  # fmt: skip
+
+
+def _warn_if_low_bit_depth(path: Path, info: sf._SoundFileInfo) -> None:
+    """Warn when the file's samples have 8 bits or fewer (scores are not trustworthy)."""
+    depth = LOW_BIT_DEPTH.get(info.subtype)
+    if depth:
+        warnings.warn(
+            f"{path}: low bit depth: {depth} samples; its quantisation noise can make real "
+            "speech score as fake (detectors were trained on 16-bit audio)",
+            AudioWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_if_truncated(path: Path, info: sf._SoundFileInfo) -> None:
@@ -326,80 +359,7 @@ def assign_splits(index: pd.DataFrame, cfg: DataConfig) -> pd.Series:
     return index["utterance"].map(table).astype(object)
 
 
-# --- the frame store ----------------------------------------------------------------------
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (fcntl) so concurrent prepares build each shard once.
-
-    Where the file system refuses ``flock`` (some cluster file systems raise ENOLCK or
-    EOPNOTSUPP) this warns and goes on unlocked: shards are still written atomically, so
-    concurrent prepares may only duplicate work.
-    """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no locking
-        yield
-        return
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        except OSError as err:
-            _warn(f"{path}: file locking is not supported here ({err}); going on without it")
-            yield
-            return
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _hash(obj: object) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _shard_key(src: Source, cfg: DataConfig) -> str:
-    files = []
-    for p in src.files():
-        st = p.stat()
-        files.append([p.name, st.st_size, st.st_mtime_ns])
-    return _hash(
-        {
-            "version": STORE_VERSION,
-            "folder": str(src.path.resolve()),
-            "sample_rate": cfg.sample_rate,
-            "frame_length": cfg.frame_length,
-            "dtype": cfg.dtype,
-            "files": files,
-        }
-    )
-
-
-def _shard_complete(shard: Path, key: str) -> bool:
-    marker = shard / "COMPLETE.json"
-    try:
-        return json.loads(marker.read_text()).get("key") == key
-    except (OSError, ValueError):
-        return False
-
-
-def _quantize(frames: np.ndarray, dtype: str) -> np.ndarray:
-    if dtype == "int16":
-        return np.clip(np.round(frames * 32768.0), -32768, 32767).astype(np.int16)
-    return np.clip(frames, -1.0, 1.0).astype(np.float16)
-
-
+# --- planning a folder: headers only ------------------------------------------------------
 def _plan_shard(
     src: Source, cfg: DataConfig
 ) -> tuple[list[tuple[Path, int]], list[dict[str, str]]]:
@@ -426,388 +386,20 @@ def _plan_shard(
     return plan, skipped
 
 
-def _decode_into(
-    out: BinaryIO, plan: list[tuple[Path, int]], cfg: DataConfig, desc: str, progress: bool
-) -> tuple[list[dict], list[dict[str, str]]]:
-    """Decode file by file, appending quantised frames to ``out`` (the .npy's data part).
-
-    Plain writes, not a writable memmap, so written pages are page cache that never
-    counts against this process: memory stays at about one decoded file.
-    """
-    rows, skipped, pos = [], [], 0
-    for f, planned in tqdm(plan, desc=desc, unit="file", disable=not progress, leave=False):
-        try:
-            frames = frame_audio(load_audio(f, cfg.sample_rate), cfg.frame_length)[:planned]
-            if len(frames) == 0:
-                raise AudioError(f, "shorter than one window after decoding")
-        except AudioError as err:
-            log.warning("skipping %s", err)
-            skipped.append({"file": str(f), "problem": err.problem})
-            continue
-        out.write(_quantize(frames, cfg.dtype).tobytes())
-        silent = ~np.any(frames != 0, axis=1)
-        for j in range(len(frames)):
-            rows.append(
-                {
-                    "name": f.name,
-                    "offset": j * cfg.frame_length,
-                    "utterance": utterance_id(f),
-                    "silent": bool(silent[j]),
-                }
-            )
-        pos += len(frames)
-    return rows, skipped
+# --- the frame store lives in gpwave.store; its names stay reachable from here --------------
+_STORE_NAMES = (
+    "FrameStore", "INT16_SCALE", "STORE_VERSION", "default_store_dir", "prepare_store",
+    "select_frames", "stored_to_float",
+)  # fmt: skip
 
 
-def _build_shard(src: Source, cfg: DataConfig, shard: Path, key: str, progress: bool) -> None:
-    """Decode one folder into ``shard`` (frames.npy, frames.csv, skipped.csv, marker)."""
-    plan, skipped = _plan_shard(src, cfg)
-    for s in skipped:
-        log.warning("skipping %s: %s", s["file"], s["problem"])
-    for stale in shard.parent.glob(f".{shard.name}.*.partial"):  # left by an interrupted run
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = shard.with_name(f".{shard.name}.{os.getpid()}.partial")
-    tmp.mkdir(parents=True)
-    capacity = sum(n for _, n in plan)
-    dtype = np.int16 if cfg.dtype == "int16" else np.float16
-    mm = np.lib.format.open_memmap(  # allocates the .npy (sparse) from header durations
-        tmp / "frames.npy", mode="w+", dtype=dtype, shape=(max(capacity, 1), cfg.frame_length)
-    )
-    header = mm.offset
-    del mm
-    with open(tmp / "frames.npy", "r+b") as fh:
-        fh.seek(header)
-        rows, more = _decode_into(fh, plan, cfg, src.folder, progress)
-    pd.DataFrame(rows, columns=["name", "offset", "utterance", "silent"]).to_csv(
-        tmp / "frames.csv", index=False
-    )
-    pd.DataFrame(skipped + more, columns=["file", "problem"]).to_csv(
-        tmp / "skipped.csv", index=False
-    )
-    marker = {"key": key, "folder": src.folder, "n_frames": len(rows), "files": len(plan)}
-    (tmp / "COMPLETE.json").write_text(json.dumps(marker))
-    shutil.rmtree(shard, ignore_errors=True)
-    try:
-        os.replace(tmp, shard)
-    except OSError:  # another process finished the same shard first
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not _shard_complete(shard, key):
-            raise
+def __getattr__(name: str) -> Any:
+    """``gpwave.data.prepare_store`` etc.: the frame store's names, from :mod:`gpwave.store`."""
+    if name in _STORE_NAMES:
+        from gpwave import store
 
-
-def _read_shard(shard: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    marker = json.loads((shard / "COMPLETE.json").read_text())
-    table = pd.read_csv(shard / "frames.csv", dtype={"name": str, "utterance": str})
-    skipped = pd.read_csv(shard / "skipped.csv", dtype=str).fillna("")
-    return table, skipped, int(marker["n_frames"])
-
-
-def default_store_dir(cfg: DataConfig) -> Path:
-    """Where :func:`prepare_store` keeps the store of ``cfg`` by default.
-
-    Args:
-        cfg: The data config.
-
-    Returns:
-        ``$GPWAVE_DATA/stores/<hash of root, sample rate, frame length, dtype>``.
-    """
-    from gpwave.download import default_data_dir
-
-    d = cfg.to_dict()
-    key = _hash([STORE_VERSION, d["root"], cfg.sample_rate, cfg.frame_length, cfg.dtype])
-    return default_data_dir() / "stores" / key[:16]
-
-
-#: Scale of int16 frames: ``sample * INT16_SCALE`` lies in [-1, 1) (exact in float32).
-INT16_SCALE = 1.0 / 32768.0
-
-
-def stored_to_float(x: Any) -> Any:
-    """Frames as stored (int16 or float16) as float32 in [-1, 1]; numpy or torch, any device.
-
-    Both conversions are exact, so frames converted on the GPU equal those converted here.
-
-    Args:
-        x: A numpy array or torch tensor of stored frames.
-
-    Returns:
-        The same kind of array, float32.
-    """
-    y = x.astype(np.float32) if isinstance(x, np.ndarray) else x.float()
-    if str(x.dtype).endswith("int16"):
-        y *= INT16_SCALE
-    return y
-
-
-class FrameStore:
-    """Decoded frames in memory-mapped shards plus an index; read random rows fast.
-
-    Layout of ``path``: ``store.json`` (config, shards, sample rate, frame length),
-    ``index.csv`` (one row per frame: row, file, offset, label, generator, folder,
-    utterance, split, silent), ``skipped.csv`` (file, problem) and
-    ``shards/<folder>/{frames.npy, frames.csv, skipped.csv, COMPLETE.json}``.
-
-    Args:
-        path: The store folder.
-        meta: The parsed ``store.json``.
-        index: The frame index.
-        skipped: Files that were reported and skipped.
-    """
-
-    def __init__(self, path: Path, meta: dict, index: pd.DataFrame, skipped: pd.DataFrame):
-        self.path = Path(path)
-        self.meta = meta
-        self.index = index
-        self.skipped = skipped
-        self.sample_rate = int(meta["sample_rate"])
-        self.frame_length = int(meta["frame_length"])
-        self.dtype = meta["dtype"]
-        self.generators: list[str] = list(meta["generators"])
-        self._bases = np.array([s["base"] for s in meta["shards"]], dtype=np.int64)
-        self._arrays: list[np.ndarray] | None = None
-
-    @classmethod
-    def open(cls, path: str | Path) -> FrameStore:
-        """Open a prepared store (its index is that of the latest prepare).
-
-        Args:
-            path: The store folder (holding ``store.json``).
-
-        Returns:
-            The store.
-
-        Raises:
-            DataError: If the folder holds no complete store.
-        """
-        path = Path(path)
-        try:
-            meta = json.loads((path / "store.json").read_text())
-            index = pd.read_csv(
-                path / "index.csv",
-                dtype={"file": str, "generator": str, "folder": str, "utterance": str},
-            )
-            skipped = pd.read_csv(path / "skipped.csv", dtype=str).fillna("")
-        except (OSError, ValueError) as err:
-            raise DataError(f"{path}: not a complete frame store ({err})") from err
-        index["split"] = index["split"].astype(object)
-        return cls(path, meta, index, skipped)
-
-    def _open_arrays(self) -> list[np.ndarray]:
-        if self._arrays is None:
-            self._arrays = [
-                np.load(self.path / "shards" / s["folder"] / "frames.npy", mmap_mode="r")[
-                    : s["n_frames"]
-                ]
-                for s in self.meta["shards"]
-            ]
-        return self._arrays
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_arrays"] = None  # memmaps are reopened in each DataLoader worker
-        return state
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def read_stored(
-        self, rows: Sequence[int] | np.ndarray, out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Frames by row number, as stored (int16 or float16: half the bytes of float32).
-
-        The training input pipeline moves these to the device and converts them there
-        with :func:`stored_to_float`.
-
-        Args:
-            rows: Row numbers (any order, repeats allowed).
-            out: Array to write into (e.g. shared memory), (len(rows), frame_length) of
-                the store's dtype; None: a new one.
-
-        Returns:
-            Array (len(rows), frame_length) of the store's dtype.
-        """
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
-            raise IndexError(f"row out of range 0..{len(self) - 1}")
-        arrays = self._open_arrays()
-        if out is None:
-            out = np.empty((rows.size, self.frame_length), dtype=np.dtype(self.dtype))
-        shard = np.searchsorted(self._bases, rows, side="right") - 1
-        for k in np.unique(shard):
-            sel = np.nonzero(shard == k)[0]
-            local = rows[sel] - self._bases[k]
-            order = np.argsort(local, kind="stable")
-            out[sel[order]] = arrays[k][local[order]]
-        return out
-
-    def read(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Frames by row number, as float32 in [-1, 1].
-
-        Args:
-            rows: Row numbers (any order, repeats allowed).
-
-        Returns:
-            Array (len(rows), frame_length), float32.
-        """
-        return stored_to_float(self.read_stored(rows))
-
-    def __repr__(self) -> str:
-        return (
-            f"FrameStore({self.path}, frames={len(self)}, sample_rate={self.sample_rate}, "
-            f"frame_length={self.frame_length}, dtype={self.dtype})"
-        )
-
-
-def _assemble(
-    sources: list[Source], store_dir: Path
-) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-    tables, skipped, shards, base = [], [], [], 0
-    for src in sources:
-        table, skip, n = _read_shard(store_dir / "shards" / src.folder)
-        table = table.iloc[:n]
-        tables.append(
-            pd.DataFrame(
-                {
-                    "row": np.arange(base, base + n, dtype=np.int64),
-                    "file": [str(src.path.absolute() / name) for name in table["name"]],
-                    "offset": table["offset"].to_numpy(np.int64),
-                    "label": src.label,
-                    "generator": src.name,
-                    "folder": src.folder,
-                    "utterance": table["utterance"].to_numpy(),
-                    "split": "",
-                    "silent": table["silent"].to_numpy(bool),
-                }
-            )
-        )
-        skipped.append(skip)
-        shards.append({"folder": src.folder, "base": base, "n_frames": n})
-        base += n
-    index = pd.concat(tables, ignore_index=True)
-    skipped_df = pd.concat(skipped, ignore_index=True)[["file", "problem"]]
-    return index, skipped_df, shards
-
-
-def prepare_store(
-    cfg: DataConfig, store_dir: str | Path | None = None, progress: bool = True
-) -> FrameStore:
-    """Decode a data root once into a frame store, reusing every folder already done.
-
-    Each folder becomes one shard keyed on the config and its file list (names, sizes,
-    mtimes); a shard whose completion marker matches is reused, so an interrupted
-    prepare resumes at the folder it stopped in and a second prepare decodes nothing.
-    Files that cannot be used are logged, skipped and listed in ``store.skipped``.
-
-    Args:
-        cfg: What to read and how to cut and split it.
-        store_dir: Where the store lives (default :func:`default_store_dir`).
-        progress: Show tqdm progress bars.
-
-    Returns:
-        The opened store.
-
-    Raises:
-        DataError: Missing root, no usable folder, or no frame at all.
-    """
-    check_option(cfg.dtype, StoreDtype, "dtype")
-    sources = discover_sources(cfg.root, cfg.only_use)
-    store_dir = Path(store_dir) if store_dir is not None else default_store_dir(cfg)
-    (store_dir / "shards").mkdir(parents=True, exist_ok=True)
-    for src in tqdm(sources, desc="folders", unit="folder", disable=not progress):
-        shard, key = store_dir / "shards" / src.folder, _shard_key(src, cfg)
-        with _locked(store_dir / "shards" / f".{src.folder}.lock"):
-            if not _shard_complete(shard, key):
-                _build_shard(src, cfg, shard, key, progress)
-    index, skipped, shards = _assemble(sources, store_dir)
-    if len(index) == 0:
-        raise DataError(f"{cfg.root}: no file yields a single {cfg.seconds:g} s frame")
-    index["split"] = assign_splits(index, cfg)
-    if len(skipped):
-        log.warning("%d file(s) skipped; see store.skipped", len(skipped))
-    meta = {
-        "version": STORE_VERSION,
-        "config": cfg.to_dict(),
-        "sample_rate": cfg.sample_rate,
-        "frame_length": cfg.frame_length,
-        "dtype": cfg.dtype,
-        "generators": [s.name for s in sources],
-        "shards": shards,
-    }
-    _atomic_write_csv(store_dir / "index.csv", index)
-    _atomic_write_csv(store_dir / "skipped.csv", skipped)
-    _atomic_write_text(store_dir / "store.json", json.dumps(meta, indent=1))
-    return FrameStore(store_dir, meta, index, skipped)
-
-
-# --- selecting frames and loading them ----------------------------------------------------
-def _names(store: FrameStore, names: str | Sequence[str]) -> list[str]:
-    """Generator names for generator or folder names; unknown names are an error."""
-    names = [names] if isinstance(names, str) else list(names)
-    by_folder = dict(zip(store.index["folder"], store.index["generator"], strict=False))
-    known = set(by_folder.values())
-    out = [by_folder.get(n, n) for n in names]
-    unknown = [n for n, g in zip(names, out, strict=True) if g not in known]
-    if unknown:
-        raise DataError(f"{store.path}: no frames of {unknown}; the store has {sorted(known)}")
-    return out
-
-
-def _cap(rows: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
-    if n is None or len(rows) <= n:
-        return rows
-    return rng.choice(rows, size=n, replace=False)
-
-
-def select_frames(
-    store: FrameStore,
-    split: Split,
-    generators: str | Sequence[str] | None = None,
-    *,
-    real: str | None = "ljspeech",
-    balance: bool = True,
-    limit: int | None = None,
-    seed: int = 0,
-) -> np.ndarray:
-    """Row numbers of one split: real frames and fake frames, balanced and capped, seeded.
-
-    Like the reference's ``limit_train``/``cross_limit``: with ``balance`` the larger
-    class is subsampled to the size of the smaller one, and ``limit`` caps each class.
-
-    Notebook: notebooks/06_attribution.py
-
-    Args:
-        store: The frame store.
-        split: "train", "val" or "test".
-        generators: Fake generator names or folder names (None: every fake).
-        real: Name of the real source to include (None: none).
-        balance: Subsample so real and fake have the same number of frames.
-        limit: At most this many frames per class (None: no cap).
-        seed: Seed of the subsampling.
-
-    Returns:
-        Sorted row numbers (int64).
-
-    Raises:
-        DataError: A generator or real name the store does not hold.
-    """
-    check_option(split, Split, "split")
-    idx = store.index
-    in_split = (idx["split"] == split).to_numpy()
-    if generators is None:
-        fake_mask = (idx["label"] == 1).to_numpy()
-    else:
-        fake_mask = idx["generator"].isin(_names(store, generators)).to_numpy()
-    fake = idx["row"].to_numpy()[in_split & fake_mask]
-    real_rows = np.empty(0, dtype=np.int64)
-    if real is not None:
-        real_mask = (idx["generator"] == _names(store, real)[0]).to_numpy()
-        real_rows = idx["row"].to_numpy()[in_split & real_mask & ~fake_mask]
-    rng = np.random.default_rng(seed)
-    if balance and len(fake) and len(real_rows):
-        n = min(len(fake), len(real_rows))
-        fake, real_rows = _cap(fake, n, rng), _cap(real_rows, n, rng)
-    rows = np.concatenate([_cap(real_rows, limit, rng), _cap(fake, limit, rng)])
-    return np.sort(rows).astype(np.int64)
+        return getattr(store, name)
+    raise AttributeError(f"module 'gpwave.data' has no attribute {name!r}")
 
 
 # --- summaries and other corpora ----------------------------------------------------------
@@ -816,7 +408,8 @@ def summarize(
 ) -> pd.DataFrame:
     """One row per source folder: how much audio and how many frames it yields.
 
-    Reads headers only. Files that cannot be used are not counted (``skipped`` column).
+    Reads headers only, and the samples of floating-point files (which may hold NaN or
+    inf). Files that cannot be used are not counted (``skipped`` column).
 
     Notebook: notebooks/02_data.py
 
@@ -832,6 +425,8 @@ def summarize(
     rows = []
     for src in discover_sources(root):
         plan, skipped = _plan_shard(src, cfg)
+        bad = [f for f, _ in plan if not _finite(f)]
+        plan = [(f, n) for f, n in plan if f not in bad]
         secs = sum(sf.info(str(f)).duration for f, _ in plan)
         rows.append(
             {
@@ -841,10 +436,20 @@ def summarize(
                 "files": len(plan),
                 "seconds": round(secs, 3),
                 "frames": sum(n for _, n in plan),
-                "skipped": len(skipped),
+                "skipped": len(skipped) + len(bad),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _finite(path: Path, block: int = 1 << 20) -> bool:
+    """False if a floating-point file holds NaN or infinite samples (read block by block).
+
+    Integer formats (PCM, FLAC) cannot hold them and are not read.
+    """
+    if sf.info(str(path)).subtype not in ("FLOAT", "DOUBLE"):
+        return True
+    return all(np.isfinite(b).all() for b in sf.blocks(str(path), blocksize=block))
 
 
 def utterance_rows(root: str | Path, utterance: str) -> list[dict]:

@@ -56,13 +56,16 @@ log = logging.getLogger(__name__)
 
 #: Seconds before the first retry; doubled after every failed attempt.
 BACKOFF = 1.0
-#: Attempts per file before giving up.
+#: Failed attempts in a row without a new byte before giving up on a file.
 RETRIES = 5
 #: Socket timeout of one request, seconds.
 TIMEOUT = 60.0
-#: No new attempt on a file starts later than this many seconds after its first one, so
-#: an unreachable source costs at most about ``RETRY_SECONDS + TIMEOUT``; and
-#: :func:`fetch_manifest` stops at the first unreachable file instead of trying the rest.
+#: No new attempt on a file starts later than this many seconds after the last attempt
+#: that brought new bytes (or the first attempt), so an unreachable source costs at most
+#: about ``RETRY_SECONDS + TIMEOUT``, while a long transfer that stalls now and then keeps
+#: retrying as long as it progresses; :func:`fetch_manifest` stops at the first
+#: unreachable file instead of trying the rest. :data:`RETRIES` counts failed attempts
+#: since the last progress, the same way.
 RETRY_SECONDS = 30.0
 CHUNK = 1 << 20
 ZENODO_API = "https://zenodo.org/api/records"
@@ -113,8 +116,25 @@ def default_data_dir() -> Path:
 
     Returns:
         The data folder (not created).
+
+    Raises:
+        DataError: ``$GPWAVE_DATA`` names something that is not a folder (e.g. a file).
     """
-    return Path(os.environ.get("GPWAVE_DATA") or Path.cwd() / "data").expanduser()
+    path = Path(os.environ.get("GPWAVE_DATA") or Path.cwd() / "data").expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataError(f"GPWAVE_DATA={path}: not a folder; point it at a (new) data folder")
+    return path
+
+
+def _mkdir(path: Path) -> None:
+    """``mkdir -p`` or a one-line :class:`DataError` (a file in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(
+            f"{path}: cannot create the folder ({err.strerror}); set GPWAVE_DATA or --dest "
+            "to a writable folder"
+        ) from None
 
 
 def registry() -> dict:
@@ -283,6 +303,9 @@ def _http_attempt(url: str, part: Path, progress: bool) -> None:
         resp = urllib.request.urlopen(req, timeout=TIMEOUT)
     except urllib.error.HTTPError as err:
         if err.code == 416:  # the part is already complete, or garbage: start over
+            total = re.fullmatch(r"bytes \*/(\d+)", err.headers.get("Content-Range") or "")
+            if total and int(total[1]) == start:
+                return  # complete (e.g. killed while verifying): nothing to fetch
             part.unlink(missing_ok=True)
             raise _Retryable(f"HTTP 416 for {url}") from err
         if err.code >= 500 or err.code in (408, 429):
@@ -326,10 +349,20 @@ def _copy_attempt(src: Path, part: Path) -> None:
     shutil.copyfile(src, part)
 
 
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
 def _attempts(source: str | Path, part: Path, progress: bool) -> None:
-    """Fetch ``source`` into ``part`` with retries (see :func:`download_file`)."""
-    start, unreachable = time.monotonic(), True
-    for attempt in range(RETRIES):
+    """Fetch ``source`` into ``part`` with retries (see :func:`download_file`).
+
+    Retries are bounded by :data:`RETRIES` failed attempts in a row and by
+    :data:`RETRY_SECONDS` without progress: an attempt that adds bytes to ``part``
+    resets both, so an hour-long transfer that stalls is resumed, not abandoned.
+    """
+    failures, unreachable = 0, True
+    size, since = _size(part), time.monotonic()
+    while True:
         try:
             if _is_url(str(source)):
                 _http_attempt(str(source), part, progress)
@@ -338,12 +371,47 @@ def _attempts(source: str | Path, part: Path, progress: bool) -> None:
             return
         except _Retryable as err:
             unreachable &= err.unreachable
-            log.warning("attempt %d/%d failed: %s", attempt + 1, RETRIES, err)
-            wait = BACKOFF * 2**attempt
-            if attempt == RETRIES - 1 or time.monotonic() - start + wait > RETRY_SECONDS:
+            if _size(part) > size:  # progress: a new stall starts now
+                failures, size, since = 0, _size(part), time.monotonic()
+            failures += 1
+            log.warning("attempt %d/%d without progress failed: %s", failures, RETRIES, err)
+            wait = BACKOFF * 2 ** (failures - 1)
+            if failures >= RETRIES or time.monotonic() - since + wait > RETRY_SECONDS:
                 kind = UnreachableError if unreachable else DataError
-                raise kind(f"{source}: failed after {attempt + 1} attempts: {err}") from err
+                raise kind(f"{source}: failed after {failures} attempts: {err}") from err
             time.sleep(wait)
+
+
+def _hand_over(part: Path, output_file: Path) -> None:
+    """Give pooch the finished part as a hard link, so the part survives its hash check.
+
+    pooch hashes ``output_file`` and moves it into place; a process killed meanwhile
+    leaves ``part`` intact (resumable) and the link an orphan that
+    :func:`_remove_orphans` recognises. Where hard links are not supported the part
+    is moved, as before.
+    """
+    try:
+        output_file.unlink(missing_ok=True)
+        os.link(part, output_file)
+    except OSError:
+        os.replace(part, output_file)
+
+
+def _remove_orphans(dest: Path) -> None:
+    """Remove pooch temporary files (``tmp*``) that are hard links of ``dest``'s part.
+
+    Only files that *are* the part (same inode) are removed; nothing else in the folder
+    is touched.
+    """
+    part = dest.with_name(dest.name + ".part")
+    if not part.is_file() or not dest.parent.is_dir():
+        return
+    for p in dest.parent.glob("tmp*"):
+        try:
+            if p.is_file() and os.path.samefile(p, part):
+                p.unlink()
+        except OSError:
+            continue
 
 
 class ResumableDownloader:
@@ -353,10 +421,10 @@ class ResumableDownloader:
     failure, so pooch's own downloaders restart an interrupted 28 GB transfer from
     byte 0, and its retries do not distinguish a dead host from a dropped connection.
     This downloader keeps the bytes in ``<dest>.part`` (stable across processes),
-    resumes it with an HTTP Range request, retries with backoff within
-    :data:`RETRY_SECONDS`, copies from mirror folders, and finally moves the part onto
-    pooch's temporary file; pooch then checks the hash and moves it into place
-    atomically.
+    resumes it with an HTTP Range request, retries with backoff while the transfer
+    progresses (:data:`RETRIES`, :data:`RETRY_SECONDS`), copies from mirror folders, and
+    finally hard-links the part onto pooch's temporary file; pooch then checks the hash
+    and moves it into place atomically, and the part is removed only after that.
 
     Args:
         dest: The final file (its ``.part`` sits next to it).
@@ -372,7 +440,7 @@ class ResumableDownloader:
         if check_only:
             return _is_url(url) or Path(url).is_file()
         _attempts(url, self.part, self.progress)
-        os.replace(self.part, output_file)
+        _hand_over(self.part, Path(output_file))
         return True
 
 
@@ -389,8 +457,11 @@ def download_file(
     checksum matches, hash the new file, move it into place atomically only if it
     verifies); :class:`ResumableDownloader` does the transfer: bytes go to
     ``dest.part`` first, an interrupted HTTP transfer resumes with a Range request,
-    transient failures are retried :data:`RETRIES` times with exponential backoff from
-    :data:`BACKOFF` seconds, within :data:`RETRY_SECONDS`.
+    transient failures are retried with exponential backoff from :data:`BACKOFF` seconds,
+    up to :data:`RETRIES` attempts and :data:`RETRY_SECONDS` without progress. The part
+    outlives pooch's hash check (a kill there loses nothing), and is removed once the
+    file is verified in place or found wrong; pooch temporaries left by a killed run are
+    removed.
 
     Args:
         source: An http(s) URL or a local file.
@@ -413,14 +484,15 @@ def download_file(
     known = f"{algorithm}:{expected.lower()}" if expected else None
     logger = pooch.get_logger()
     level, _ = logger.level, logger.setLevel(logging.WARNING)  # no line per file
+    downloader = ResumableDownloader(dest, progress)
+    _remove_orphans(dest)
     try:
-        pooch.retrieve(
-            str(source), known, fname=dest.name, path=dest.parent,
-            downloader=ResumableDownloader(dest, progress),
-        )  # fmt: skip
+        pooch.retrieve(str(source), known, fname=dest.name, path=dest.parent, downloader=downloader)
+        downloader.part.unlink(missing_ok=True)  # verified and in place (or already there)
     except DataError:  # from the downloader (a ValueError, as pooch's hash mismatch is)
         raise
-    except ValueError as err:  # pooch's hash mismatch
+    except ValueError as err:  # pooch's hash mismatch: these bytes must not be resumed
+        downloader.part.unlink(missing_ok=True)
         got = re.search(r"but got ([0-9a-fA-F]+)", str(err))
         raise ChecksumError(
             f"{dest}: {algorithm} mismatch: expected {expected}, got {got[1] if got else '?'}"
@@ -515,7 +587,7 @@ def fetch_manifest(
     if mirror is not None and not _is_url(str(mirror)) and not Path(mirror).is_dir():
         raise DataError(f"{mirror}: the mirror folder does not exist")
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    _mkdir(root)
     errors: list[Exception] = []
     for i, (_, row) in enumerate(
         tqdm(df.iterrows(), total=len(df), desc="files", disable=not progress)

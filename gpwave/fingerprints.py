@@ -178,9 +178,10 @@ def mean_packet_spectrum(
     Raises:
         DataError: If there are no frames.
     """
-    from gpwave.transforms import Normalizer, packet_frequencies
+    from gpwave.transforms import Normalizer, _as_wavelet, _check_level, packet_frequencies
 
     check_option(mode, BoundaryMode, "mode")
+    level, _ = _check_level(level), _as_wavelet(wavelet)  # before allocating 2**level bands
     # The normaliser's streamed per-band statistics (float64, on ``device``) over batch
     # items and time steps are exactly the mean and variance of |c| per band.
     stats, n_frames = Normalizer((1, 2**level)).to(device), 0

@@ -733,7 +733,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means corrupt
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({err})") from err
+        if "Weights only load failed" in str(err):  # pickled objects that would run code
+            raise CheckpointError(
+                f"{path}: refused: the file holds pickled code (objects that run when loaded), "
+                "not only weights and settings; it was not loaded"
+            ) from None
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({reason})") from None
     if not isinstance(ckpt, dict) or "detector" not in ckpt or "model" not in ckpt:
         raise CheckpointError(f"{path}: not a gpwave checkpoint (no detector/model entries)")
     return ckpt

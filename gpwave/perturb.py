@@ -66,10 +66,18 @@ LOWPASS_TRANSITION = 0.1
 
 
 def _audio(x: np.ndarray) -> np.ndarray:
-    """Return ``x`` as float32 ``(n,)`` or ``(b, n)`` audio, or raise a ValueError."""
-    x = np.asarray(x, dtype=np.float32)
+    """Return ``x`` as float32 ``(n,)`` or ``(b, n)`` audio, or raise a ValueError.
+
+    Every perturbation starts here, so none of them passes NaN/inf on, turns it into
+    audio (Opus, Vorbis) or hands it to LAME (which aborts the interpreter).
+    """
+    with np.errstate(over="ignore"):
+        x = np.asarray(x, dtype=np.float32)
     if x.ndim not in (1, 2) or x.shape[-1] == 0:
         raise ValueError(f"audio must have shape (n,) or (b, n) with n > 0, got {x.shape}")
+    if not np.isfinite(x).all():
+        bad = int(np.size(x) - np.isfinite(x).sum())
+        raise ValueError(f"audio holds {bad} NaN or infinite sample(s); perturb finite audio only")
     return x
 
 
@@ -104,9 +112,14 @@ def gain(x: np.ndarray, db: float) -> np.ndarray:
         ``x * 10 ** (db / 20)`` as float32.
 
     Raises:
-        ValueError: If ``db`` is not finite.
+        ValueError: If ``db`` is not finite, or so large that samples overflow float32.
     """
-    return (_audio(x) * 10 ** (_finite(db, "db") / 20)).astype(np.float32)
+    x, db = _audio(x), _finite(db, "db")
+    with np.errstate(over="ignore"):
+        y = (x * np.power(10.0, db / 20)).astype(np.float32)
+    if not np.isfinite(y).all():
+        raise ValueError(f"db={db:g}: the gain overflows float32 samples (|x| > 3.4e38)")
+    return y
 
 
 def _noise(shape: tuple[int, ...], color: NoiseColor, seed: int) -> np.ndarray:

@@ -1,10 +1,14 @@
 """The train / evaluate / detect sub-commands, end to end on a tiny synthetic tree."""
 
 import argparse
+import errno
 import json
 import os
+import time
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import yaml
 from _detector_data import base_config, make_detector_tree
@@ -188,12 +192,12 @@ def test_detect_warns_about_a_file_truncated_mid_data(trained, capsys, tmp_path)
 def test_detect_shows_progress_within_a_long_file(trained, capsys, tmp_path):
     from _signals import noise, write_wav
 
-    from gpwave import evaluate
+    from gpwave import detect
 
     _, ckpt, _ = trained
     long = tmp_path / "long_recording.wav"
-    write_wav(long, noise(0.25 * (evaluate.LONG_FILE_WINDOWS + 1)))
-    evaluate.detect_files(ckpt, [long], device="cpu", progress=True)
+    write_wav(long, noise(0.25 * (detect.LONG_FILE_WINDOWS + 1)))
+    detect.detect_files(ckpt, [long], device="cpu", progress=True)
     assert "long_recording.wav" in capsys.readouterr().err  # the per-file window bar
 
 
@@ -307,3 +311,177 @@ def test_detect_with_a_named_model(shared_models, mini_root, tmp_path, monkeypat
     (report,) = json.loads(capsys.readouterr().out)
     assert report["verdict"] == "fake" and len(report["scores"]) >= 1
     assert (tmp_path / "models").is_dir()
+
+
+# --- bad input: one line, exit 2 for usage/data errors, exit 1 when some inputs failed ----
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if "error" in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["detect", "x.pt", "a.wav", "--threshold", "nan"], "--threshold"),
+        (["detect", "x.pt", "a.wav", "--threshold", "-1"], "--threshold"),
+        (["detect", "x.pt", "a.wav", "--threshold", "2"], "--threshold"),
+        (["detect", "x.pt", "a.wav", "--device", "foo"], "--device"),
+        (["evaluate", "x.pt", "d", "--device", "foo"], "--device"),
+        (["evaluate", "x.pt", "d", "--n-boot", "-1"], "--n-boot"),
+        (["fingerprint", "d", "--out", "o", "--level", "30"], "--level"),
+        (["fingerprint", "d", "--out", "o", "--level", "0"], "--level"),
+        (["fingerprint", "d", "--out", "o", "--wavelet", "nope"], "--wavelet"),
+        (["fingerprint", "d", "--out", "o", "--max-frames", "0"], "--max-frames"),
+        (["data", "prepare", "d", "--seconds", "inf"], "--seconds"),
+        (["data", "prepare", "d", "--sample-rate", "0"], "--sample-rate"),
+    ],
+)
+def test_bad_option_values_are_usage_errors_before_any_work(argv, match, capsys):
+    t0 = time.monotonic()
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and time.monotonic() - t0 < 5
+    assert match in _one_error_line(capsys.readouterr().err)
+
+
+def test_fingerprint_levels_are_checked_before_allocating(tmp_path):
+    from gpwave import fingerprints
+    from gpwave.cli import MAX_LEVEL
+    from gpwave.transforms import MAX_LEVEL as TRANSFORMS_MAX_LEVEL
+
+    assert MAX_LEVEL == TRANSFORMS_MAX_LEVEL
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="level=30"):
+        fingerprints.mean_packet_spectrum(np.zeros((1, 4096), np.float32), level=30)
+    with pytest.raises(ValueError, match="nope"):
+        fingerprints.mean_packet_spectrum(np.zeros((1, 4096), np.float32), wavelet="nope")
+    assert time.monotonic() - t0 < 5
+
+
+def _tree(root, folders):
+    """Folders -> list of (name, samples or bytes); 22.05 kHz 16-bit wavs or raw bytes."""
+    from _signals import noise, write_wav
+
+    for folder, files in folders.items():
+        for k, (name, x) in enumerate(files):
+            path = root / folder / name
+            if isinstance(x, bytes):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(x)
+            else:
+                write_wav(path, x if x is not None else noise(1.0, seed=k))
+    return root
+
+
+def _good(n):
+    return [(f"LJ001-{i:04d}.wav", None) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    "folders, match",
+    [
+        ({"B_melgan": _good(3)}, "no usable real"),
+        ({"A_ljspeech": [("LJ001-0001.wav", b"junk")], "B_melgan": _good(3)}, "no usable real"),
+        ({"A_ljspeech": _good(3)}, "no usable fake"),
+    ],
+)
+def test_evaluate_without_real_or_fake_frames_is_one_line_exit_2(
+    trained, capsys, tmp_path, monkeypatch, folders, match
+):
+    _, ckpt, _ = trained
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "gpwave_data"))
+    root = _tree(tmp_path / "tree", folders)
+    assert main(["evaluate", str(ckpt), str(root), "--n-boot", "0"]) == 2
+    assert match in _one_error_line(capsys.readouterr().err)
+
+
+def test_evaluate_and_prepare_exit_1_and_name_the_skipped_files(
+    trained, capsys, tmp_path, monkeypatch
+):
+    _, ckpt, _ = trained
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "gpwave_data"))
+    bad = ("LJ001-0009_gen.wav", b"not audio")
+    root = _tree(tmp_path / "tree", {"A_ljspeech": _good(4), "B_melgan": _good(4) + [bad]})
+    assert main(["evaluate", str(ckpt), str(root), "--n-boot", "0", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["generator"] == "melgan"
+    assert f"gpwave: skipped {root / 'B_melgan' / bad[0]}: cannot be decoded" in captured.err
+    assert main(["data", "prepare", str(root), "--store", str(tmp_path / "store")]) == 1
+    assert f"gpwave: skipped {root / 'B_melgan' / bad[0]}" in capsys.readouterr().err
+
+
+def test_data_info_does_not_count_a_nan_file(tmp_path, capsys):
+    x = np.full(22050 * 2, 0.1, np.float32)
+    x[7] = np.nan
+    root = _tree(tmp_path / "tree", {"A_ljspeech": _good(1)})
+    sf.write(root / "A_ljspeech" / "LJ001-0009.wav", x, 22050, subtype="FLOAT")
+    assert main(["data", "info", str(root), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["files"] == 1 and row["frames"] == 1 and row["skipped"] == 1
+
+
+@pytest.mark.parametrize("where", ["file", "uncreatable"])
+def test_gpwave_data_that_is_not_a_usable_folder_is_one_line(tmp_path, monkeypatch, capsys, where):
+    root = _tree(tmp_path / "tree", {"A_ljspeech": _good(1)})
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    monkeypatch.setenv("GPWAVE_DATA", str(target if where == "file" else target / "sub"))
+    assert main(["data", "prepare", str(root)]) == 2
+    assert str(target) in _one_error_line(capsys.readouterr().err)
+
+
+def _full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device", "frames.npy")
+
+
+def test_a_full_disk_in_prepare_is_one_line_and_leaves_no_partial_shard(
+    tmp_path, monkeypatch, capsys
+):
+    from gpwave import store as frame_store
+
+    root = _tree(tmp_path / "tree", {"A_ljspeech": _good(2)})
+    monkeypatch.setattr(frame_store, "_decode_into", _full_disk)
+    store = tmp_path / "store"
+    assert main(["data", "prepare", str(root), "--store", str(store)]) == 2
+    assert "No space left on device" in _one_error_line(capsys.readouterr().err)
+    assert not [p for p in store.rglob("*") if ".partial" in p.name or p.suffix == ".tmp"]
+
+
+def test_a_full_disk_in_fingerprint_is_one_line(tmp_path, monkeypatch, capsys):
+    from gpwave import fingerprints
+
+    root = _tree(tmp_path / "tree", {"A_ljspeech": _good(2), "B_melgan": _good(2)})
+    monkeypatch.setattr(fingerprints, "write_wav", _full_disk)
+    argv = ["fingerprint", str(root), "--out", str(tmp_path / "fp"), "--level", "4"]
+    assert main([*argv, "--device", "cpu"]) == 2
+    assert "No space left on device" in _one_error_line(capsys.readouterr().err)
+
+
+class _Hostile:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_a_checkpoint_holding_code_is_refused_in_plain_words(trained, tmp_path, capsys):
+    root, _, _ = trained
+    evil = tmp_path / "evil.pt"
+    torch.save({"detector": _Hostile(), "model": {}}, evil)
+    wav = root / "A_ljspeech" / "LJ001-0001.wav"
+    assert main(["detect", str(evil), str(wav)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "holds pickled code" in line and "was not loaded" in line
+    assert "weights_only=False" not in line and "corrupt" not in line
+
+
+def test_detect_says_when_a_file_has_no_verdict(trained, tmp_path, capsys):
+    from _signals import write_wav
+
+    _, ckpt, _ = trained
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(22050 * 2, np.float32))
+    assert main(["detect", str(ckpt), str(silent), "--json"]) == 0
+    captured = capsys.readouterr()
+    (report,) = json.loads(captured.out, parse_constant=_no_nan)
+    assert report["verdict"] is None and report["score"] is None
+    assert report["n_silent"] == len(report["scores"]) == 8  # 0.25 s windows
+    assert f"{silent}: no verdict: no window with speech energy" in captured.err

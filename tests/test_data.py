@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from _signals import SR, chirp, make_tree, noise, tone, write_wav
 
-from gpwave import data
+from gpwave import data, store
 from gpwave.data import DataConfig, FrameStore, prepare_store, select_frames
 from gpwave.errors import AudioError, AudioWarning, DataError
 
@@ -677,6 +677,24 @@ def test_lock_falls_back_when_the_file_system_refuses_flock(tmp_path, monkeypatc
     monkeypatch.setattr(fcntl, "flock", refuse)
     ran = []
     with pytest.warns(UserWarning, match="locking is not supported"):
-        with data._locked(tmp_path / "lock"):
+        with store._locked(tmp_path / "lock"):
             ran.append(True)
     assert ran == [True]
+
+
+def test_temporary_names_are_unique_across_hosts_sharing_a_file_system(tmp_path, monkeypatch):
+    """Two nodes may run prepare with the same process id: names carry a uuid too."""
+    moved = []
+    real_replace = os.replace
+
+    def record(src, dst):
+        moved.append(Path(src).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(store.os, "replace", record)
+    monkeypatch.setattr(store.os, "getpid", lambda: 4242)  # the same pid on two nodes
+    store._atomic_write_text(tmp_path / "store.json", "{}")
+    store._atomic_write_text(tmp_path / "store.json", "{}")
+    assert len(moved) == 2 and moved[0] != moved[1]
+    assert all(name.startswith(".store.json.4242.") for name in moved)
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -536,3 +536,68 @@ def test_an_unreachable_url_mirror_fails_fast(tmp_path, shared_mini, monkeypatch
     with pytest.raises(download.UnreachableError, match="after 1 attempts"):
         download.download_file("http://127.0.0.1:1/x.wav", tmp_path / "x.wav")
     assert len(calls) == 1
+
+
+# --- killed while verifying, stalling transfers ----------------------------------------
+_KILLED_WHILE_VERIFYING = """
+import os, sys
+import pooch.core
+from gpwave import download
+pooch.core.hash_matches = lambda *a, **k: os.kill(os.getpid(), 9)  # kill -9 mid-check
+download.download_file(sys.argv[1], sys.argv[2], sys.argv[3], progress=False)
+"""
+
+
+def test_a_download_killed_while_verifying_keeps_its_part_and_leaves_nothing_foreign(tmp_path):
+    import subprocess
+    import sys
+
+    payload = os.urandom(300_007)
+    dest = tmp_path / "A_ljspeech" / "LJ001-0001.wav"
+    dest.parent.mkdir()
+    (dest.parent / "tmp_keep_me.txt").write_text("a user's file")  # not ours: kept
+    env = {**os.environ, "PYTHONPATH": str(Path(download.__file__).parents[1])}
+    with FileServer({"/f.wav": payload}) as srv:
+        for _ in range(2):  # killed twice: no orphan piles up, no byte is fetched again
+            argv = [sys.executable, "-c", _KILLED_WHILE_VERIFYING, srv.url("/f.wav")]
+            proc = subprocess.run([*argv, str(dest), md5(payload)], env=env, timeout=60)
+            assert proc.returncode == -9
+            part = dest.with_name(dest.name + ".part")
+            assert part.read_bytes() == payload  # the resumable part survived
+        n_full = sum(rng is None for _, rng in srv.requests)
+        assert n_full == 1  # the second run resumed at the end, did not start from byte 0
+        download.download_file(srv.url("/f.wav"), dest, md5(payload), progress=False)
+        assert sum(rng is None for _, rng in srv.requests) == 1
+    assert dest.read_bytes() == payload
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name, "tmp_keep_me.txt"]
+
+
+def test_retries_are_bounded_by_time_without_progress_not_since_the_first_attempt(
+    tmp_path, monkeypatch
+):
+    import time
+
+    payload = os.urandom(64_000)
+    monkeypatch.setattr(download, "RETRIES", 2)
+    monkeypatch.setattr(download, "RETRY_SECONDS", 1.0)
+    real = download._http_attempt
+    with FileServer({"/slow.bin": payload}) as srv:
+
+        def stalling(url, part, progress):  # every attempt stalls after some new bytes
+            if len(srv.requests) < 6:
+                srv.drop_once.add("/slow.bin")
+            time.sleep(0.3)
+            return real(url, part, progress)
+
+        monkeypatch.setattr(download, "_http_attempt", stalling)
+        out = download.download_file(srv.url("/slow.bin"), tmp_path / "slow.bin", md5(payload))
+        assert out.read_bytes() == payload and len(srv.requests) == 7  # 6 stalls, 1 success
+        # no progress at all: still bounded (2 attempts)
+        srv.files["/gone.bin"] = payload
+        monkeypatch.setattr(download, "_http_attempt", _always_fails)
+        with pytest.raises(DataError, match="after 2 attempts"):
+            download.download_file(srv.url("/gone.bin"), tmp_path / "gone.bin", md5(payload))
+
+
+def _always_fails(url, part, progress):
+    raise download._Retryable(f"{url}: connection lost")

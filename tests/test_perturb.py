@@ -234,3 +234,22 @@ def test_bad_options_are_clear_value_errors(call, match):
 def test_lowpass_passes_dc_even_when_the_signal_is_shorter_than_the_filter(n):
     x = np.full(n, 0.25, np.float32)
     np.testing.assert_allclose(perturb.lowpass(x, SR, 100.0), x, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("kind", get_args(PerturbationKind))
+def test_non_finite_audio_is_refused_by_every_perturbation(kind, bad):
+    x = tone(440.0, 0.5)
+    x[100] = bad
+    strength = perturb.PERTURBATIONS[kind].grid[0]
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        perturb.apply(x, SR, kind, strength)
+
+
+def test_a_huge_gain_is_a_clear_value_error_not_an_overflow():
+    x = tone(440.0, 0.1)
+    with pytest.raises(ValueError, match="overflows float32"):
+        perturb.gain(x, 1e6)
+    with pytest.raises(ValueError, match="overflows float32"):
+        perturb.gain(x, 800.0)  # a finite factor, but samples beyond float32
+    np.testing.assert_allclose(perturb.gain(x, -1e6), 0.0)  # underflow to silence is fine
