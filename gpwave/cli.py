@@ -212,7 +212,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(table.to_dict(orient="records"))
     else:
-        print(evaluate.to_markdown(table))
+        from gpwave.report import to_markdown
+
+        print(to_markdown(table))
     _report_skipped(store.skipped)
     if len(store.skipped):
         print(f"gpwave: {len(store.skipped)} file(s) skipped", file=sys.stderr)
@@ -277,9 +279,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 # --- gpwave fingerprint / book ----------------------------------------------------------
 def _cmd_fingerprint(args: argparse.Namespace) -> int:
-    from gpwave import fingerprints
+    from gpwave import plots
 
-    out = fingerprints.write_fingerprints(
+    out = plots.write_fingerprints(
         args.data_dir, out=args.out, wavelet=args.wavelet, level=args.level,
         max_frames=args.max_frames, device=args.device,
     )  # fmt: skip

@@ -709,10 +709,3 @@ def fingerprint_rows(
                 if row[kind] is not None:
                     write_wav(Path(out_dir) / f"{row['generator']}_{kind}.wav", row[kind], sr)
     return rows
-
-
-def write_fingerprints(*args: Any, **kwargs: Any) -> Path:
-    """Temporary alias of :func:`gpwave.plots.write_fingerprints` for cli.py (until merge)."""
-    from gpwave.plots import write_fingerprints as write
-
-    return write(*args, **kwargs)

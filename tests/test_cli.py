@@ -449,10 +449,10 @@ def test_a_full_disk_in_prepare_is_one_line_and_leaves_no_partial_shard(
 
 
 def test_a_full_disk_in_fingerprint_is_one_line(tmp_path, monkeypatch, capsys):
-    from gpwave import fingerprints
+    from gpwave import plots
 
     root = _tree(tmp_path / "tree", {"A_ljspeech": _good(2), "B_melgan": _good(2)})
-    monkeypatch.setattr(fingerprints, "write_wav", _full_disk)
+    monkeypatch.setattr(plots, "write_wav", _full_disk)
     argv = ["fingerprint", str(root), "--out", str(tmp_path / "fp"), "--level", "4"]
     assert main([*argv, "--device", "cpu"]) == 2
     assert "No space left on device" in _one_error_line(capsys.readouterr().err)
