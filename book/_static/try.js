@@ -90,12 +90,62 @@
     return out;
   }
 
+  // WAV files are read here exactly as libsndfile reads them (integer / 2**(bits - 1)):
+  // Chromium's decoder scales 16-bit samples slightly differently, enough to move scores.
+  function parseWav(bytes) {
+    const v = new DataView(bytes), tag = (o) => String.fromCharCode(
+      v.getUint8(o), v.getUint8(o + 1), v.getUint8(o + 2), v.getUint8(o + 3));
+    if (bytes.byteLength < 44 || tag(0) !== "RIFF" || tag(8) !== "WAVE") return null;
+    let fmt = null, data = null;
+    for (let o = 12; o + 8 <= bytes.byteLength; ) {
+      const id = tag(o), size = v.getUint32(o + 4, true);
+      if (id === "fmt ") {
+        let format = v.getUint16(o + 8, true);
+        if (format === 0xfffe && size >= 26) format = v.getUint16(o + 32, true);
+        fmt = { format, channels: v.getUint16(o + 10, true), rate: v.getUint32(o + 12, true),
+          bits: v.getUint16(o + 22, true) };
+      } else if (id === "data") {
+        data = { offset: o + 8, size: Math.min(size, bytes.byteLength - o - 8) };
+        break;
+      }
+      o += 8 + size + (size % 2);
+    }
+    if (!fmt || !data || !fmt.channels) return null;
+    const { format, channels: k, bits } = fmt, step = bits / 8;
+    const read = format === 3 && bits === 32 ? (o) => v.getFloat32(o, true)
+      : format === 3 && bits === 64 ? (o) => v.getFloat64(o, true)
+      : format !== 1 ? null
+      : bits === 16 ? (o) => v.getInt16(o, true) / 32768
+      : bits === 24 ? (o) => ((v.getUint8(o + 2) << 24 | v.getUint8(o + 1) << 16 |
+          v.getUint8(o) << 8) >> 8) / 8388608
+      : bits === 32 ? (o) => v.getInt32(o, true) / 2147483648
+      : bits === 8 ? (o) => (v.getUint8(o) - 128) / 128 : null;
+    if (!read) return null;  // e.g. A-law, ADPCM: leave it to the browser's decoder
+    const n = Math.floor(data.size / (step * k));
+    const out = Array.from({ length: k }, () => new Float32Array(n));
+    for (let i = 0, o = data.offset; i < n; i++) {
+      for (let c = 0; c < k; c++, o += step) out[c][i] = read(o);
+    }
+    return { rate: fmt.rate, channels: out };
+  }
+
   async function decode(file, rate) {
-    const bytes = await file.arrayBuffer();
-    // decodeAudioData resamples to the context's rate (the model's), as the browser can.
+    const bytes = await file.arrayBuffer(), wav = parseWav(bytes);
+    if (wav && wav.rate < rate) {
+      throw new Error(`${file.name}: sample rate ${wav.rate} Hz is below ${rate} Hz; ` +
+        "upsampling is refused (as gpwave detect does).");
+    }
+    if (wav && wav.rate === rate) {
+      const x = mono({ length: wav.channels[0].length, numberOfChannels: wav.channels.length,
+        getChannelData: (c) => wav.channels[c] });
+      return { samples: x, rate: wav.rate, decoder: "wav" };
+    }
+    // Anything else: the browser decodes and resamples (its sinc resampler; an
+    // AudioBufferSourceNode would interpolate linearly and alias) to the model's rate.
     const ctx = new OfflineAudioContext(1, 1, rate);
     try {
-      return await ctx.decodeAudioData(bytes);
+      const audio = await ctx.decodeAudioData(bytes);
+      return { samples: mono(audio), rate: wav ? wav.rate : null, decoder: "browser" };
     } catch (err) {
       throw new Error(file.name + " could not be decoded as audio by this browser (" +
         (err && err.message ? err.message : err) + "). Try a WAV, FLAC, MP3 or OGG file.");
@@ -107,7 +157,8 @@
     const meta = await sidecar(name), sess = await session(name);
     status("Decoding " + file.name + "…");
     const audio = await decode(file, meta.sample_rate);
-    const x = mono(audio), L = meta.frame_length;
+    const x = audio.samples, L = meta.frame_length;
+    window.gpwaveTry.samples = x;
     const seconds = L / meta.sample_rate;
     if (x.length < L) {
       throw new Error(file.name + " is shorter than one " + seconds + " s window: nothing to score.");
@@ -124,7 +175,7 @@
     const score = probs.length ? probs.reduce((a, b) => a + b, 0) / probs.length : null;
     const verdict = score === null ? "no verdict" : score >= meta.threshold ? "fake" : "real";
     return { file: file.name, model: name, sample_rate: meta.sample_rate, threshold: meta.threshold,
-      windows, score, verdict, decoded_rate: audio.sampleRate, ms: performance.now() - t0 };
+      windows, score, verdict, file_rate: audio.rate, decoder: audio.decoder, ms: performance.now() - t0 };
   }
 
   // --- showing the result -----------------------------------------------------------
@@ -206,6 +257,14 @@
       window.gpwaveTry.busy = false;
     }
   }
+
+  // For checks (tests/test_try_page.py): log-odds of given frames, bypassing decoding.
+  window.gpwaveTry.logOddsOf = async (name, flat) => {
+    const meta = await sidecar(name), sess = await session(name);
+    const x = Float32Array.from(flat), n = Math.floor(x.length / meta.frame_length);
+    const lo = await logOdds(sess, meta, x, [...Array(n).keys()]);
+    return [...Array(n).keys()].map((w) => lo.get(w));
+  };
 
   // --- set-up -------------------------------------------------------------------------
   async function init() {
