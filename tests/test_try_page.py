@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests._signals import noise
 from tests.test_book_browser import ARTIFACTS, HTML, REPO, _open, base_url, driver  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -136,6 +137,12 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         files[f"{kind}_mp3"] = out / f"{kind}.mp3"
         sf.write(files[f"{kind}_mp3"], y, SR, format="MP3")
     x, _ = sf.read(str(files["real"]), dtype="float32")
+    quiet = noise(seconds=2, seed=3, amp=10 ** (-75 / 20))  # below the -70 dBFS floor
+    padded = np.concatenate([x[: 3 * SR], np.zeros(2 * SR), quiet, 0.002 * x[:SR]])
+    files["padded"] = out / "padded.wav"
+    sf.write(files["padded"], padded, SR, "FLOAT")
+    files["silent"] = out / "silent.wav"
+    sf.write(files["silent"], np.zeros(3 * SR), SR, "PCM_16")
     files["not_audio"] = out / "notes.wav"
     files["not_audio"].write_text("this is not audio\n" * 50)
     for seconds in GOALS:
@@ -175,6 +182,33 @@ def test_44k_and_mp3_files_match_within_measured_tolerance(page, clips):
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "try_tolerance.json").write_text(json.dumps(measured, indent=2))
     print("largest per-second differences vs gpwave detect:", json.dumps(measured, indent=1))
+
+
+def _expected_silence(path: Path) -> list[bool]:
+    """The silence rule written out here from the constants (gpwave.constants)."""
+    from gpwave.constants import SILENCE_FLOOR_DBFS, SILENCE_RELATIVE_DB
+
+    x, _ = sf.read(str(path), dtype="float64")
+    frames = x[: len(x) // SR * SR].reshape(-1, SR)
+    with np.errstate(divide="ignore"):
+        db = 20 * np.log10(np.sqrt((frames**2).mean(1)))
+    return list((db < SILENCE_FLOOR_DBFS) | (db < db.max() - SILENCE_RELATIVE_DB))
+
+
+def test_silent_windows_are_shown_but_not_scored(page, clips):
+    out = _choose(page, clips["padded"])
+    result = out["result"]
+    silent = [w["silent"] for w in result["windows"]]
+    # 3 s speech, 2 s digital silence, 2 s at -75 dBFS, 1 s 54 dB below the speech
+    assert silent == _expected_silence(clips["padded"]) == [False] * 3 + [True] * 5
+    probs = [w["probability"] for w in result["windows"]]
+    assert all(p is None for p in probs[3:])
+    assert result["score"] == pytest.approx(np.mean(probs[:3]), abs=1e-12)
+    rows = page.find_elements("css selector", "#gpwave-try-table tbody tr.silent")
+    assert len(rows) == 5
+    out = _choose(page, clips["silent"])
+    assert out["result"]["verdict"] == "no verdict" and out["result"]["score"] is None
+    assert "No verdict" in page.find_element("id", "gpwave-try-verdict").text
 
 
 def test_non_audio_file_gives_a_clear_message(page, clips):
