@@ -19,7 +19,7 @@ onnxruntime-web):
 The sidecar holds what a runtime needs to cut and judge a file as ``gpwave detect`` does
 (rate, window length, threshold, silence rule), the licence and the provenance.
 
-Notebook: notebooks/04_generalization.py
+Notebook: none (the book's page book/try.md runs the graphs in the browser).
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ def sidecar(name: str, det: Detector, source: Path) -> dict[str, Any]:
 def export_detector(name: str, out: str | Path) -> Path:
     """Write a named detector as ``<out>/<name>.onnx`` and its sidecar ``<name>.json``.
 
-    Notebook: notebooks/04_generalization.py
+    Notebook: none (the book's page book/try.md runs what it writes).
 
     Args:
         name: A released model (``paper-sym5``, ``paper-stft``) or a published one.

@@ -14,7 +14,7 @@
   const root = document.getElementById("gpwave-try");
   if (!root) return;
   const $ = (id) => document.getElementById(id);
-  const base = new URL(".", document.currentScript.src).href.replace(/_static\/$/, "");
+  const base = new URL("..", document.currentScript.src).href;
   const MODELS = base + "models/";
   const BATCH = 16;
   const sessions = new Map();
