@@ -160,3 +160,25 @@ def test_book_index_lists_released_models_and_says_none_published(tmp_path, monk
 def test_cli_export_unknown_model_is_a_clean_error(tmp_path, capsys):
     assert main(["export", "--model", "nope", "--out", str(tmp_path)]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_published_model_with_level_norm_and_band_normaliser(tmp_path, monkeypatch):
+    """A gpwave-trained detector (per-band normaliser, unit-RMS level) exports too."""
+    from gpwave.models import Detector
+
+    torch.manual_seed(0)
+    det = Detector({"kind": "packets", "wavelet": "db2", "level": 8, "power": 2.0}, "dcnn", 4410)
+    x = torch.as_tensor(np.stack([chirp(200, 9000, 0.2), noise(0.2, seed=4)]), dtype=torch.float32)
+    det.normalizer.update(det.raw_features(torch.cat([x, 3 * x])))
+    det.eval()
+    models = tmp_path / "models"
+    models.mkdir()
+    torch.save({"detector": det.spec(), "model": det.state_dict()}, models / "mine.pt")
+    (models / "mine.json").write_text("{}")
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    assert export.published_models() == ["mine"]
+    path = export.export_detector("mine", tmp_path / "out")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert (meta["frame_length"], meta["released"]) == (4410, False)
+    got = _onnx_log_odds(path, x.numpy())
+    np.testing.assert_allclose(got, det.fake_log_odds(x).numpy(), rtol=0, atol=1e-4)
