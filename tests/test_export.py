@@ -182,3 +182,19 @@ def test_published_model_with_level_norm_and_band_normaliser(tmp_path, monkeypat
     assert (meta["frame_length"], meta["released"]) == (4410, False)
     got = _onnx_log_odds(path, x.numpy())
     np.testing.assert_allclose(got, det.fake_log_odds(x).numpy(), rtol=0, atol=1e-4)
+
+
+def test_vendor_ort_web_copies_the_wasm_runtime_or_says_how_to_get_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make web-deps"):
+        export.vendor_ort_web(tmp_path / "node_modules", tmp_path / "out")
+    dist = tmp_path / "node_modules" / "onnxruntime-web" / "dist"
+    dist.mkdir(parents=True)
+    for f in export.ORT_WEB_FILES:
+        (dist / f).write_text(f)
+    (dist.parent / "package.json").write_text('{"version": "9.9.9"}')
+    out = export.vendor_ort_web(tmp_path / "node_modules", tmp_path / "out")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*export.ORT_WEB_FILES, "LICENSE.txt", "VERSION"]
+    )
+    assert "MIT" in (out / "LICENSE.txt").read_text()
+    assert (out / "VERSION").read_text().strip() == "9.9.9"
