@@ -19,7 +19,7 @@ export GPWAVE_SPEAKERS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/speake
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help venv data lint format test test-all rehearsal book book-quick browser-deps bench explore clean
+.PHONY: help venv data lint format test test-all rehearsal book book-quick browser-deps web-deps bench explore clean
 
 help:
 	@echo "make book       build the book (executes notebooks on the mini benchmark) -> book/_build/html"
@@ -35,7 +35,7 @@ help:
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[book,dev,explore]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[book,dev,explore,onnx]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -59,21 +59,33 @@ browser-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
-test: lint data browser-deps
+# onnxruntime-web (pinned in package.json / package-lock.json) for the book's "Try it" page:
+# gpwave book copies its WebAssembly files from node_modules into the build (no CDN).
+web-deps: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "installing Debian's npm for the book's onnxruntime-web"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+test: lint data browser-deps web-deps
 	$(PY) -m pytest -m "not slow and not browser"
 	$(PY) -m gpwave book --quick
 	GPWAVE_REQUIRE_BOOK=1 $(PY) -m pytest -m browser
 
-test-all: lint data
+test-all: lint data web-deps
 	$(PY) -m pytest
 
 rehearsal: venv
 	$(PY) -m pytest tests/test_rehearsal.py -m slow
 
-book-quick: data
+book-quick: data web-deps
 	$(PY) -m gpwave book --quick
 
-book: data
+book: data web-deps
 	$(PY) -m gpwave book
 	@echo "open book/_build/html/index.html"
 
@@ -81,6 +93,7 @@ bench: data
 	$(PY) benchmarks/bench_transforms.py
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_onnx.py
 
 # The live explorer: Voila on 127.0.0.1 only, offline (notebooks/jupyter holds its config
 # and a template without CDN stylesheets); EXPLORE_DATA: any letter-prefixed tree.
@@ -94,4 +107,4 @@ explore: data
 	  $(PY) -m voila notebooks/explorer.ipynb --port=$(EXPLORE_PORT)
 
 clean:
-	rm -rf book/_build book/executed results .pytest_cache .ruff_cache
+	rm -rf book/_build book/executed book/extra/models book/extra/vendor/onnxruntime-web results .pytest_cache .ruff_cache

@@ -418,6 +418,19 @@ def build_html() -> int:
     return subprocess.run(jupyter_book_command(), cwd=REPO, env=env, check=False).returncode
 
 
+def stage_try_page() -> None:
+    """Put the Try page's ONNX models and onnxruntime-web into ``book/extra`` (ignored).
+
+    ``gpwave export`` writes the models (:func:`gpwave.export.export_for_book`); the
+    runtime comes from ``node_modules`` (``make web-deps``). ``html_extra_path`` copies
+    both to the build's root.
+    """
+    from gpwave import export
+
+    export.export_for_book(BOOK / "extra" / "models")
+    export.vendor_ort_web(REPO / "node_modules", BOOK / "extra" / "vendor" / "onnxruntime-web")
+
+
 def _size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
@@ -447,6 +460,13 @@ def build(quick: bool = False, results: Path = Path("results"), force: bool = Fa
         print(f"[book] {err}", file=sys.stderr)
         return 1
     t_html = time.perf_counter()
+    from gpwave.errors import GpwaveError
+
+    try:
+        stage_try_page()
+    except (OSError, GpwaveError) as err:
+        print(f"[book] the Try page's models or runtime: {err}", file=sys.stderr)
+        return 1
     status = build_html()
     if status != 0:
         print("[book] jupyter-book build failed (warnings are errors)", file=sys.stderr)

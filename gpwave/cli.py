@@ -295,6 +295,23 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return book.build(quick=args.quick, results=args.results, force=args.force)
 
 
+# --- gpwave export ------------------------------------------------------------------------
+def _cmd_export(args: argparse.Namespace) -> int:
+    from gpwave import export
+
+    path = export.export_detector(args.model, args.out)
+    print(path)
+    print(path.with_suffix(".json"))
+    return 0
+
+
+def _add_export(sub: Any) -> None:
+    x = _parser(sub, "export", "write a named detector as one ONNX graph (frame -> log-odds)")
+    x.add_argument("--model", required=True, help="paper-sym5, paper-stft or a published model")
+    x.add_argument("--out", type=Path, required=True, help="folder for NAME.onnx and NAME.json")
+    x.set_defaults(func=_cmd_export)
+
+
 _MODEL_HELP = "a named detector instead of a checkpoint, e.g. paper-sym5 (gpwave models lists them)"
 
 
@@ -458,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_models(sub)
     _add_outputs(sub)
+    _add_export(sub)
     return p
 
 
