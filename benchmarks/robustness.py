@@ -1,4 +1,4 @@
-"""Side by side: the paper's released DCNNs vs gpwave-robust under perturbations (mini benchmark).
+"""Side by side: detectors (released, published or trained) under perturbations (mini benchmark).
 
 Two tables, both on the mini benchmark (``configs/mini.yaml`` split):
 
@@ -14,7 +14,7 @@ Two tables, both on the mini benchmark (``configs/mini.yaml`` split):
 Detectors are names (``gpwave models``) or checkpoint paths::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/robustness.py \\
-        --data $GPWAVE_DATA/wavefake-mini --models paper-sym5 paper-stft gpwave-robust
+        --data $GPWAVE_DATA/wavefake-mini --models paper-sym5 paper-stft
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from gpwave import evaluate, robustness, train
+from gpwave import evaluate, hub, robustness, train
 from gpwave.models import Detector
 
 REPO = Path(__file__).resolve().parents[1]
 #: The WaveFake-style folders (LJSpeech-trained vocoders); U-Z are other speakers/corpora.
 WAVEFAKE_FOLDERS = tuple("BCDEFGHKOPQRST")
-#: The perturbations the robust detector is compared on: kind -> strengths.
+#: The perturbations the detectors are compared on: kind -> strengths.
 SWEEP = {
     "gain": [-24, 12], "white-noise": [20, 10], "pink-noise": [20, 10],
     "resample": [16000, 8000], "mp3": [64, 32], "ogg-opus": [16], "ogg-vorbis": [0.0],
@@ -65,7 +65,7 @@ def per_folder(dets: dict[str, Detector], store, n_boot: int) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="mini benchmark folder")
-    ap.add_argument("--models", nargs="+", default=["paper-sym5", "paper-stft", "gpwave-robust"])
+    ap.add_argument("--models", nargs="+", default=["paper-sym5", "paper-stft"])
     ap.add_argument("--split", default="test", choices=["test", "val"])
     ap.add_argument("--clips", type=int, default=32, help="real and fake utterances")
     ap.add_argument("--frames-per-clip", type=int, default=2, help="1 s frames per utterance")
@@ -75,7 +75,7 @@ def main() -> None:
     args = ap.parse_args()
     data = args.data or train.resolve_path("${GPWAVE_DATA}/wavefake-mini")
     store = train.protocol_store(REPO / "configs/mini.yaml", data)
-    dets = {name: train.load_init(name) for name in args.models}
+    dets = {name: hub.resolve(name) for name in args.models}
     fakes = WAVEFAKE_FOLDERS[1:] if args.split == "test" else ("B",)
     folders = sorted({f for f in store.index["folder"] if f[0] in fakes})
     clips = robustness.sweep_clips(store.index, args.clips, args.clips, folders, args.split,

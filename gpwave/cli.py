@@ -90,7 +90,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for name, cfg in train.read_config(args.config, overrides):
             print(yaml.safe_dump({"run": str(args.out / name), **cfg.to_dict()}, sort_keys=False))
         return 0
-    results = train.run_config(args.config, out=args.out, resume=args.resume, overrides=overrides)
+    results = train.run_config(
+        args.config, out=args.out, resume=args.resume, overrides=overrides,
+        overwrite=args.overwrite,
+    )  # fmt: skip
     for res in results:
         _print_json(res, indent=None)
     return 0
@@ -108,12 +111,9 @@ def _detector_source(args: argparse.Namespace, rest: list) -> tuple[object, list
         if len(given) < 2:
             raise CheckpointError("give a checkpoint path or --model NAME (see gpwave models)")
         return given[0], given[1:]
-    from gpwave.pretrained import named_detector
+    from gpwave import hub
 
-    try:
-        return named_detector(args.model), given
-    except ValueError as err:  # an unknown name
-        raise CheckpointError(f"--model: {err}") from err
+    return hub.resolve(args.model), given
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -151,9 +151,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from gpwave import pretrained
+    from gpwave import hub
 
-    table = pretrained.list_models()
+    table = hub.list_models()
     if args.json:
         _print_json(table.to_dict(orient="records"))
     else:
@@ -235,6 +235,12 @@ def _add_models(sub: Any) -> None:
         action="store_true",
         help="continue from the last checkpoints; only resumable settings may change "
         "(epochs, lr, weight_decay, device, ...)",
+    )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train afresh over the runs already in --out (their files are replaced), "
+        "and replace a published model of the same name",
     )
     t.add_argument(
         "--set",

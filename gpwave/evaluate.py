@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from gpwave import hub
 from gpwave.config import resolve_device
 from gpwave.constants import ScoreKind, check_option
 from gpwave.errors import AudioError, AudioWarning
@@ -695,15 +696,6 @@ def save_table(df: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
 
 
 # --- checkpoints on folders and files -------------------------------------------------
-def _loaded(checkpoint: str | Path | torch.nn.Module, device: str) -> torch.nn.Module:
-    """A loaded detector in eval mode on ``device``, from a checkpoint path or as given."""
-    from gpwave.models import Detector
-
-    if isinstance(checkpoint, torch.nn.Module):
-        return checkpoint.to(device).eval()
-    return Detector.load(checkpoint, map_location=device)
-
-
 def evaluate_checkpoint(
     checkpoint: str | Path | Any,
     data_dir: str | Path,
@@ -719,7 +711,7 @@ def evaluate_checkpoint(
 
     Args:
         checkpoint: A checkpoint written by :mod:`gpwave.train`, or a loaded detector
-            (e.g. :func:`gpwave.pretrained.paper_detector`).
+            (anything :func:`gpwave.hub.resolve` takes).
         data_dir: Root of letter-prefixed folders.
         store_dir: Frame-store location (default: the data module's default).
         n_boot: Bootstrap resamples for the CIs.
@@ -732,7 +724,7 @@ def evaluate_checkpoint(
     from gpwave.data import DataConfig, prepare_store
 
     device = resolve_device(device)
-    det = _loaded(checkpoint, device)
+    det = hub.resolve(checkpoint, device)
     cfg = DataConfig(
         root=data_dir,
         sample_rate=det.feature_config.sample_rate,
@@ -800,7 +792,7 @@ def detect_files(
         truncated) its ``warning``.
     """
     device = resolve_device(device)
-    det = _loaded(checkpoint, device)
+    det = hub.resolve(checkpoint, device)
     bar = tqdm(files, desc="detect", unit="file", disable=not progress)
     return [_detect_one(det, f, threshold, device, progress) for f in bar]
 

@@ -156,8 +156,7 @@ class DCNN(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The head's input averaged over the time channels, ``(B, fc.in_features)``.
 
-        The head is linear, so ``fc(embed(x))`` equals :meth:`forward` up to rounding;
-        :class:`FusionHead` learns on these embeddings.
+        The head is linear, so ``fc(embed(x))`` equals :meth:`forward` up to rounding.
         """
         return self._blocks(x).flatten(2).mean(1)
 
@@ -590,128 +589,6 @@ class Detector(nn.Module):
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"{path}: not a usable gpwave checkpoint ({err})") from err
         return det.to(map_location).eval()
-
-
-#: The released detectors a :class:`FusionHead` fuses unless told otherwise.
-FUSION_BODIES = ("paper-sym5", "paper-stft")
-
-
-class FusionHead(nn.Module):
-    """Frozen released DCNNs and one logistic head over what they see (``gpwave-robust``).
-
-    Each body is one of the paper's released detectors (:mod:`gpwave.pretrained`),
-    frozen. For a waveform frame the head sees, per body, its logit difference
-    (fake - real) clipped to ``[-clip, clip]`` and scaled by ``anchor``, and its
-    embedding (:meth:`DCNN.embed`, standardised with the training mean/std). The head is
-    an L2-penalised logistic regression (inverse strength ``C``, sklearn) fitted by
-    :meth:`fit` on the training frames, clean and ``views`` perturbed copies of each
-    (``augment``); the scaled logits are barely penalised, so the head starts from the
-    released models' decisions and the penalised embedding weights add what the
-    perturbed frames need. Its input is the ``waveform`` feature ``(B, 1, 1, N)``.
-
-    Notebook: notebooks/07_robustness.py
-
-    Args:
-        input_shape: ``(1, 1, N)``: the ``waveform`` feature of N-sample frames.
-        bodies: Names of released detectors (``paper-sym5``, ``paper-stft``).
-        clip: Bound of each body's logit difference.
-        anchor: Scale of the clipped logits in the head's input (a weaker penalty).
-        C: Inverse L2 strength of the logistic regression.
-        views: Perturbed copies of each training frame in the fit (besides the clean one).
-    """
-
-    fit_by_gradient = False
-
-    def __init__(
-        self,
-        input_shape: Shape,
-        bodies: Sequence[str] = FUSION_BODIES,
-        clip: float = 20.0,
-        anchor: float = 10.0,
-        C: float = 0.1,
-        views: int = 2,
-    ):
-        super().__init__()
-        from gpwave.pretrained import body_detector
-
-        if tuple(input_shape[:2]) != (1, 1):
-            raise ValueError(f"fusion: expects the waveform feature (1, 1, N), got {input_shape}")
-        if clip <= 0 or anchor <= 0 or C <= 0 or views < 0:
-            raise ValueError(f"fusion: clip={clip}, anchor={anchor}, C={C} must be > 0 and "
-                             f"views={views} >= 0")  # fmt: skip
-        self.names = list(bodies)
-        self.clip, self.anchor, self.C, self.views = float(clip), float(anchor), float(C), views
-        self.bodies = nn.ModuleList([body_detector(n, int(input_shape[2])) for n in self.names])
-        for p in self.bodies.parameters():
-            p.requires_grad_(False)
-        dim = sum(b.model.fc.in_features for b in self.bodies)
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("scale", torch.ones(dim))
-        self.linear = nn.Linear(len(self.names) + dim, 1)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def train(self, mode: bool = True) -> FusionHead:
-        """Bodies stay in eval mode (frozen BatchNorm, no dropout)."""
-        super().train(mode)
-        self.bodies.eval()
-        return self
-
-    @torch.no_grad()
-    def inputs(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """The head's raw input ``(B, n_bodies + dim)``: scaled clipped logits, embeddings.
-
-        Args:
-            waveforms: Frames ``(B, N)``.
-        """
-        logits, embeddings = [], []
-        for body in self.bodies:
-            e = body.model.embed(body.features(waveforms))
-            z = body.model.fc(e)
-            logits.append(log_odds(z).clamp(-self.clip, self.clip) * self.anchor)
-            embeddings.append(e)
-        return torch.cat([torch.stack(logits, 1), *embeddings], 1).float()
-
-    def design(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Standardise the embedding columns of :meth:`inputs` (the logits stay as they are)."""
-        k = len(self.names)
-        return torch.cat([inputs[:, :k], (inputs[:, k:] - self.mean) / self.scale], 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 2)`` ``(-s/2, s/2)`` of the head's score s, from ``(B, 1, 1, N)``."""
-        s = self.linear(self.design(self.inputs(x[:, 0, 0])))[:, 0]
-        return torch.stack([-s / 2, s / 2], 1)
-
-    def load_bodies(self) -> None:
-        """Copy the released weights into the bodies (downloads them if needed)."""
-        from gpwave.pretrained import paper_detector
-
-        for name, body in zip(self.names, self.bodies, strict=True):
-            body.load_state_dict(paper_detector(name).state_dict())
-
-    def fit(self, inputs: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> None:
-        """Fit the head on :meth:`inputs` of the training views.
-
-        Args:
-            inputs: ``(n, n_bodies + dim)`` rows from :meth:`inputs`.
-            labels: 0 (real) / 1 (fake), shape ``(n,)``.
-            seed: Random state of the solver.
-        """
-        from sklearn.linear_model import LogisticRegression
-
-        k = len(self.names)
-        emb = inputs[:, k:].double()
-        self.mean.copy_(emb.mean(0).float())
-        self.scale.copy_(emb.std(0, unbiased=False).clamp_min(1e-6).float())
-        x = self.design(inputs.float()).double().numpy()
-        clf = LogisticRegression(C=self.C, max_iter=5000, random_state=seed)
-        clf.fit(x, labels.cpu().numpy())
-        with torch.no_grad():
-            self.linear.weight.copy_(torch.as_tensor(clf.coef_, dtype=torch.float32))
-            self.linear.bias.copy_(torch.as_tensor(clf.intercept_, dtype=torch.float32))
-
-
-MODELS["fusion"] = FusionHead
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

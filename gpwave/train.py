@@ -28,8 +28,7 @@ or a checkpoint (:func:`initial_detector`), ``augment`` perturbs the training wa
 of both classes on the fly with :mod:`gpwave.perturb` (:func:`augment_batch`, drawn from
 ``(seed, epoch, step)`` so resumed runs stay identical), ``freeze`` keeps parameters
 fixed, and ``publish`` copies the best checkpoint with its provenance to
-``$GPWAVE_DATA/models`` as a named model (:func:`publish`; ``configs/robust.yaml`` makes
-``gpwave-robust``).
+``$GPWAVE_DATA/models`` as a named model (:func:`publish`).
 
 Input pipeline: without cached features, each rank's batches are read from the frame
 store by :func:`batch_loader` (a DataLoader with ``workers`` reader processes, prefetch,
@@ -67,12 +66,12 @@ import torch.nn.functional as F
 import yaml
 from tqdm.auto import tqdm
 
-from gpwave import evaluate
+from gpwave import evaluate, hub
 from gpwave.config import check_fields, check_keys, load_yaml, parse_scalar, resolve_device
-from gpwave.constants import ModelName, PublishedModelName
+from gpwave.constants import ModelName
 from gpwave.errors import CheckpointError, ConfigError, DataError
+from gpwave.hub import NAME_PATTERN
 from gpwave.models import (
-    FUSION_BODIES,
     Detector,
     count_parameters,
     load_checkpoint,
@@ -139,7 +138,7 @@ class TrainConfig:
             per process on CUDA (within the CPUs this process may use), 0 on the CPU,
             where reading is a small share of a step and workers would steal its cores.
         init: Start from these weights instead of a random initialisation: a released or
-            published model name (``paper-sym5``, ``gpwave-robust``; see ``gpwave models``)
+            published model name (``paper-sym5``; see ``gpwave models``)
             or a gpwave checkpoint file. Feature, model and model_kwargs come from it (a
             conflicting ``feature``/``model``/``model_kwargs`` is refused). Its normaliser
             is kept if ``level_norm`` matches the model's; otherwise it is refitted on the
@@ -167,7 +166,7 @@ class TrainConfig:
             on clean audio (0: cross-entropy only; needs ``init``).
         publish: At the end, copy the best checkpoint of the first seed to
             ``$GPWAVE_DATA/models/<publish>.pt`` with ``<publish>.json`` (provenance),
-            loadable as ``--model <publish>`` (:data:`gpwave.pretrained.PUBLISHED_MODELS`).
+            loadable as ``--model <publish>`` (:func:`gpwave.hub.publish`).
         compile: ``torch.compile`` the training step's model (validation stays eager).
             On this 2-core CPU it made DCNN training steps 1.8x faster than before but
             costs about a minute of compilation per process (``benchmarks/bench_train.py``):
@@ -297,8 +296,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "converged_eer": (lambda v: 0 <= v <= 1, "an EER between 0 and 1"),
     "workers": (lambda v: v >= 0, "null or an integer >= 0"),
     "publish": (
-        lambda v: v in get_args(PublishedModelName),
-        "null or one of " + ", ".join(get_args(PublishedModelName)),
+        lambda v: re.fullmatch(NAME_PATTERN, v) is not None and not v.startswith("paper-"),
+        "null or a model name of lower-case letters, digits, '.', '_' and '-' "
+        "(not starting with paper-, the released models' prefix)",
     ),
     "freeze": (lambda v: all(v), "a list of non-empty parameter-name prefixes"),
     "distill": (lambda v: 0 <= v <= 1, "a weight between 0 and 1"),
@@ -511,14 +511,8 @@ def check_model(cfg: TrainConfig) -> TrainConfig:
     from gpwave.transforms import FeatureConfig
 
     if cfg.init is not None:
-        if cfg.model == "fusion":
-            raise ConfigError(f"init={cfg.init!r}: a fusion model names its bodies in "
-                              "model_kwargs.bodies instead")  # fmt: skip
-        _check_init(cfg, init_spec(cfg.init))
+        _check_init(cfg, _init_spec(cfg.init))
         return cfg
-    if cfg.model == "fusion" and cfg.level_norm:
-        raise ConfigError("model='fusion': its released bodies take frames as recorded; "
-                          "set level_norm: false")  # fmt: skip
     fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
     try:
         det = Detector(fcfg, cfg.model, round(cfg.seconds * cfg.sample_rate), cfg.model_kwargs)
@@ -530,35 +524,12 @@ def check_model(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def init_spec(init: str) -> dict[str, Any]:
-    """The detector spec (:meth:`Detector.spec`) of an ``init`` model, without its weights.
-
-    Args:
-        init: A released/published model name or a gpwave checkpoint file.
-
-    Returns:
-        Its feature, model, n_samples, model_kwargs and level_norm.
-
-    Raises:
-        ConfigError: Neither a known name nor a readable gpwave checkpoint.
-    """
-    from gpwave import pretrained
-
-    if init in pretrained.PAPER_MODELS:
-        spec = pretrained.PAPER_MODELS[init]
-        det = Detector(spec.config, "dcnn", 22050, dict(spec.model_kwargs), level_norm=False)
-        return det.spec()
-    path = pretrained.published_path(init) if init in pretrained.PUBLISHED_MODELS else Path(init)
-    known = ", ".join([*pretrained.PAPER_MODELS, *pretrained.PUBLISHED_MODELS])
-    if not path.is_file():
-        raise ConfigError(
-            f"init={init!r}: expected one of {known} or a gpwave checkpoint file "
-            f"({path} does not exist)"
-        )
+def _init_spec(init: str) -> dict[str, Any]:
+    """``init``'s detector spec; a missing or unusable one is a ConfigError."""
     try:
-        return dict(load_checkpoint(path)["detector"])
-    except (CheckpointError, KeyError, TypeError) as err:
-        raise ConfigError(f"init={init!r}: not a gpwave checkpoint ({err})") from None
+        return hub.spec(init)
+    except CheckpointError as err:
+        raise ConfigError(f"init={init!r}: {err}") from None
 
 
 def _check_init(cfg: TrainConfig, spec: dict[str, Any]) -> None:
@@ -610,35 +581,14 @@ def initial_detector(cfg: TrainConfig, n_samples: int) -> tuple[Detector, str | 
 
     if cfg.init is None:
         fcfg = FeatureConfig.from_dict({"sample_rate": cfg.sample_rate, **cfg.feature})
-        det = Detector(fcfg, cfg.model, n_samples, cfg.model_kwargs, cfg.level_norm)
-        if cfg.model != "fusion":
-            return det, "bands"
-        det.model.load_bodies()  # the released weights; the waveform needs no normaliser
-        return det, None
-    det = load_init(cfg.init)
+        return Detector(fcfg, cfg.model, n_samples, cfg.model_kwargs, cfg.level_norm), "bands"
+    det = hub.resolve(cfg.init)
     if det.level_norm == cfg.level_norm:
         return det.train(), None
     fit = "global" if _is_global(det) else "bands"
     det.level_norm = cfg.level_norm
     det.normalizer = Normalizer(det.input_shape)
     return det.train(), fit
-
-
-def load_init(init: str, device: str = "cpu") -> Detector:
-    """The ``init`` model as it was released or saved (eval mode).
-
-    Args:
-        init: A released/published model name or a gpwave checkpoint file.
-        device: Where it lives.
-
-    Returns:
-        The detector.
-    """
-    from gpwave import pretrained
-
-    if init in pretrained.PAPER_MODELS or init in pretrained.PUBLISHED_MODELS:
-        return pretrained.named_detector(init, device=device)
-    return Detector.load(init, map_location=device)
 
 
 def teacher_targets(cfg: TrainConfig, store: Any, rows: np.ndarray, device: str) -> torch.Tensor:
@@ -653,7 +603,7 @@ def teacher_targets(cfg: TrainConfig, store: Any, rows: np.ndarray, device: str)
     Returns:
         ``(len(rows), 2)`` probabilities (real, fake), float32, on ``device``.
     """
-    init = load_init(cfg.init, device)
+    init = hub.resolve(cfg.init, device)
     p = evaluate.score_frames(init, store, rows, device=device, kind="probability")
     return torch.as_tensor(np.stack([1 - p, p], axis=1), dtype=torch.float32, device=device)
 
@@ -669,17 +619,22 @@ def run_config(
     out: str | Path,
     resume: bool = False,
     overrides: dict[str, str] | None = None,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Train every grid point x seed of a YAML config.
 
     Every grid point is validated before the first run starts, and the run holds
-    ``out`` (see :func:`own_folder`) until it ends.
+    ``out`` (see :func:`own_folder`) until it ends. A folder that already holds a run
+    is refused unless ``resume`` or ``overwrite`` says what to do with it, and
+    ``resume`` into a folder without any checkpoint is refused (nothing to resume).
 
     Args:
         path: The YAML file (or an already loaded dict).
         out: Output folder; runs go to ``out/<grid point>/seed<k>``.
         resume: Continue interrupted runs from their ``last.pt``.
         overrides: ``key=value`` overrides (see :func:`apply_overrides`).
+        overwrite: Train afresh over runs already in ``out`` (and replace a published
+            model of the same name).
 
     Returns:
         One summary dict per run (run folder, seed, best epoch and val EER, pooled test EER).
@@ -687,6 +642,11 @@ def run_config(
     points = read_config(path, overrides)
     if len(points) > 1 and any(cfg.publish for _, cfg in points):
         raise ConfigError(f"{path}: publish names one model; the config spans {len(points)} runs")
+    run_dirs = [Path(out) / name / f"seed{seed}" for name, cfg in points for seed in cfg.seeds]
+    check_out(Path(out), run_dirs, resume, overwrite)
+    for _, cfg in points:
+        if cfg.publish:
+            hub.refuse_taken(cfg.publish, overwrite)
     results = []
     with own_folder(out, lead=int(os.environ.get("RANK", "0")) == 0):
         for name, cfg in points:
@@ -698,8 +658,42 @@ def run_config(
                 results.append(_summary(cfg, run_dir, seed, m))
                 if cfg.publish and seed == cfg.seeds[0]:
                     command = command_line(path, out, overrides)
-                    results[-1]["published"] = str(publish(cfg, run_dir, m, command))
+                    prov = provenance(cfg, m, command)
+                    dest = hub.publish(run_dir / "best.pt", cfg.publish, prov, overwrite)
+                    results[-1]["published"] = str(dest)
     return results
+
+
+#: Files whose presence means a run folder already holds a run.
+RUN_FILES = ("last.pt", "best.pt", "metrics.json")
+
+
+def check_out(out: Path, run_dirs: Sequence[Path], resume: bool, overwrite: bool) -> None:
+    """Refuse to train into ``out`` over an earlier run, or to resume where nothing ran.
+
+    Args:
+        out: The ``--out`` folder.
+        run_dirs: The run folders this config would write.
+        resume: ``--resume`` was given.
+        overwrite: ``--overwrite`` was given.
+
+    Raises:
+        ConfigError: Runs exist and neither flag is set (the old files are kept), or
+            ``resume`` is set but no run folder holds a ``last.pt``.
+    """
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other; choose one")
+    if resume:
+        if not any((d / "last.pt").is_file() for d in run_dirs):
+            raise ConfigError(f"{out}: --resume, but no run of this config has a last.pt "
+                              "there; check --out, or drop --resume to start afresh")  # fmt: skip
+        return
+    taken = [d for d in run_dirs if any((d / f).exists() for f in RUN_FILES)]
+    if taken and not overwrite:
+        raise ConfigError(
+            f"{out}: already holds a run ({taken[0]}); nothing was changed. Continue it "
+            "with --resume, choose a new --out, or replace it with --overwrite"
+        )
 
 
 def command_line(path: Any, out: str | Path, overrides: dict[str, Any] | None = None) -> str:
@@ -712,62 +706,38 @@ def command_line(path: Any, out: str | Path, overrides: dict[str, Any] | None = 
     return f"gpwave train {src} --out {out}" + (f" {sets}" if sets else "")
 
 
-def publish(cfg: TrainConfig, run_dir: Path, metrics: dict[str, Any], command: str) -> Path:
-    """Publish a run's best checkpoint as ``$GPWAVE_DATA/models/<cfg.publish>.pt`` + ``.json``.
+def provenance(cfg: TrainConfig, metrics: dict[str, Any], command: str) -> dict[str, Any]:
+    """What :func:`gpwave.hub.publish` records of a run beside its published checkpoint.
 
-    Both files are written atomically. The JSON holds the provenance: the full resolved
-    config, git commit, data manifest hash, the init checkpoint's md5 (a fusion: each
-    released body's), the best
-    validation metrics (and the test table's pooled row, if scored), convergence, the
-    UTC date and the command that reproduces the model.
+    The full resolved config, git commit, data manifest hash, the init checkpoint's md5,
+    the best validation metrics (and the test table's pooled row, if scored),
+    convergence, the UTC date and the command that reproduces the model.
 
     Args:
-        cfg: The run's config (``publish`` set).
-        run_dir: The run folder holding ``best.pt``.
+        cfg: The run's config.
         metrics: The run's metrics (:func:`train_one`'s result).
         command: The command line that reproduces it.
 
     Returns:
-        The published ``.pt`` path.
+        The provenance dict (JSON-safe).
     """
-    import shutil
     from datetime import UTC, datetime
 
     from gpwave import pretrained
     from gpwave.download import file_hash
 
-    dest = pretrained.published_path(cfg.publish)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(dest)
-    shutil.copyfile(run_dir / "best.pt", tmp)
-    os.replace(tmp, dest)
-    init_file = None
-    if cfg.init in pretrained.PAPER_MODELS:
-        init_file = pretrained.checkpoint_path(cfg.init)
-    elif cfg.init is not None:
-        init_file = (
-            pretrained.published_path(cfg.init)
-            if cfg.init in pretrained.PUBLISHED_MODELS
-            else Path(cfg.init)
-        )
-    prov = {
-        "name": cfg.publish,
-        "file": dest.name,
-        "md5": file_hash(dest),
+    init_file = hub.source_file(cfg.init) if cfg.init is not None else None
+    released = cfg.init in pretrained.PAPER_MODELS
+    return {
         "feature": metrics["feature"].get("kind"),
         "feature_config": metrics["feature"],
+        "licence": f"{pretrained.LICENCE} (from init {cfg.init})" if released else "",
         "config": cfg.to_dict(),
         "seed": metrics["seed"],
         "git_commit": metrics["git_commit"],
         "data_manifest_hash": metrics["data_manifest_hash"],
         "init": cfg.init,
         "init_md5": file_hash(init_file) if init_file is not None else None,
-        "bodies_md5": {
-            name: file_hash(pretrained.checkpoint_path(name))
-            for name in cfg.model_kwargs.get("bodies", FUSION_BODIES)
-        }
-        if cfg.model == "fusion"
-        else None,
         "validation": metrics["best"],
         "test_pooled": [r for r in metrics.get("test", []) if r["generator"] == evaluate.POOLED],
         "converged": metrics["converged"],
@@ -777,8 +747,6 @@ def publish(cfg: TrainConfig, run_dir: Path, metrics: dict[str, Any], command: s
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,
     }
-    _write_text(dest.with_suffix(".json"), evaluate.to_json(prov))
-    return dest
 
 
 def _summary(cfg: TrainConfig, run_dir: Path, seed: int, m: dict[str, Any]) -> dict[str, Any]:
@@ -1444,30 +1412,6 @@ def _fit_gmm(det: Detector, frames: _Frames, seed: int, chunk: int = GMM_CHUNK) 
     det.model.fit(feats, labels, seed=seed)
 
 
-def _fit_fusion(det: Detector, frames: _Frames, cfg: TrainConfig, seed: int) -> None:
-    """Fit a fusion head on the clean training frames and ``views`` augmented copies.
-
-    View ``v`` (from 1) perturbs chunk ``k`` as :func:`augment_batch` draws it for
-    ``(seed, epoch=v, step=k)``, so the fit is reproducible; only the head's inputs of
-    each chunk are kept.
-    """
-    head = det.model
-    n = len(frames)
-    chunks = [np.arange(i, min(i + GMM_CHUNK, n)) for i in range(0, n, GMM_CHUNK)]
-    rows, labels = [], []
-    for view in range(head.views + 1 if cfg.augment else 1):
-        augment = None
-        if view:
-
-            def augment(k: int, w: np.ndarray, v: int = view) -> np.ndarray:
-                return augment_batch(w, cfg.augment, cfg.sample_rate, seed, v, k)
-
-        for x, y in frames.stream(chunks, 0, augment):
-            rows.append(head.inputs(x[:, 0, 0]).cpu())
-            labels.append(y.cpu())
-    head.fit(torch.cat(rows), torch.cat(labels), seed=seed)
-
-
 def train_one(
     cfg: TrainConfig,
     out_dir: str | Path,
@@ -1605,9 +1549,6 @@ def _train_one(
                 targets,
             )
             state["step"] += steps
-        elif cfg.model == "fusion":
-            _fit_fusion(det, train, cfg, seed)
-            train_loss = float("nan")
         else:
             _fit_gmm(det, train, seed)
             train_loss = float("nan")

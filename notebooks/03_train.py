@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from gpwave import book, evaluate, models, train
+from gpwave import book, evaluate, hub, models, train
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -85,15 +85,16 @@ for seed in cfg.seeds:
     print("  " + train.convergence_note(m))
 
 # %% [markdown]
-# A run whose config names `publish` (the book's `robust` run: `configs/robust.yaml`)
-# then publishes its first seed's best checkpoint with its provenance, as `gpwave train`
-# does, so that `gpwave detect --model gpwave-robust` uses the model this build fitted.
+# A run whose config names `publish` then publishes its first seed's best checkpoint
+# with its provenance, as `gpwave train` does, so that `gpwave detect --model NAME` uses
+# the model this build fitted (the build owns that name: it replaces it).
 
 # %%
 if cfg.publish:
     first = cfg.seeds[0]
     command = train.command_line(protocol_file, out, overrides)
-    published = train.publish(cfg, out / f"seed{first}", metrics[first], command)
+    prov = train.provenance(cfg, metrics[first], command)
+    published = hub.publish(out / f"seed{first}" / "best.pt", cfg.publish, prov, overwrite=True)
     print(f"published {cfg.publish}: {published}")
 
 # %% tags=["hide-input"]

@@ -128,10 +128,12 @@ def test_unknown_or_unrecovered_name_is_refused():
         pretrained.paper_detector("paper-coif4")
 
 
-def test_list_models_names_licence_and_commit():
-    table = pretrained.list_models()
-    assert list(table["name"]) == ["paper-sym5", "paper-stft", "gpwave-robust"]
-    table = table[table["source"] != "gpwave"]
+def test_list_models_names_licence_and_commit(tmp_path, monkeypatch):
+    from gpwave import hub
+
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    table = hub.list_models()
+    assert list(table["name"]) == ["paper-sym5", "paper-stft"]
     assert (table["licence"] == "EUPL-1.2").all()
     assert (table["commit"] == pretrained.REFERENCE_COMMIT).all()
 
@@ -215,19 +217,6 @@ def test_fit_recovers_the_registry_constants(mirror, mini_root, name):
     spec = pretrained.PAPER_MODELS[name]
     assert abs(fit.mean - spec.mean) < 0.15 and abs(fit.std - spec.std) < 0.1
     assert fit.mean_residual < 0.03 and fit.var_residual < 0.05
-
-
-# --- published detectors and init ---------------------------------------------------------
-def test_missing_published_model_names_the_command_that_makes_it(tmp_path, monkeypatch):
-    from gpwave.errors import CheckpointError
-
-    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
-    with pytest.raises(CheckpointError, match="not trained yet.*gpwave train configs/robust.yaml"):
-        pretrained.named_detector("gpwave-robust")
-    with pytest.raises(ValueError, match="gpwave-robust"):
-        pretrained.named_detector("gpwave-fast")
-    row = pretrained.list_models().set_index("name").loc["gpwave-robust"]
-    assert row["note"] == "not trained yet: run gpwave train configs/robust.yaml"
 
 
 def test_globalize_normalization_is_the_mean_and_std_of_all_features():

@@ -112,8 +112,6 @@ def test_shipped_configs_are_valid():
         for point in train.expand_grid(yaml.safe_load((REPO / "configs" / name).read_text())):
             point.pop("_grid")
             train.TrainConfig.from_dict(point)
-    ((_, robust),) = train.read_config(REPO / "configs" / "robust.yaml")
-    assert robust.model == "fusion" and robust.publish == "gpwave-robust" and robust.augment
 
 
 def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
@@ -241,58 +239,6 @@ def test_gmm_is_fitted_not_trained(tree, tmp_path):
     assert {r["generator"] for r in m["test"]} >= {"melgan", "hifigan"}
     det = Detector.load(tmp_path / "best.pt")
     assert det.model.means.abs().sum() > 0
-
-
-FUSION = {"model": "fusion", "feature": {"kind": "waveform"}, "level_norm": False,
-          "seconds": 1.0, "model_kwargs": {"views": 2, "C": 0.1}}  # fmt: skip
-
-
-def test_fusion_fits_its_head_on_clean_and_augmented_views_of_the_released_bodies(
-    tree, tmp_path, shared_models, monkeypatch
-):
-    from gpwave import pretrained
-    from gpwave.models import FusionHead
-
-    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("GPWAVE_MODELS_MIRROR", str(shared_models))
-    seen = {}
-    fit = FusionHead.fit
-    monkeypatch.setattr(FusionHead, "fit", lambda self, x, y, seed=0: (
-        seen.update(x=x.clone(), y=y.clone()), fit(self, x, y, seed)))  # fmt: skip
-    raw = base_config(*tree, **FUSION, augment=[GAIN], limit_test=3, publish="gpwave-robust")
-    train.run_config(raw, tmp_path / "run")
-    m = json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())
-    n = m["n_train_frames"]
-    assert len(m["history"]) == 1 and len(seen["y"]) == 3 * n  # clean + 2 views
-    x = seen["x"]
-    assert torch.equal(seen["y"][:n], seen["y"][n : 2 * n])  # the same frames, in order
-    assert not torch.equal(x[:n], x[n : 2 * n])  # the views are perturbed
-    det = pretrained.named_detector("gpwave-robust")
-    for name, body in zip(det.model.names, det.model.bodies, strict=True):
-        ref = pretrained.paper_detector(name).state_dict()  # the bodies stay as released
-        assert all(torch.equal(v, ref[k]) for k, v in body.state_dict().items())
-    prov = json.loads(pretrained.published_path("gpwave-robust").with_suffix(".json").read_text())
-    released = {n: _md5(next(shared_models.glob(f"model_{pretrained.PAPER_MODELS[n].feature}_*")))
-                for n in ("paper-sym5", "paper-stft")}  # fmt: skip
-    assert prov["bodies_md5"] == released and prov["init"] is None
-    row = pretrained.list_models().set_index("name").loc["gpwave-robust"]
-    assert row["licence"].startswith("EUPL-1.2") and "packetssym5 + stft" == row["feature"]
-    assert "gpwave train configs/robust.yaml" in row["note"] and "prefer paper-stft" in row["note"]
-    assert det.model.linear.weight.abs().sum() > 0
-
-
-@pytest.mark.parametrize(
-    "change,match",
-    [
-        ({"level_norm": True}, "set level_norm: false"),
-        ({"init": "paper-sym5"}, "names its bodies"),
-        ({"model_kwargs": {"bodies": ["paper-coif4"]}}, "paper-coif4"),
-        ({"feature": {"kind": "packets"}}, "waveform feature"),
-    ],
-)
-def test_fusion_config_mistakes_are_refused_before_any_data_work(tree, change, match):
-    with pytest.raises(ConfigError, match=match):
-        train.check_model(cfg_of(tree, **{**FUSION, **change}))
 
 
 def test_run_config_grid_over_features_and_seeds(tree, tmp_path):
@@ -475,16 +421,12 @@ def test_book_run_matrix_is_valid_and_quick_overrides_apply():
     assert matrix["chapter_run"] in matrix["runs"]
     for name, params in book.detector_runs(quick=False).items():
         ((_, cfg),) = train.read_config(REPO / params["protocol_file"], params["overrides"])
-        assert name.startswith(cfg.model) or (name, cfg.model) == ("robust", "fusion")
+        assert name.startswith(cfg.model)
         quick = {**params["overrides"], **matrix["quick"]}
         ((_, fast),) = train.read_config(REPO / params["protocol_file"], quick)
         assert fast.seeds == [0] and fast.epochs == 1 and fast.limit_test == 8
         assert fast.max_steps is None and fast.patience is None  # one tiny epoch in CI
         assert fast.publish is None  # a quick build never replaces a published model
-    robust = book.detector_runs(quick=False)["robust"]
-    assert robust["protocol_file"] == "configs/robust.yaml"
-    ((_, cfg),) = train.read_config(REPO / robust["protocol_file"], robust["overrides"])
-    assert cfg.publish == "gpwave-robust"
     linear = book.detector_runs(quick=False)["linear"]["overrides"]
     assert linear["lr"] == 0.01 and linear["epochs"] == 100
 
@@ -743,26 +685,26 @@ def test_init_refuses_a_conflicting_feature_or_model_naming_both():
 
 
 def test_publish_writes_weights_and_provenance_that_load_by_name(tree, tmp_path, monkeypatch):
-    from gpwave import pretrained
+    from gpwave import hub
 
     monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
     init = tmp_path / "init"
     train.train_one(cfg_of(tree, epochs=1, eval_test=False), init, seed=0)
-    raw = base_config(*tree, epochs=2, publish="gpwave-robust", init=str(init / "best.pt"),
+    raw = base_config(*tree, epochs=2, publish="my-robust", init=str(init / "best.pt"),
                       augment=[GAIN])  # fmt: skip
     (res,) = train.run_config(raw, tmp_path / "out")
-    pt = tmp_path / "data" / "models" / "gpwave-robust.pt"
+    pt = tmp_path / "data" / "models" / "my-robust.pt"
     assert res["published"] == str(pt)
     prov = json.loads(pt.with_suffix(".json").read_text())
     best = tmp_path / "out" / "seed0" / "best.pt"
     assert prov["md5"] == _md5(pt) == _md5(best)
     assert prov["init_md5"] == _md5(init / "best.pt")
-    assert prov["config"]["augment"] == [GAIN] and prov["config"]["publish"] == "gpwave-robust"
+    assert prov["config"]["augment"] == [GAIN] and prov["config"]["publish"] == "my-robust"
     assert prov["data_manifest_hash"] == json.loads((best.parent / "metrics.json").read_text())[
         "data_manifest_hash"]  # fmt: skip
     assert {"git_commit", "validation", "date", "command"} <= set(prov)
     assert prov["command"].startswith("gpwave train ")
-    det = pretrained.named_detector("gpwave-robust")
+    det = hub.resolve("my-robust")
     ref = torch.load(best, weights_only=True)["model"]
     assert all(torch.equal(v, ref[k]) for k, v in det.state_dict().items())
     with pytest.raises(ConfigError, match="publish names one model"):
