@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 import yaml
 
-from gpwave import evaluate, train
+from gpwave import config, evaluate, train
 from gpwave.models import Detector, count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,14 +112,14 @@ def speed(run_dir: Path, data: Path) -> dict:
 def main() -> None:
     args = parse_args()
     raw = base_config(args)
-    data = train.resolve_path(raw["data_dir"])
+    data = config.resolve_path(raw["data_dir"])
     args.out.mkdir(parents=True, exist_ok=True)
     tables: dict[str, dict[int, pd.DataFrame]] = {}
     timings = []
     names = args.only or list(DETECTORS)
     for seed in args.seeds:
         for name in names:
-            cfg = train.TrainConfig.from_dict({**raw, **DETECTORS[name], "seeds": [seed]})
+            cfg = config.TrainConfig.from_dict({**raw, **DETECTORS[name], "seeds": [seed]})
             run_dir = args.out / name / f"seed{seed}"
             if args.resume and (run_dir / "metrics.json").is_file():
                 m = json.loads((run_dir / "metrics.json").read_text())

@@ -52,8 +52,21 @@ PerturbationKind = Literal[
     "lowpass",
 ]
 
+#: How a model is fitted: by gradient steps, or in closed form on a stream of frames
+#: (:attr:`gpwave.models.GMMDetector.fitting`).
+Fitting = Literal["gradient", "closed-form"]
+
+#: What a published model's name may look like (:func:`gpwave.hub.check_name`).
+MODEL_NAME_PATTERN = r"[a-z0-9][a-z0-9_.-]{0,63}"
+
 #: Sample rate of LJSpeech and WaveFake.
 SAMPLE_RATE = 22050
+#: Length of a frame (a detector's input) in seconds.
+FRAME_SECONDS = 1.0
+#: Utterance fractions of the train, validation and test splits.
+SPLIT = (0.8, 0.1, 0.1)
+#: Bootstrap resamples of an EER's confidence interval.
+N_BOOT = 1000
 #: Folder-name prefix letter of the real (bona fide) source.
 REAL_LETTER = "A"
 

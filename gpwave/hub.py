@@ -30,11 +30,12 @@ import pandas as pd
 import torch
 
 from gpwave import pretrained
+from gpwave.constants import MODEL_NAME_PATTERN
 from gpwave.errors import CheckpointError, ConfigError
 from gpwave.models import Detector, load_checkpoint
 
 #: What a published model's name may look like (and not start with ``paper-``).
-NAME_PATTERN = r"[a-z0-9][a-z0-9_.-]{0,63}"
+NAME_PATTERN = MODEL_NAME_PATTERN
 
 
 def models_dir(dest: str | Path | None = None) -> Path:
@@ -126,10 +127,10 @@ def source_file(name_or_path: str | Path) -> Path:
         name_or_path: A released name, a published name or a checkpoint path.
 
     Returns:
-        The existing file.
+        The file (a path that is not a model's name is returned as it is).
 
     Raises:
-        CheckpointError: No such model or file.
+        CheckpointError: A name that is no released or published model.
     """
     text = str(name_or_path)
     if text in pretrained.PAPER_MODELS:
@@ -139,8 +140,8 @@ def source_file(name_or_path: str | Path) -> Path:
         if path.is_file() and path.with_suffix(".json").is_file():
             return path
     path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
+    if path.is_file() or not re.fullmatch(NAME_PATTERN, text):
+        return path  # a path: a missing one is "checkpoint not found" when loaded
     raise _unknown(text)
 
 

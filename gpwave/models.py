@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from gpwave.constants import ModelName, check_option
+from gpwave.constants import Fitting, ModelName, check_option
 from gpwave.errors import CheckpointError
 
 Shape = tuple[int, int, int]
@@ -124,6 +125,9 @@ class DCNN(nn.Module):
 
     memory_format: torch.memory_format = torch.channels_last
 
+    #: Fitted by gradient steps (:mod:`gpwave.fitting`).
+    fitting: Fitting = "gradient"
+
     def __init__(
         self,
         input_shape: Shape,
@@ -191,6 +195,9 @@ class LCNN(nn.Module):
         n_classes: Number of outputs.
     """
 
+    #: Fitted by gradient steps (:mod:`gpwave.fitting`).
+    fitting: Fitting = "gradient"
+
     def __init__(self, input_shape: Shape, dropout: float = 0.7, n_classes: int = 2):
         super().__init__()
         c, f, t = input_shape
@@ -229,6 +236,9 @@ class LinearProbe(nn.Module):
         input_shape: Feature shape ``(C, F, T)``.
         n_classes: Number of outputs.
     """
+
+    #: Fitted by gradient steps (:mod:`gpwave.fitting`).
+    fitting: Fitting = "gradient"
 
     def __init__(self, input_shape: Shape, n_classes: int = 2):
         super().__init__()
@@ -275,7 +285,8 @@ class GMMDetector(nn.Module):
         max_vectors: Most vectors per class used for fitting (random subset).
     """
 
-    fit_by_gradient = False
+    #: Fitted in closed form by :meth:`fit` on every training frame (:mod:`gpwave.fitting`).
+    fitting: Fitting = "closed-form"
 
     def __init__(
         self,
@@ -528,6 +539,11 @@ class Detector(nn.Module):
             spec.get("level_norm", True),
         )
 
+    @property
+    def fitting(self) -> Fitting:
+        """How the model is fitted: its class's ``fitting`` (:mod:`gpwave.fitting`)."""
+        return check_option(self.model.fitting, Fitting, f"{self.model_name}.fitting")
+
     def raw_features(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Un-normalised features ``(B, C, F, T)`` of waveforms ``(B, N)`` (float32)."""
         x = waveforms.float()
@@ -582,13 +598,57 @@ class Detector(nn.Module):
         """
         ckpt = load_checkpoint(path, map_location)
         try:
-            if int(ckpt["detector"]["n_samples"]) <= 0:
-                raise ValueError(f"n_samples={ckpt['detector']['n_samples']} must be positive")
+            check_spec(ckpt["detector"])  # before anything is allocated
             det = cls.from_spec(ckpt["detector"])
             det.load_state_dict(ckpt["model"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"{path}: not a usable gpwave checkpoint ({err})") from err
         return det.to(map_location).eval()
+
+
+#: Largest frame a checkpoint may ask for (2**24 samples: 12.7 min at 22,050 Hz).
+MAX_SAMPLES = 2**24
+#: Largest feature map per frame, in numbers (2**24 float32s: 64 MiB).
+MAX_FEATURE_SIZE = 2**24
+
+
+def check_spec(spec: Any) -> dict[str, Any]:
+    """Check a detector spec (:meth:`Detector.spec`) against sane bounds before building it.
+
+    A checkpoint's spec decides what :meth:`Detector.from_spec` allocates: a crafted
+    ``n_samples`` or feature level would take the machine's memory.
+
+    Args:
+        spec: The spec read from a checkpoint.
+
+    Returns:
+        ``spec``.
+
+    Raises:
+        ValueError: A missing or out-of-range entry (the message names it).
+
+    Example:
+        >>> check_spec({"feature": {}, "model": "dcnn", "n_samples": 2**33})
+        Traceback (most recent call last):
+        ValueError: n_samples=8589934592: expected an integer from 1 to 16777216
+    """
+    from gpwave.transforms import FeatureConfig, FeatureExtractor
+
+    if not isinstance(spec, dict) or not isinstance(spec.get("feature"), dict):
+        raise ValueError("the detector entry is not a mapping with a feature mapping")
+    n = spec.get("n_samples")
+    if not (isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_SAMPLES):
+        raise ValueError(f"n_samples={n!r}: expected an integer from 1 to {MAX_SAMPLES}")
+    check_option(spec.get("model"), ModelName, "model")
+    if not isinstance(spec.get("model_kwargs") or {}, dict):
+        raise ValueError(f"model_kwargs={spec.get('model_kwargs')!r}: expected a mapping")
+    cfg = FeatureConfig.from_dict(spec["feature"])
+    # output_shape reads only .cfg: the shape without building the extractor's filters
+    size = math.prod(FeatureExtractor.output_shape(SimpleNamespace(cfg=cfg), n))
+    if size > MAX_FEATURE_SIZE:
+        raise ValueError(f"feature {cfg.kind} of {n} samples has {size} numbers per frame "
+                         f"(at most {MAX_FEATURE_SIZE})")  # fmt: skip
+    return spec
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

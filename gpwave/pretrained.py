@@ -365,7 +365,7 @@ def globalize_normalization(det: Detector) -> Detector:
     then sees inputs scaled the way it was trained on.
 
     Args:
-        det: A detector whose normaliser was fitted (:func:`gpwave.train.fit_normalizer`).
+        det: A detector whose normaliser was fitted (:func:`gpwave.frames.fit_normalizer`).
 
     Returns:
         ``det``.

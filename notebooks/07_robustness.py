@@ -44,11 +44,12 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from gpwave import evaluate, pretrained, robustness, train
+from gpwave import evaluate, hub, robustness
 from gpwave.config import resolve_device
 from gpwave.data import DataConfig, file_table, prepare_store
 from gpwave.download import registry
-from gpwave.models import Detector
+from gpwave.frames import protocol_store
+from gpwave.runs import Run, runs_overview
 from gpwave.widgets import audio_table
 
 # %% tags=["parameters", "hide-input"]
@@ -96,7 +97,6 @@ if quick:
     n_real, n_fake, frames_per_clip, speakers_limit, folder_limit, n_boot = 4, 4, 1, 2, 2, 20
     runs = {"dcnn_packets": runs["dcnn_packets"], "gmm_lfcc": runs["gmm_lfcc"]}
 dev = resolve_device(device)
-runs_dir = Path(results_dir) / "runs"
 out_dir = Path(results_dir) / "robustness"
 
 # %% [markdown]
@@ -108,7 +108,7 @@ out_dir = Path(results_dir) / "robustness"
 # training generator is marked in every table and figure below.
 
 # %% tags=["hide-input"]
-overview = train.runs_overview(runs_dir, [robust_run, *runs])
+overview = runs_overview(results_dir, [robust_run, *runs])
 display(overview.drop(columns="reason"))
 flagged = set(overview.loc[~overview["converged"], "run"])
 for _, row in overview[~overview["converged"]].iterrows():
@@ -117,9 +117,9 @@ for _, row in overview[~overview["converged"]].iterrows():
 labels = {run: f"{label} (NOT CONVERGED)" if run in flagged else label
           for run, label in {robust_run: "gpwave-robust", **runs}.items()}  # fmt: skip
 ROBUST = labels[robust_run]
-detectors = {name: pretrained.paper_detector(name, device=dev) for name in paper_models}
+detectors = {name: hub.resolve(name, device=dev) for name in paper_models}
 for run in [robust_run, *runs]:
-    detectors[labels[run]] = Detector.load(runs_dir / run / "seed0" / "best.pt", dev)
+    detectors[labels[run]] = hub.resolve(Run(results_dir, run).seed(0).best, dev)
 print(f"{len(detectors)} detectors: {', '.join(detectors)}")
 
 # %% [markdown]
@@ -134,7 +134,7 @@ print(f"{len(detectors)} detectors: {', '.join(detectors)}")
 
 # %% tags=["hide-input"]
 t0 = time.perf_counter()
-store = train.protocol_store(protocol_file, data_dir, store_dir)
+store = protocol_store(protocol_file, data_dir, store_dir)
 clips = robustness.sweep_clips(store.index, n_real, n_fake, fake_folders, seed=seed)
 longest = max((s for s in sweep.get("shift", [])), default=0.0)
 audio = robustness.load_clips(clips["file"], frames_per_clip + longest)

@@ -97,3 +97,54 @@ def test_resolve_device():
 def test_the_module_says_why_this_technology():
     doc = Path(config.__file__).read_text()
     assert "Choice of technology" in doc and "pydantic" in doc
+
+
+# --- the training config (issue 21 items 15 and 16) -------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "overrides", "match"),
+    [
+        ({"feature": "stft"}, None, "feature='stft': expected a mapping"),
+        ({}, {"feature": "3"}, "feature=3: expected a mapping"),
+        ({}, {"model_kwargs": "5"}, "model_kwargs=5: expected a mapping"),
+        ({"feature": {"level": "eight"}}, None, "feature.level='eight': expected an integer"),
+        ({"feature": {"kind": "waves"}}, None, "feature.kind='waves'"),
+        ({"augment": 5}, None, "augment=5: expected a list"),
+        ({"augment": ["gain"]}, None, r"augment\[0\]='gain': expected keys kind"),
+    ],
+)
+def test_a_wrong_type_is_a_config_error_never_a_silent_default(raw, overrides, match):
+    """``feature: stft`` or ``--set feature=3`` used to train sym5 packets (as ``{}``)."""
+    from gpwave import train
+
+    with pytest.raises(ConfigError, match=match):
+        train.read_config(raw, overrides)
+
+
+def test_feature_and_augment_are_typed():
+    cfg = config.TrainConfig.from_dict(
+        {"feature": {"kind": "stft", "power": 2}, "augment": [{"kind": "gain", "strengths": [3]}]}
+    )
+    assert cfg.feature == {"kind": "stft", "power": 2.0}
+    assert cfg.feature_config.kind == "stft" and cfg.feature_config.sample_rate == 22050
+    assert cfg.augment == [config.AugmentSpec("gain", (3.0,), 1.0)]
+    assert cfg.to_dict()["augment"] == [{"kind": "gain", "strengths": [3.0], "p": 1.0}]
+    assert config.TrainConfig.from_dict(cfg.to_dict()) == cfg  # checkpoint round trip
+
+
+def test_every_default_is_one_constant():
+    from gpwave.constants import FRAME_SECONDS, N_BOOT, SPLIT
+
+    cfg = config.TrainConfig()
+    assert (cfg.seconds, tuple(cfg.split), cfg.n_boot) == (FRAME_SECONDS, SPLIT, N_BOOT)
+
+
+def test_resume_treats_a_default_feature_setting_as_no_change(tmp_path):
+    """``--resume --set feature.kind=packets`` (the default) was refused as a change."""
+    saved = config.TrainConfig().to_dict()
+    same = config.TrainConfig.from_dict({"feature": {"kind": "packets", "level": 8}})
+    assert config.resume_changes(saved, same, tmp_path / "last.pt") == {}
+    lr = config.TrainConfig.from_dict({"lr": 0.1})
+    assert config.resume_changes(saved, lr, tmp_path / "last.pt") == {"lr": [0.0004, 0.1]}
+    with pytest.raises(ConfigError, match="cannot change feature"):
+        stft = config.TrainConfig.from_dict({"feature": {"kind": "stft"}})
+        config.resume_changes(saved, stft, tmp_path / "last.pt")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -77,13 +78,22 @@ def test_resolve_passes_a_detector_through_in_eval_mode():
     assert hub.resolve(det) is det and not det.training
 
 
+@pytest.fixture
+def released(request) -> Path:
+    """A folder with the released checkpoints: the shared mirror, or $GPWAVE_MODELS_MIRROR."""
+    mirror = Path(os.environ.get("GPWAVE_MODELS_MIRROR") or "/nonexistent")
+    if (mirror / "MANIFEST.tsv").is_file():
+        return mirror
+    return request.getfixturevalue("shared_models")
+
+
 def test_released_model_offline_needs_no_mirror_and_checks_only_its_file(
-    tmp_path, monkeypatch, shared_models
+    tmp_path, monkeypatch, released
 ):
     """Issue 21 item 17: a missing mirror or a corrupt unused file blocked paper-sym5."""
     data = tmp_path / "data"
     (data / "models").mkdir(parents=True)
-    for f in shared_models.glob("model_*.pt"):
+    for f in released.glob("model_*.pt"):
         shutil.copy(f, data / "models" / f.name)
     coif4 = next((data / "models").glob("model_packetscoif4_*"))
     coif4.write_bytes(b"corrupt")

@@ -180,3 +180,36 @@ def test_dcnn_embedding_through_the_head_is_the_forward_pass():
     e = model.embed(x)
     assert e.shape == (3, model.fc.in_features)
     torch.testing.assert_close(model.fc(e), model(x), atol=1e-4, rtol=1e-4)  # fc is linear
+
+
+def test_a_crafted_checkpoint_config_is_refused_before_anything_is_allocated(tmp_path):
+    """Issue 21 item 8: ``n_samples=2**33`` made Detector.load allocate 34 GB."""
+    import resource
+    import time
+
+    det = Detector(FeatureConfig(kind="lfcc"), "linear", 2205)
+    for k, (change, match) in enumerate([
+        ({"n_samples": 2**33}, "n_samples=8589934592: expected an integer from 1 to 16777216"),
+        ({"n_samples": 0}, "n_samples=0"),
+        ({"model": "resnet"}, "model='resnet'"),
+        ({"n_samples": 2**24, "feature": {"kind": "packets"}}, "16779264 numbers per frame"),
+    ]):  # fmt: skip
+        path = tmp_path / f"{k}.pt"
+        torch.save({"detector": {**det.spec(), **change}, "model": det.state_dict()}, path)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        with pytest.raises(CheckpointError, match=match) as err:
+            Detector.load(path)
+        assert time.perf_counter() - t0 < 5 and "\n" not in str(err.value)
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 1_000_000  # KiB: < 1 GB
+
+
+def test_every_model_says_how_it_is_fitted():
+    from typing import get_args
+
+    from gpwave.constants import Fitting
+
+    fitting = {name: build_model(name, PACKETS_1S).fitting for name in MODELS}
+    assert set(fitting.values()) <= set(get_args(Fitting))
+    assert fitting["gmm"] == "closed-form" and fitting["dcnn_nodil"] == "gradient"
+    assert Detector(FeatureConfig(kind="lfcc"), "gmm", 2205).fitting == "closed-form"

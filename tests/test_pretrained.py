@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from gpwave import pretrained
+from gpwave import config, pretrained
 from gpwave.evaluate import eer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -235,12 +235,12 @@ def test_globalize_normalization_is_the_mean_and_std_of_all_features():
 def test_init_from_paper_sym5_starts_from_its_logits(mirror, mini_root):
     from gpwave import train
 
-    cfg = train.TrainConfig.from_dict({"init": "paper-sym5", "level_norm": False})
+    cfg = config.TrainConfig.from_dict({"init": "paper-sym5", "level_norm": False})
     paper = pretrained.paper_detector("paper-sym5", _checkpoint(mirror, "paper-sym5"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pretrained, "checkpoint_path", lambda name: _checkpoint(mirror, name))
         det, fit = train.initial_detector(cfg, 22050)
-        relevelled, refit = train.initial_detector(train.TrainConfig(init="paper-sym5"), 22050)
+        relevelled, refit = train.initial_detector(config.TrainConfig(init="paper-sym5"), 22050)
     assert fit is None and refit == "global" and relevelled.level_norm
     assert relevelled.normalizer.count == 0  # reset: refitted on the training frames
     x = torch.from_numpy(np.stack([_frame(mini_root, k) for k in "AE"])).float()

@@ -11,7 +11,7 @@ import torch
 import yaml
 from _detector_data import base_config, make_detector_tree
 
-from gpwave import evaluate, train
+from gpwave import config, dist, evaluate, fitting, frames, runs, train
 from gpwave.config import load_yaml
 from gpwave.data import DataConfig, prepare_store, select_frames
 from gpwave.errors import ConfigError, DataError
@@ -32,7 +32,7 @@ def tree(tmp_path_factory):
 
 
 def cfg_of(tree, **kw):
-    return train.TrainConfig.from_dict(base_config(*tree, **kw))
+    return config.TrainConfig.from_dict(base_config(*tree, **kw))
 
 
 def test_expand_grid_is_a_cartesian_product():
@@ -44,7 +44,7 @@ def test_expand_grid_is_a_cartesian_product():
         "model_kwargs": {"dilations": [1, 2, 4]},
         "lr": 0.001,
     }
-    points = train.expand_grid(raw)
+    points = config.expand_grid(raw)
     assert len(points) == 4
     assert {(p["model"], p["feature"]["kind"]) for p in points} == {
         ("dcnn", "packets"),
@@ -55,11 +55,11 @@ def test_expand_grid_is_a_cartesian_product():
     assert all(p["seeds"] == [0, 1] and p["split"] == [0.8, 0.1, 0.1] for p in points)
     assert all(p["model_kwargs"] == {"dilations": [1, 2, 4]} and p["lr"] == 0.001 for p in points)
     assert points[0]["_grid"] == {"model": "dcnn", "kind": "packets"}
-    assert len(train.expand_grid({"seeds": [[0], [1, 2]]})) == 2
+    assert len(config.expand_grid({"seeds": [[0], [1, 2]]})) == 2
 
 
 def test_overrides_parse_yaml_and_nested_keys():
-    raw = train.apply_overrides(
+    raw = config.apply_overrides(
         {"epochs": 10, "feature": {"kind": "packets"}},
         {"epochs": "2", "feature.kind": "stft", "seeds": "[0, 1]"},
     )
@@ -68,7 +68,7 @@ def test_overrides_parse_yaml_and_nested_keys():
 
 def test_unknown_config_key_is_refused():
     with pytest.raises(ConfigError, match="'epoch'.*did you mean 'epochs'"):
-        train.TrainConfig.from_dict({"epoch": 3})
+        config.TrainConfig.from_dict({"epoch": 3})
 
 
 @pytest.mark.parametrize(
@@ -100,18 +100,18 @@ def test_config_mistakes_are_one_line_errors_before_any_data_work(
 
 
 def test_set_values_are_yaml_scalars_with_yaml12_floats():
-    raw = train.apply_overrides({}, {"lr": "4e-4", "weight_decay": "1E-3", "limit_test": "null"})
+    raw = config.apply_overrides({}, {"lr": "4e-4", "weight_decay": "1E-3", "limit_test": "null"})
     assert raw == {"lr": 0.0004, "weight_decay": 0.001, "limit_test": None}
-    assert train.TrainConfig.from_dict({"lr": 1}).lr == 1.0 and isinstance(
-        train.TrainConfig.from_dict({"lr": 1}).lr, float
+    assert config.TrainConfig.from_dict({"lr": 1}).lr == 1.0 and isinstance(
+        config.TrainConfig.from_dict({"lr": 1}).lr, float
     )
 
 
 def test_shipped_configs_are_valid():
     for name in ("mini.yaml", "wavefake.yaml"):
-        for point in train.expand_grid(yaml.safe_load((REPO / "configs" / name).read_text())):
+        for point in config.expand_grid(yaml.safe_load((REPO / "configs" / name).read_text())):
             point.pop("_grid")
-            train.TrainConfig.from_dict(point)
+            config.TrainConfig.from_dict(point)
 
 
 def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
@@ -317,7 +317,7 @@ def test_gain_invariance_on_the_mini_benchmark(mini_root, tmp_path):
         progress=False,
         eval_test=False,
     )
-    train.train_one(train.TrainConfig.from_dict(raw), tmp_path / "run", seed=0)
+    train.train_one(config.TrainConfig.from_dict(raw), tmp_path / "run", seed=0)
     det = Detector.load(tmp_path / "run" / "best.pt")
     store = prepare_store(
         DataConfig(root=mini_root, only_test_folders=raw["only_test_folders"]),
@@ -340,7 +340,7 @@ def test_protocol_store_pins_test_only_sentences_in_every_folder(mini_root, tmp_
     # LJ050-0029..0033, so those real recordings must be test frames too, and the
     # training split holds only real speech and MelGAN.
     repo = Path(__file__).resolve().parents[1]
-    store = train.protocol_store(repo / "configs" / "mini.yaml", mini_root, tmp_path / "store")
+    store = frames.protocol_store(repo / "configs" / "mini.yaml", mini_root, tmp_path / "store")
     index = store.index
     shared = [f"LJ050-00{k}" for k in range(29, 34)]
     real_shared = index[(index["folder"] == "A_ljspeech") & index["utterance"].isin(shared)]
@@ -367,13 +367,13 @@ def test_a_second_run_into_the_same_folder_fails_at_once(tree, tmp_path):
     train.train_one(cfg, tmp_path, seed=0, callback=second_run)
     assert seen == [1]
     assert torch.load(tmp_path / "last.pt", weights_only=True)["seed"] == 0
-    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / train.OWNER_NAME).exists()
+    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / runs.OWNER_NAME).exists()
     train.train_one(cfg, tmp_path, seed=0, resume=True)  # the lock went with its run
 
 
 def test_temporary_names_are_unique():
     p = Path("run/last.pt")
-    assert len({train._tmp_name(p) for _ in range(50)}) == 50
+    assert len({runs.tmp_name(p) for _ in range(50)}) == 50
 
 
 def test_resume_refuses_a_changed_setting_that_is_not_resumable(tree, tmp_path):
@@ -400,14 +400,14 @@ def test_resume_applies_and_records_a_changed_learning_rate(tree, tmp_path):
 
 def test_mapping_overrides_merge_into_the_protocol():
     raw = {"feature": {"kind": "packets", "wavelet": "sym5"}, "seeds": [0, 1]}
-    out = train.apply_overrides(raw, {"feature": {"kind": "stft"}, "seeds": [2]})
+    out = config.apply_overrides(raw, {"feature": {"kind": "stft"}, "seeds": [2]})
     assert out == {"feature": {"kind": "stft", "wavelet": "sym5"}, "seeds": [2]}
     with pytest.raises(ConfigError, match="epochs is not a mapping"):
-        train.apply_overrides({"epochs": 3}, {"epochs.x": "1"})
+        config.apply_overrides({"epochs": 3}, {"epochs.x": "1"})
 
 
 def test_protocols_set_only_what_differs_from_the_defaults():
-    defaults = train.TrainConfig().to_dict()
+    defaults = config.TrainConfig().to_dict()
     for name in ("mini.yaml", "wavefake.yaml"):
         raw = load_yaml(REPO / "configs" / name)
         same = {k for k, v in raw.items() if defaults[k] == v}
@@ -437,14 +437,14 @@ def test_process_group_gets_a_long_timeout(monkeypatch):
 
     seen = {}
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setattr(train.dist, "is_initialized", lambda: False)
-    monkeypatch.setattr(train.dist, "init_process_group", lambda backend, **kw: seen.update(kw))
-    monkeypatch.setattr(train.dist, "get_rank", lambda: 0)
-    monkeypatch.setattr(train.dist, "get_world_size", lambda: 2)
-    train._dist_setup("cuda")
+    monkeypatch.setattr(dist.tdist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist.tdist, "init_process_group", lambda backend, **kw: seen.update(kw))
+    monkeypatch.setattr(dist.tdist, "get_rank", lambda: 0)
+    monkeypatch.setattr(dist.tdist, "get_world_size", lambda: 2)
+    dist.setup("cuda")
     assert seen["timeout"] >= timedelta(hours=1)
     monkeypatch.setenv("GPWAVE_DIST_TIMEOUT", "90")
-    train._dist_setup("cpu")
+    dist.setup("cpu")
     assert seen["timeout"] == timedelta(seconds=90)
 
 
@@ -465,8 +465,8 @@ def test_gmm_features_are_gathered_in_chunks():
     det = SimpleNamespace(
         model=SimpleNamespace(fit=lambda f, y, seed: fitted.update(f=f, y=y, seed=seed))
     )
-    train._fit_gmm(det, Frames(), seed=3)
-    assert max(sizes) <= train.GMM_CHUNK and sum(sizes) == 600
+    fitting.fit_closed_form(det, Frames(), seed=3)
+    assert max(sizes) <= fitting.CHUNK and sum(sizes) == 600
     assert fitted["f"].shape == (600, 1, 20, 3) and fitted["seed"] == 3
     assert fitted["y"].tolist() == [i % 2 for i in range(600)]
 
@@ -480,9 +480,9 @@ def test_paper_protocol_reads_the_tree_the_documented_arrange_writes(doc, monkey
     text = (REPO / doc).read_text().replace("\\\n", " ")
     outs = re.findall(r"gpwave data arrange [^\n]*--out (\S+)", text)
     assert outs, f"{doc} has no arrange command"
-    config = yaml.safe_load((REPO / "configs" / "wavefake.yaml").read_text())
+    raw = yaml.safe_load((REPO / "configs" / "wavefake.yaml").read_text())
     for out in outs:
-        assert train.resolve_path(out) == train.resolve_path(config["data_dir"])
+        assert config.resolve_path(out) == config.resolve_path(raw["data_dir"])
 
 
 def test_max_steps_stops_at_exactly_that_many_optimiser_steps(tree, tmp_path):
@@ -500,7 +500,7 @@ def test_max_steps_stops_at_exactly_that_many_optimiser_steps(tree, tmp_path):
 def test_early_stopping_after_patience_evaluations_without_improvement(tree, tmp_path):
     """lr 0: nothing improves after the first validation, so patience 2 stops after 3."""
     cfg = cfg_of(tree, epochs=10, lr=0.0, patience=2, eval_test=False)
-    with pytest.warns(train.ConvergenceWarning):
+    with pytest.warns(runs.ConvergenceWarning):
         m = train.train_one(cfg, tmp_path, seed=1)
     assert [h["epoch"] for h in m["history"]] == [1, 2, 3]
     assert m["best"]["epoch"] == 1 and m["stopped"] == "patience"
@@ -518,13 +518,13 @@ def test_better_needs_more_than_min_delta():
 def test_a_model_left_at_chance_is_flagged_unconverged(tree, tmp_path):
     """An untrained probe (lr 0) ends near EER 0.5: warned, and metrics.json says so."""
     cfg = cfg_of(tree, epochs=2, lr=0.0, eval_test=False)
-    with pytest.warns(train.ConvergenceWarning, match="NOT CONVERGED"):
+    with pytest.warns(runs.ConvergenceWarning, match="NOT CONVERGED"):
         m = train.train_one(cfg, tmp_path, seed=1)
     assert abs(m["best"]["val_eer"] - 0.5) <= 0.15  # the premise: it is at chance
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["converged"] is False and "near chance" in saved["convergence"]
-    assert train.convergence_note(saved).startswith("seed 1: NOT CONVERGED")
-    assert train.convergence({"val_eer": 0.02, "val_loss": 0.1, "epoch": 3}, 0.2)["converged"]
+    assert runs.convergence_note(saved).startswith("seed 1: NOT CONVERGED")
+    assert runs.convergence({"val_eer": 0.02, "val_loss": 0.1, "epoch": 3}, 0.2)["converged"]
 
 
 @pytest.mark.slow
@@ -541,9 +541,9 @@ def test_compiled_training_agrees_with_eager(tree, tmp_path):
 
 def test_runs_overview_reads_each_seed_and_flags_unconverged(tmp_path):
     for seed, eer in ((0, 0.01), (1, 0.48)):
-        folder = tmp_path / "dcnn_packets" / f"seed{seed}"
+        folder = runs.Run(tmp_path, "dcnn_packets").seed(seed).dir
         folder.mkdir(parents=True)
-        check = train.convergence({"val_eer": eer, "val_loss": 0.69, "epoch": 3}, 0.2)
+        check = runs.convergence({"val_eer": eer, "val_loss": 0.69, "epoch": 3}, 0.2)
         metrics = {
             "seed": seed, "model": "dcnn", "feature": {"kind": "packets"},
             "n_train_frames": 662, "steps": 63, "history": [{}, {}, {}],
@@ -551,13 +551,13 @@ def test_runs_overview_reads_each_seed_and_flags_unconverged(tmp_path):
             "converged": check["converged"], "convergence": check["reason"],
         }  # fmt: skip
         (folder / "metrics.json").write_text(json.dumps(metrics))
-    table = train.runs_overview(tmp_path, ["dcnn_packets"])
+    table = runs.runs_overview(tmp_path, ["dcnn_packets"])
     assert table["seed"].tolist() == [0, 1]
     assert table["converged"].tolist() == [True, False]
     assert table["epochs"].tolist() == [3, 3] and table["steps"].tolist() == [63, 63]
     assert "near chance" in table["reason"].iloc[1]
     with pytest.raises(DataError, match="train lcnn first"):
-        train.runs_overview(tmp_path, ["lcnn"])
+        runs.runs_overview(tmp_path, ["lcnn"])
 
 
 def test_batch_loader_yields_each_batch_of_stored_int16_frames_in_order(tree, tmp_path):
@@ -565,12 +565,12 @@ def test_batch_loader_yields_each_batch_of_stored_int16_frames_in_order(tree, tm
     import soundfile as sf
 
     cfg = cfg_of(tree)
-    store = train.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
+    store = frames.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
     rows = select_frames(store, "train", ["melgan"])
     labels = torch.as_tensor(store.index["label"].to_numpy()[rows])
-    batches = train._batches(len(rows), 8, seed=2, epoch=1, d=train._Dist(rank=1, world=2))
+    batches = frames.batch_positions(len(rows), 8, seed=2, epoch=1, d=dist.Dist(rank=1, world=2))
     rng = torch.get_rng_state()
-    got = list(train.batch_loader(store, rows, labels, batches, "cpu", workers=2))
+    got = list(frames.batch_loader(store, rows, labels, batches, "cpu", workers=2))
     assert torch.equal(torch.get_rng_state(), rng)  # dropout's stream is left alone
     assert len(got) == len(batches) > 2
     n = store.frame_length
@@ -580,7 +580,7 @@ def test_batch_loader_yields_each_batch_of_stored_int16_frames_in_order(tree, tm
             ref, _ = sf.read(r.file, start=r.offset, stop=r.offset + n, dtype="int16")
             np.testing.assert_array_equal(x[k].numpy(), ref)
             assert y[k] == r.label
-    xf, _ = train.to_device(got[0][0], got[0][1], "cpu")
+    xf, _ = frames.to_device(got[0][0], got[0][1], "cpu")
     assert xf.dtype == torch.float32
     np.testing.assert_array_equal(xf.numpy(), got[0][0].numpy() / 32768.0)
 
@@ -597,9 +597,9 @@ def test_loader_workers_train_bit_identically_to_none(tree, tmp_path):
 def test_negative_loader_workers_are_a_config_error(tree):
     with pytest.raises(ConfigError, match="workers.*-1.*>= 0"):
         cfg_of(tree, workers=-1)
-    assert train.loader_workers(cfg_of(tree), "cpu") == 0
-    assert train.loader_workers(cfg_of(tree, workers=3), "cpu") == 3
-    assert 0 <= train.loader_workers(cfg_of(tree), "cuda") <= 4
+    assert frames.loader_workers(cfg_of(tree), "cpu") == 0
+    assert frames.loader_workers(cfg_of(tree, workers=3), "cpu") == 3
+    assert 0 <= frames.loader_workers(cfg_of(tree), "cuda") <= 4
 
 
 # --- init, augment, freeze, publish ------------------------------------------------------
@@ -608,12 +608,12 @@ GAIN = {"kind": "gain", "strengths": [-6], "p": 1.0}
 
 def test_augment_batch_applies_perturb_like_numpy_and_is_deterministic():
     x = np.random.default_rng(1).standard_normal((6, 2000)).astype(np.float32) * 0.1
-    y = train.augment_batch(x, [GAIN], 8000, seed=0, epoch=0, step=0)
+    y = frames.augment_batch(x, [GAIN], 8000, seed=0, epoch=0, step=0)
     np.testing.assert_allclose(y, x * 10 ** (-6 / 20), rtol=1e-6)  # numpy, not perturb
     spec = [{"kind": "white-noise", "strengths": [10.0, 0.0], "p": 0.5}]
-    a = train.augment_batch(x, spec, 8000, seed=3, epoch=1, step=2)
-    b = train.augment_batch(x, spec, 8000, seed=3, epoch=1, step=2)
-    c = train.augment_batch(x, spec, 8000, seed=3, epoch=1, step=3)
+    a = frames.augment_batch(x, spec, 8000, seed=3, epoch=1, step=2)
+    b = frames.augment_batch(x, spec, 8000, seed=3, epoch=1, step=2)
+    c = frames.augment_batch(x, spec, 8000, seed=3, epoch=1, step=3)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     hit = ~np.all(a == x, axis=1)
@@ -624,7 +624,7 @@ def test_augment_batch_applies_perturb_like_numpy_and_is_deterministic():
 
 def test_augment_keeps_the_frame_length_of_a_shift():
     x = np.random.default_rng(2).standard_normal((2, 1000)).astype(np.float32)
-    y = train.augment_batch(x, [{"kind": "shift", "strengths": [0.01], "p": 1.0}], 10000, 0, 0, 0)
+    y = frames.augment_batch(x, [{"kind": "shift", "strengths": [0.01], "p": 1.0}], 10000, 0, 0, 0)
     np.testing.assert_array_equal(y[:, :900], x[:, 100:])
     np.testing.assert_array_equal(y[:, 900:], 0)
 
@@ -643,7 +643,7 @@ def test_augment_keeps_the_frame_length_of_a_shift():
 )
 def test_bad_augment_spec_is_a_config_error_naming_key_and_value(spec, needle):
     with pytest.raises(ConfigError) as err:
-        train.TrainConfig.from_dict({"augment": [spec]})
+        config.TrainConfig.from_dict({"augment": [spec]})
     assert needle in str(err.value)
 
 
@@ -660,7 +660,7 @@ def test_augmented_run_differs_from_a_plain_one_and_resumes_identically(tree, tm
     assert not torch.equal(wa["model.fc.weight"], wp["model.fc.weight"])
 
 
-@pytest.mark.filterwarnings("ignore::gpwave.train.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::gpwave.runs.ConvergenceWarning")
 def test_frozen_parameters_and_batchnorm_stay_fixed(tree, tmp_path):
     cfg = cfg_of(tree, model="dcnn", epochs=1, eval_test=False, lr=0.01, freeze=["cnn"])
     train.train_one(cfg, tmp_path / "r", seed=0)
@@ -711,7 +711,7 @@ def test_publish_writes_weights_and_provenance_that_load_by_name(tree, tmp_path,
         train.run_config({**raw, "seeds": [[0], [1]]}, tmp_path / "grid")
 
 
-@pytest.mark.filterwarnings("ignore::gpwave.train.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::gpwave.runs.ConvergenceWarning")
 def test_freeze_batchnorm_keeps_running_statistics_and_trains_the_rest(tree, tmp_path):
     cfg = cfg_of(tree, model="dcnn", epochs=1, eval_test=False, lr=0.01, freeze_batchnorm=True)
     train.train_one(cfg, tmp_path / "r", seed=0)
@@ -727,7 +727,7 @@ def test_distillation_targets_the_init_model_on_clean_frames(tree, tmp_path):
     init = tmp_path / "init"
     train.train_one(cfg_of(tree, epochs=1, eval_test=False), init, seed=0)
     cfg = cfg_of(tree, epochs=1, eval_test=False, init=str(init / "best.pt"), distill=1.0)
-    store = prepare_store(train.data_config(cfg), store_dir=cfg.store_dir)
+    store = prepare_store(frames.data_config(cfg), store_dir=cfg.store_dir)
     rows = select_frames(store, "train", ["melgan"])
     teacher = Detector.load(init / "best.pt")
     with torch.no_grad():
@@ -740,4 +740,39 @@ def test_distillation_targets_the_init_model_on_clean_frames(tree, tmp_path):
         losses[w] = run["history"][0]["train_loss"]
     assert losses[1.0] < 1e-4 < 0.05 < losses[0.0]  # the student starts as the teacher: KL ~ 0
     with pytest.raises(ConfigError, match="distill=0.5: distillation needs a teacher"):
-        train.TrainConfig(distill=0.5)
+        config.TrainConfig(distill=0.5)
+
+
+# --- nothing lost (issue 21 items 1, 13, 16) ------------------------------------------------
+def test_training_into_an_existing_out_refuses_and_keeps_the_old_files(tree, tmp_path):
+    raw = base_config(*tree, epochs=1, eval_test=False)
+    train.run_config(raw, tmp_path / "a")
+    files = {p: p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError) as err:
+        train.run_config({**raw, "lr": 0.1}, tmp_path / "a")
+    assert str(tmp_path / "a") in str(err.value)
+    assert all(k in str(err.value) for k in ("--resume", "new --out", "--overwrite"))
+    assert {p: p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()} == files
+    train.run_config({**raw, "lr": 0.1}, tmp_path / "a", overwrite=True)
+    assert yaml.safe_load((tmp_path / "a" / "seed0" / "config.yaml").read_text())["lr"] == 0.1
+
+
+def test_resume_into_a_folder_without_a_run_refuses(tree, tmp_path):
+    with pytest.raises(ConfigError, match="no run of this config has a last.pt"):
+        train.run_config(base_config(*tree, epochs=1), tmp_path / "empty", resume=True)
+    assert not (tmp_path / "empty" / "seed0").exists()
+
+
+def test_a_full_disk_while_training_is_one_error_and_leaves_no_tmp(tree, tmp_path, monkeypatch):
+    import errno
+
+    from gpwave.errors import DataError
+
+    def full(obj, f):
+        open(f, "wb").write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs.torch, "save", full)
+    with pytest.raises(DataError, match="could not be written \\(the disk is full\\)"):
+        train.train_one(cfg_of(tree, epochs=1, eval_test=False), tmp_path / "r", seed=0)
+    assert not [p for p in (tmp_path / "r").iterdir() if p.suffix == ".tmp"]
