@@ -69,7 +69,8 @@ pd.Series(cfg.to_dict()).to_frame("value")
 # ## Training, one run per seed
 #
 # Adam with the paper's defaults, cross entropy, real speech against the training
-# generator; the checkpoint with the lowest validation EER is kept as `best.pt`.
+# generator; the checkpoint with the lowest validation EER is kept as `best.pt`. Each seed
+# is one `gpwave.train.Trainer`; its files are the ones `gpwave.runs.Run` names.
 
 # %%
 metrics = {}
@@ -137,7 +138,9 @@ display(summary.round(3))
 #
 # Training frames per second (one-second frames, all epochs) and inference speed of the
 # last seed's best checkpoint in seconds of audio per second, on this run's device. On a
-# GPU node these are the numbers to compare.
+# GPU node these are the numbers to compare. `gpwave.hub.resolve` gives the checkpoint back
+# as a `Detector` (waveforms in, logits out) through `Detector.load`, which reads it with
+# `weights_only=True` and checks its settings before building anything.
 
 # %% tags=["hide-input"]
 first = metrics[cfg.seeds[0]]

@@ -78,7 +78,8 @@ if quick:
 #
 # The released checkpoints hold the weights but not the feature normalisation; gpwave
 # recovers the global mean and standard deviation from the first BatchNorm layer's running
-# statistics (`gpwave.pretrained.fit_global_normalization`). The coif4 checkpoint's
+# statistics (`gpwave.pretrained.fit_global_normalization`); `gpwave.hub.resolve` loads
+# each one by name through `gpwave.pretrained.paper_detector`. The coif4 checkpoint's
 # tensors follow an older layer order of the DCNN; no arrangement of its pooling that we
 # tried gives better than chance, so it is left out rather than shown wrong.
 #
