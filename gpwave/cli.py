@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from gpwave import __version__
-from gpwave.constants import SAMPLE_RATE, DatasetName, StoreDtype
+from gpwave.constants import N_BOOT, SAMPLE_RATE, DatasetName, StoreDtype
 from gpwave.errors import GpwaveError
 
 
@@ -266,7 +266,7 @@ def _add_models(sub: Any) -> None:
         "data_dir", type=Path, nargs="?", help="root of letter-prefixed folders to score"
     )
     e.add_argument("--model", default=None, help=_MODEL_HELP)
-    e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the CIs")
+    e.add_argument("--n-boot", type=int, default=N_BOOT, help="bootstrap resamples of the CIs")
     e.add_argument("--device", default=None, help="cpu, cuda or cuda:N; None: cuda if present")
     e.add_argument("--json", action="store_true", help="print JSON records instead of Markdown")
     e.set_defaults(func=_cmd_evaluate)

@@ -331,7 +331,7 @@ class TrainConfig:
 
     data_dir: str = "${GPWAVE_DATA}/wavefake-mini"
     store_dir: str | None = None
-    sample_rate: int = 22050
+    sample_rate: int = SAMPLE_RATE
     seconds: float = FRAME_SECONDS
     real: str = "ljspeech"
     train_generator: str = "melgan"

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gpwave.constants import Fitting, ModelName, check_option
+from gpwave.constants import FRAME_SECONDS, SAMPLE_RATE, Fitting, ModelName, check_option
 from gpwave.errors import CheckpointError
 
 Shape = tuple[int, int, int]
@@ -498,7 +498,7 @@ class Detector(nn.Module):
         self,
         feature: Any,
         model: ModelName = "dcnn",
-        n_samples: int = 22050,
+        n_samples: int = round(FRAME_SECONDS * SAMPLE_RATE),
         model_kwargs: dict[str, Any] | None = None,
         level_norm: bool = True,
     ):

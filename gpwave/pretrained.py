@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gpwave.constants import PaperModelName, check_option
+from gpwave.constants import SAMPLE_RATE, PaperModelName, check_option
 from gpwave.errors import CheckpointError
 from gpwave.models import Detector
 
@@ -248,7 +248,7 @@ def paper_detector(
     return det.to(device).eval()
 
 
-def architecture(name: PaperModelName, n_samples: int = 22050) -> Detector:
+def architecture(name: PaperModelName, n_samples: int = SAMPLE_RATE) -> Detector:
     """A released detector's architecture and preprocessing, without its weights.
 
     :func:`paper_detector` fills it with the released ones.

@@ -190,6 +190,7 @@ def test_a_crafted_checkpoint_config_is_refused_before_anything_is_allocated(tmp
     det = Detector(FeatureConfig(kind="lfcc"), "linear", 2205)
     for k, (change, match) in enumerate([
         ({"n_samples": 2**33}, "n_samples=8589934592: expected an integer from 1 to 16777216"),
+        ({"n_samples": 2**33, "model": "dcnn", "feature": {"kind": "packets"}}, "n_samples="),
         ({"n_samples": 0}, "n_samples=0"),
         ({"model": "resnet"}, "model='resnet'"),
         ({"n_samples": 2**24, "feature": {"kind": "packets"}}, "16779264 numbers per frame"),
