@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 import yaml
 
-from gpwave import config, evaluate, train
-from gpwave.models import Detector, count_parameters
+from gpwave import config, evaluate, hub, train
+from gpwave.models import count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def write_tables(out: Path, tables: dict[str, dict[int, pd.DataFrame]]) -> pd.Da
 
 
 def speed(run_dir: Path, data: Path) -> dict:
-    det = Detector.load(run_dir / "best.pt")
+    det = hub.resolve(run_dir / "best.pt")
     torch.set_num_threads(torch.get_num_threads())
     files = sorted((data / "A_ljspeech").glob("*.wav"))[:4]
     t0 = time.perf_counter()

@@ -36,8 +36,7 @@ import pandas as pd
 import torch
 import yaml
 
-from gpwave import config, evaluate, frames, train
-from gpwave.models import Detector
+from gpwave import config, evaluate, frames, hub, train
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = {"level_norm": False, "feature": {"power": 2.0}, "global_norm": True}
@@ -106,7 +105,7 @@ def run_variant(name: str, base: dict[str, Any], args: argparse.Namespace) -> di
         "seconds": seconds,
     }
     for ck in ("best", "last"):
-        det = Detector.load(run_dir / f"{ck}.pt")
+        det = hub.resolve(run_dir / f"{ck}.pt")
         table = evaluate.score_split(
             det, store, "test", seen=[cfg.train_generator], n_boot=0, seed=args.seed
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -68,3 +69,29 @@ def test_check_out_refuses_an_existing_run_unless_told(tmp_path):
     runs.check_out(tmp_path, [seed0], resume=False, overwrite=True)
     with pytest.raises(ConfigError, match="contradict"):
         runs.check_out(tmp_path, [seed0], resume=True, overwrite=True)
+
+
+def test_temporary_names_are_unique():
+    p = Path("run/last.pt")
+    assert len({runs.tmp_name(p) for _ in range(50)}) == 50
+
+
+def test_runs_overview_reads_each_seed_and_flags_unconverged(tmp_path):
+    for seed, eer in ((0, 0.01), (1, 0.48)):
+        folder = runs.Run(tmp_path, "dcnn_packets").seed(seed).dir
+        folder.mkdir(parents=True)
+        check = runs.convergence({"val_eer": eer, "val_loss": 0.69, "epoch": 3}, 0.2)
+        metrics = {
+            "seed": seed, "model": "dcnn", "feature": {"kind": "packets"},
+            "n_train_frames": 662, "steps": 63, "history": [{}, {}, {}],
+            "train_seconds": 100.4, "best": {"val_eer": eer},
+            "converged": check["converged"], "convergence": check["reason"],
+        }  # fmt: skip
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    table = runs.runs_overview(tmp_path, ["dcnn_packets"])
+    assert table["seed"].tolist() == [0, 1]
+    assert table["converged"].tolist() == [True, False]
+    assert table["epochs"].tolist() == [3, 3] and table["steps"].tolist() == [63, 63]
+    assert "near chance" in table["reason"].iloc[1]
+    with pytest.raises(DataError, match="train lcnn first"):
+        runs.runs_overview(tmp_path, ["lcnn"])
