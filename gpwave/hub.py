@@ -145,7 +145,9 @@ def source_file(name_or_path: str | Path) -> Path:
     raise _unknown(text)
 
 
-def resolve(name_or_path: str | Path | torch.nn.Module, device: str | torch.device = "cpu") -> Any:
+def resolve(
+    name_or_path: str | Path | torch.nn.Module, device: str | torch.device = "cpu"
+) -> Detector:
     """A ready detector (eval mode, on ``device``) from a name, a path or a detector.
 
     Notebook: notebooks/04_generalization.py
