@@ -304,3 +304,15 @@ def test_detect_with_a_named_model(shared_models, mini_root, tmp_path, monkeypat
     (report,) = json.loads(capsys.readouterr().out)
     assert report["verdict"] == "fake" and len(report["scores"]) >= 1
     assert (tmp_path / "models").is_dir()
+
+
+def test_a_download_error_of_a_named_model_is_not_labelled_as_a_bad_name(
+    capsys, tmp_path, monkeypatch
+):
+    """Issue 21 item 17: a missing mirror read as ``--model: ...`` (a wrong name)."""
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("GPWAVE_MODELS_MIRROR", str(tmp_path / "missing"))
+    assert main(["detect", "--model", "paper-sym5", "a.wav"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpwave: error: ") and "--model:" not in err
+    assert "missing" in err and "Traceback" not in err
