@@ -67,6 +67,8 @@ FRAME_SECONDS = 1.0
 SPLIT = (0.8, 0.1, 0.1)
 #: Bootstrap resamples of an EER's confidence interval.
 N_BOOT = 1000
+#: Wavelet-packet level of the fingerprint spectra (2**14 bands: 0.67 Hz at 22,050 Hz).
+FINGERPRINT_LEVEL = 14
 #: Folder-name prefix letter of the real (bona fide) source.
 REAL_LETTER = "A"
 
