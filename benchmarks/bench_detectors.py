@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 import yaml
 
-from gpwave import detect, evaluate, report, train
-from gpwave.models import Detector, count_parameters
+from gpwave import config, detect, evaluate, hub, report, train
+from gpwave.models import count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def write_tables(out: Path, tables: dict[str, dict[int, pd.DataFrame]]) -> pd.Da
 
 
 def speed(run_dir: Path, data: Path) -> dict:
-    det = Detector.load(run_dir / "best.pt")
+    det = hub.resolve(run_dir / "best.pt")
     torch.set_num_threads(torch.get_num_threads())
     files = sorted((data / "A_ljspeech").glob("*.wav"))[:4]
     t0 = time.perf_counter()
@@ -112,14 +112,14 @@ def speed(run_dir: Path, data: Path) -> dict:
 def main() -> None:
     args = parse_args()
     raw = base_config(args)
-    data = train.resolve_path(raw["data_dir"])
+    data = config.resolve_path(raw["data_dir"])
     args.out.mkdir(parents=True, exist_ok=True)
     tables: dict[str, dict[int, pd.DataFrame]] = {}
     timings = []
     names = args.only or list(DETECTORS)
     for seed in args.seeds:
         for name in names:
-            cfg = train.TrainConfig.from_dict({**raw, **DETECTORS[name], "seeds": [seed]})
+            cfg = config.TrainConfig.from_dict({**raw, **DETECTORS[name], "seeds": [seed]})
             run_dir = args.out / name / f"seed{seed}"
             if args.resume and (run_dir / "metrics.json").is_file():
                 m = json.loads((run_dir / "metrics.json").read_text())

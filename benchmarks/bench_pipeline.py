@@ -1,8 +1,8 @@
 """Benchmark: the training input pipeline's frames/s beside the model step's: which bounds?
 
-Input pipeline: :func:`gpwave.train.batch_loader` over a copy of the mini benchmark's frame
+Input pipeline: :func:`gpwave.frames.batch_loader` over a copy of the mini benchmark's frame
 store (int16), every frame once per pass in a shuffled order, batches of ``--batch-size``,
-each moved and converted by :func:`gpwave.train.to_device` to a device-ready float32
+each moved and converted by :func:`gpwave.frames.to_device` to a device-ready float32
 batch (the CPU here: on CUDA the copy is a pinned, non-blocking transfer). It runs with 0
 and 2 reader processes, with a cold page cache (``posix_fadvise(DONTNEED)`` on the copy's
 shard files before the pass; a pass includes starting its workers, as each epoch does)
@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from bench_store import mini_root
 
-from gpwave import train
+from gpwave import dist, frames
 from gpwave.data import FrameStore
 from gpwave.models import Detector
 from gpwave.transforms import FeatureConfig
@@ -68,12 +68,12 @@ def pipeline_pass(
     batches = [
         b
         for e in range(passes)
-        for b in train._batches(len(rows), batch_size, seed, e, train._Dist())
+        for b in frames.batch_positions(len(rows), batch_size, seed, e, dist.Dist())
     ]
     start = time.perf_counter()
     n = 0
-    for x, y in train.batch_loader(store, rows, labels, batches, "cpu", workers):
-        xf, _ = train.to_device(x, y, "cpu")
+    for x, y in frames.batch_loader(store, rows, labels, batches, "cpu", workers):
+        xf, _ = frames.to_device(x, y, "cpu")
         n += len(xf)
     return n / (time.perf_counter() - start)
 
@@ -83,7 +83,7 @@ def startup_seconds(store: FrameStore, batch_size: int, workers: int) -> float:
     labels = torch.as_tensor(store.index["label"].to_numpy().copy())
     start = time.perf_counter()
     batches = [np.arange(batch_size)]
-    next(iter(train.batch_loader(store, np.arange(len(store)), labels, batches, "cpu", workers)))
+    next(iter(frames.batch_loader(store, np.arange(len(store)), labels, batches, "cpu", workers)))
     return time.perf_counter() - start
 
 
@@ -127,7 +127,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # reader processes: no thread pools
 
-    src = train.protocol_store(REPO / "configs" / "mini.yaml", mini_root())
+    src = frames.protocol_store(REPO / "configs" / "mini.yaml", mini_root())
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(src.path, Path(tmp) / "store")
         store = FrameStore.open(Path(tmp) / "store")

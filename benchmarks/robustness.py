@@ -1,4 +1,4 @@
-"""Side by side: detectors (the paper's released DCNNs by default) under perturbations.
+"""Side by side: detectors (released, published or trained) under perturbations (mini benchmark).
 
 Two tables, both on the mini benchmark (``configs/mini.yaml`` split):
 
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gpwave import evaluate, report, robustness, train
+from gpwave import config, evaluate, hub, report, robustness
+from gpwave.frames import protocol_store
 from gpwave.models import Detector
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,9 +74,9 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--no-folders", action="store_true", help="skip the per-folder table")
     args = ap.parse_args()
-    data = args.data or train.resolve_path("${GPWAVE_DATA}/wavefake-mini")
-    store = train.protocol_store(REPO / "configs/mini.yaml", data)
-    dets = {name: train.load_init(name) for name in args.models}
+    data = args.data or config.resolve_path("${GPWAVE_DATA}/wavefake-mini")
+    store = protocol_store(REPO / "configs/mini.yaml", data)
+    dets = {name: hub.resolve(name) for name in args.models}
     fakes = WAVEFAKE_FOLDERS[1:] if args.split == "test" else ("B",)
     folders = sorted({f for f in store.index["folder"] if f[0] in fakes})
     clips = robustness.sweep_clips(store.index, args.clips, args.clips, folders, args.split,

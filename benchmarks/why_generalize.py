@@ -36,8 +36,7 @@ import pandas as pd
 import torch
 import yaml
 
-from gpwave import evaluate, report, train
-from gpwave.models import Detector
+from gpwave import config, evaluate, frames, hub, report, train
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = {"level_norm": False, "feature": {"power": 2.0}, "global_norm": True}
@@ -65,7 +64,7 @@ def _fit_global(det, store, rows, device, batch=64):
     globalise(det.normalizer)
 
 
-_FIT = train.fit_normalizer
+_FIT = frames.fit_normalizer
 
 
 def summary(table: pd.DataFrame, seen: str) -> dict[str, float]:
@@ -89,14 +88,14 @@ def run_variant(name: str, base: dict[str, Any], args: argparse.Namespace) -> di
                progress=False, n_boot=0, eval_test=False, seeds=[args.seed])  # fmt: skip
     if half:
         raw["limit_train"] = args.half_frames
-    cfg = train.TrainConfig.from_dict(raw)
+    cfg = config.TrainConfig.from_dict(raw)
     run_dir = Path(args.out) / name
-    train.fit_normalizer = _fit_global if global_norm else _FIT
+    frames.fit_normalizer = _fit_global if global_norm else _FIT
     t0 = time.perf_counter()
     m = train.train_one(cfg, run_dir, seed=args.seed)
     seconds = time.perf_counter() - t0
-    train.fit_normalizer = _FIT
-    store = train.protocol_store(raw, args.data)
+    frames.fit_normalizer = _FIT
+    store = frames.protocol_store(raw, args.data)
     row: dict[str, Any] = {
         "variant": name,
         "n_train": m["n_train_frames"],
@@ -106,7 +105,7 @@ def run_variant(name: str, base: dict[str, Any], args: argparse.Namespace) -> di
         "seconds": seconds,
     }
     for ck in ("best", "last"):
-        det = Detector.load(run_dir / f"{ck}.pt")
+        det = hub.resolve(run_dir / f"{ck}.pt")
         table = evaluate.score_split(
             det, store, "test", seen=[cfg.train_generator], n_boot=0, seed=args.seed
         )

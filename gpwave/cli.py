@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from gpwave import __version__
-from gpwave.constants import SAMPLE_RATE, DatasetName, StoreDtype
+from gpwave.constants import N_BOOT, SAMPLE_RATE, DatasetName, StoreDtype
 from gpwave.errors import GpwaveError
 
 #: Deepest packet level ``fingerprint`` accepts: :data:`gpwave.transforms.MAX_LEVEL`
@@ -169,7 +169,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for name, cfg in train.read_config(args.config, overrides):
             print(yaml.safe_dump({"run": str(args.out / name), **cfg.to_dict()}, sort_keys=False))
         return 0
-    results = train.run_config(args.config, out=args.out, resume=args.resume, overrides=overrides)
+    results = train.run_config(
+        args.config, out=args.out, resume=args.resume, overrides=overrides,
+        overwrite=args.overwrite,
+    )  # fmt: skip
     for res in results:
         _print_json(res, indent=None)
     return 0
@@ -187,16 +190,13 @@ def _detector_source(args: argparse.Namespace, rest: list) -> tuple[object, list
         if len(given) < 2:
             raise CheckpointError("give a checkpoint path or --model NAME (see gpwave models)")
         return given[0], given[1:]
-    from gpwave.pretrained import named_detector
+    from gpwave import hub
 
-    try:
-        return named_detector(args.model), given
-    except ValueError as err:  # an unknown name
-        raise CheckpointError(f"--model: {err}") from err
+    return hub.resolve(args.model), given
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from gpwave import evaluate
+    from gpwave import evaluate, hub
     from gpwave.config import resolve_device
     from gpwave.errors import CheckpointError
 
@@ -204,7 +204,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if len(rest) != 1:
         raise CheckpointError("evaluate takes one DATA_DIR (and a checkpoint or --model)")
     device = resolve_device(args.device)
-    det = evaluate._loaded(source, device)
+    det = hub.resolve(source, device)
     store = _evaluation_store(det, rest[0])
     table = evaluate.evaluate_checkpoint(
         det, rest[0], store_dir=store.path, n_boot=args.n_boot, device=device
@@ -267,9 +267,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from gpwave import pretrained
+    from gpwave import hub
 
-    table = pretrained.list_models()
+    table = hub.list_models()
     if args.json:
         _print_json(table.to_dict(orient="records"))
     else:
@@ -375,6 +375,12 @@ def _add_models(sub: Any) -> None:
         "(epochs, lr, weight_decay, device, ...)",
     )
     t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train afresh over the runs already in --out (their files are replaced), "
+        "and replace a published model of the same name",
+    )
+    t.add_argument(
         "--set",
         action="append",
         metavar="KEY=VALUE",
@@ -399,7 +405,7 @@ def _add_models(sub: Any) -> None:
     )
     e.add_argument("--model", default=None, help=_MODEL_HELP)
     e.add_argument(
-        "--n-boot", type=_int_at_least(0, 10**6), default=1000,
+        "--n-boot", type=_int_at_least(0, 10**6), default=N_BOOT,
         help="bootstrap resamples of the CIs (0: none)",
     )  # fmt: skip
     e.add_argument(

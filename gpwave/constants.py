@@ -14,10 +14,10 @@ BoundaryMode = Literal["reflect", "zero", "constant", "periodic", "symmetric"]
 #: or ``natural`` (the filter-bank tree order of ``pywt.WaveletPacket``).
 PacketOrder = Literal["freq", "natural"]
 #: Input features a detector can be trained on (``waveform``: the frame itself, for
-#: models that compute their own features, such as ``fusion``).
+#: models that compute their own features).
 FeatureKind = Literal["packets", "stft", "lfcc", "mfcc", "waveform"]
 #: Detector models in the registry of :mod:`gpwave.models`.
-ModelName = Literal["dcnn", "dcnn_nodil", "dcnn_nodrop", "lcnn", "gmm", "linear", "fusion"]
+ModelName = Literal["dcnn", "dcnn_nodil", "dcnn_nodrop", "lcnn", "gmm", "linear"]
 #: Attribution methods of :mod:`gpwave.attribution`.
 AttributionMethod = Literal["integrated_gradients", "saliency"]
 #: Attribution targets: the real class, the fake class, or both.
@@ -30,8 +30,6 @@ StoreDtype = Literal["int16", "float16"]
 DatasetName = Literal["mini", "wavefake", "ljspeech", "extension", "models", "speakers"]
 #: The paper's released detectors (:mod:`gpwave.pretrained`).
 PaperModelName = Literal["paper-sym5", "paper-coif4", "paper-stft"]
-#: Detectors gpwave trains and publishes itself (``gpwave train configs/robust.yaml``).
-PublishedModelName = Literal["gpwave-robust"]
 #: Frequency-axis scaling of fingerprint plots.
 AxisScale = Literal["linear", "log"]
 #: Colour of additive noise in :mod:`gpwave.perturb`: flat power or 1/f power.
@@ -54,8 +52,23 @@ PerturbationKind = Literal[
     "lowpass",
 ]
 
+#: How a model is fitted: by gradient steps, or in closed form on a stream of frames
+#: (:attr:`gpwave.models.GMMDetector.fitting`).
+Fitting = Literal["gradient", "closed-form"]
+
+#: What a published model's name may look like (:func:`gpwave.hub.check_name`).
+MODEL_NAME_PATTERN = r"[a-z0-9][a-z0-9_.-]{0,63}"
+
 #: Sample rate of LJSpeech and WaveFake.
 SAMPLE_RATE = 22050
+#: Length of a frame (a detector's input) in seconds.
+FRAME_SECONDS = 1.0
+#: Utterance fractions of the train, validation and test splits.
+SPLIT = (0.8, 0.1, 0.1)
+#: Bootstrap resamples of an EER's confidence interval.
+N_BOOT = 1000
+#: Wavelet-packet level of the fingerprint spectra (2**14 bands: 0.67 Hz at 22,050 Hz).
+FINGERPRINT_LEVEL = 14
 #: Folder-name prefix letter of the real (bona fide) source.
 REAL_LETTER = "A"
 

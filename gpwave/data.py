@@ -490,7 +490,7 @@ def file_table(root: str | Path, utterance_pattern: str | None = None) -> pd.Dat
     """One row per audio file of a letter-prefixed data root, to score file by file.
 
     Utterance ids group a file with its counterparts in the other folders, so a bootstrap
-    by utterance (:func:`gpwave.evaluate.eer_ci` with ``groups``) resamples whole
+    by utterance (:func:`gpwave.metrics.eer_ci` with ``groups``) resamples whole
     utterances. By default they are :func:`utterance_id` (LJSpeech ids); sets whose files
     carry only a shared number (speakers-tts-mini: ``ms_gt_1.wav``, ``ms_mg_1.wav``) pass
     a regex whose first group is that number: the registry's ``utterance_pattern``.

@@ -24,10 +24,11 @@ import soundfile as sf
 import soxr
 from tqdm.auto import tqdm
 
+from gpwave import hub
 from gpwave.config import resolve_device
 from gpwave.constants import SILENCE_FLOOR_DBFS, SILENCE_RELATIVE_DB
 from gpwave.errors import AudioError, AudioWarning
-from gpwave.evaluate import _loaded, score_waveforms
+from gpwave.evaluate import score_waveforms
 from gpwave.report import jsonable
 
 #: Files with more windows than this get their own progress bar in :func:`detect_files`.
@@ -240,7 +241,7 @@ def detect_files(
     if not (isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0):
         raise ValueError(f"threshold={threshold!r}: expected a number in [0, 1]")
     device = resolve_device(device)
-    det = _loaded(checkpoint, device)
+    det = hub.resolve(checkpoint, device)
     bar = tqdm(files, desc="detect", unit="file", disable=not progress)
     return [_detect_one(det, f, threshold, device, progress) for f in bar]
 

@@ -20,14 +20,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from gpwave import report
+from gpwave import hub, report
 from gpwave.config import resolve_device
 from gpwave.constants import ScoreKind, check_option
-
-# Temporary names for the call sites in train.py and cli.py (owned by other helpers):
-# the lead points them at gpwave.metrics / gpwave.report when merging, then drops these.
-from gpwave.metrics import accuracy, eer  # noqa: E402,F401
-from gpwave.report import POOLED, jsonable, save_table, to_json, to_markdown  # noqa: E402,F401
 
 
 # --- scoring --------------------------------------------------------------------------
@@ -325,15 +320,6 @@ def score_trees(
 
 
 # --- checkpoints on folders and files -------------------------------------------------
-def _loaded(checkpoint: str | Path | torch.nn.Module, device: str) -> torch.nn.Module:
-    """A loaded detector in eval mode on ``device``, from a checkpoint path or as given."""
-    from gpwave.models import Detector
-
-    if isinstance(checkpoint, torch.nn.Module):
-        return checkpoint.to(device).eval()
-    return Detector.load(checkpoint, map_location=device)
-
-
 def evaluate_checkpoint(
     checkpoint: str | Path | Any,
     data_dir: str | Path,
@@ -349,7 +335,7 @@ def evaluate_checkpoint(
 
     Args:
         checkpoint: A checkpoint written by :mod:`gpwave.train`, or a loaded detector
-            (e.g. :func:`gpwave.pretrained.paper_detector`).
+            (anything :func:`gpwave.hub.resolve` takes).
         data_dir: Root of letter-prefixed folders.
         store_dir: Frame-store location (default: the data module's default).
         n_boot: Bootstrap resamples for the CIs.
@@ -362,7 +348,7 @@ def evaluate_checkpoint(
     from gpwave.data import DataConfig, prepare_store
 
     device = resolve_device(device)
-    det = _loaded(checkpoint, device)
+    det = hub.resolve(checkpoint, device)
     cfg = DataConfig(
         root=data_dir,
         sample_rate=det.feature_config.sample_rate,

@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from gpwave.constants import ModelName, check_option
+from gpwave.constants import FRAME_SECONDS, SAMPLE_RATE, Fitting, ModelName, check_option
 from gpwave.errors import CheckpointError
 
 Shape = tuple[int, int, int]
@@ -124,6 +125,9 @@ class DCNN(nn.Module):
 
     memory_format: torch.memory_format = torch.channels_last
 
+    #: Fitted by gradient steps (:mod:`gpwave.fitting`).
+    fitting: Fitting = "gradient"
+
     def __init__(
         self,
         input_shape: Shape,
@@ -156,8 +160,7 @@ class DCNN(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The head's input averaged over the time channels, ``(B, fc.in_features)``.
 
-        The head is linear, so ``fc(embed(x))`` equals :meth:`forward` up to rounding;
-        :class:`FusionHead` learns on these embeddings.
+        The head is linear, so ``fc(embed(x))`` equals :meth:`forward` up to rounding.
         """
         return self._blocks(x).flatten(2).mean(1)
 
@@ -191,6 +194,9 @@ class LCNN(nn.Module):
         dropout: Dropout after the conv stack.
         n_classes: Number of outputs.
     """
+
+    #: Fitted by gradient steps (:mod:`gpwave.fitting`).
+    fitting: Fitting = "gradient"
 
     def __init__(self, input_shape: Shape, dropout: float = 0.7, n_classes: int = 2):
         super().__init__()
@@ -230,6 +236,9 @@ class LinearProbe(nn.Module):
         input_shape: Feature shape ``(C, F, T)``.
         n_classes: Number of outputs.
     """
+
+    #: Fitted by gradient steps (:mod:`gpwave.fitting`).
+    fitting: Fitting = "gradient"
 
     def __init__(self, input_shape: Shape, n_classes: int = 2):
         super().__init__()
@@ -276,7 +285,8 @@ class GMMDetector(nn.Module):
         max_vectors: Most vectors per class used for fitting (random subset).
     """
 
-    fit_by_gradient = False
+    #: Fitted in closed form by :meth:`fit` on every training frame (:mod:`gpwave.fitting`).
+    fitting: Fitting = "closed-form"
 
     def __init__(
         self,
@@ -488,7 +498,7 @@ class Detector(nn.Module):
         self,
         feature: Any,
         model: ModelName = "dcnn",
-        n_samples: int = 22050,
+        n_samples: int = round(FRAME_SECONDS * SAMPLE_RATE),
         model_kwargs: dict[str, Any] | None = None,
         level_norm: bool = True,
     ):
@@ -528,6 +538,11 @@ class Detector(nn.Module):
             spec.get("model_kwargs"),
             spec.get("level_norm", True),
         )
+
+    @property
+    def fitting(self) -> Fitting:
+        """How the model is fitted: its class's ``fitting`` (:mod:`gpwave.fitting`)."""
+        return check_option(self.model.fitting, Fitting, f"{self.model_name}.fitting")
 
     def raw_features(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Un-normalised features ``(B, C, F, T)`` of waveforms ``(B, N)`` (float32)."""
@@ -583,8 +598,7 @@ class Detector(nn.Module):
         """
         ckpt = load_checkpoint(path, map_location)
         try:
-            if int(ckpt["detector"]["n_samples"]) <= 0:
-                raise ValueError(f"n_samples={ckpt['detector']['n_samples']} must be positive")
+            check_spec(ckpt["detector"])  # before anything is allocated
             det = cls.from_spec(ckpt["detector"])
             det.load_state_dict(ckpt["model"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
@@ -592,126 +606,49 @@ class Detector(nn.Module):
         return det.to(map_location).eval()
 
 
-#: The released detectors a :class:`FusionHead` fuses unless told otherwise.
-FUSION_BODIES = ("paper-sym5", "paper-stft")
+#: Largest frame a checkpoint may ask for (2**24 samples: 12.7 min at 22,050 Hz).
+MAX_SAMPLES = 2**24
+#: Largest feature map per frame, in numbers (2**24 float32s: 64 MiB).
+MAX_FEATURE_SIZE = 2**24
 
 
-class FusionHead(nn.Module):
-    """Frozen released DCNNs and one logistic head over what they see (``gpwave-robust``).
+def check_spec(spec: Any) -> dict[str, Any]:
+    """Check a detector spec (:meth:`Detector.spec`) against sane bounds before building it.
 
-    Each body is one of the paper's released detectors (:mod:`gpwave.pretrained`),
-    frozen. For a waveform frame the head sees, per body, its logit difference
-    (fake - real) clipped to ``[-clip, clip]`` and scaled by ``anchor``, and its
-    embedding (:meth:`DCNN.embed`, standardised with the training mean/std). The head is
-    an L2-penalised logistic regression (inverse strength ``C``, sklearn) fitted by
-    :meth:`fit` on the training frames, clean and ``views`` perturbed copies of each
-    (``augment``); the scaled logits are barely penalised, so the head starts from the
-    released models' decisions and the penalised embedding weights add what the
-    perturbed frames need. Its input is the ``waveform`` feature ``(B, 1, 1, N)``.
-
-    Notebook: notebooks/07_robustness.py
+    A checkpoint's spec decides what :meth:`Detector.from_spec` allocates: a crafted
+    ``n_samples`` or feature level would take the machine's memory.
 
     Args:
-        input_shape: ``(1, 1, N)``: the ``waveform`` feature of N-sample frames.
-        bodies: Names of released detectors (``paper-sym5``, ``paper-stft``).
-        clip: Bound of each body's logit difference.
-        anchor: Scale of the clipped logits in the head's input (a weaker penalty).
-        C: Inverse L2 strength of the logistic regression.
-        views: Perturbed copies of each training frame in the fit (besides the clean one).
+        spec: The spec read from a checkpoint.
+
+    Returns:
+        ``spec``.
+
+    Raises:
+        ValueError: A missing or out-of-range entry (the message names it).
+
+    Example:
+        >>> check_spec({"feature": {}, "model": "dcnn", "n_samples": 2**33})
+        Traceback (most recent call last):
+        ValueError: n_samples=8589934592: expected an integer from 1 to 16777216
     """
+    from gpwave.transforms import FeatureConfig, FeatureExtractor
 
-    fit_by_gradient = False
-
-    def __init__(
-        self,
-        input_shape: Shape,
-        bodies: Sequence[str] = FUSION_BODIES,
-        clip: float = 20.0,
-        anchor: float = 10.0,
-        C: float = 0.1,
-        views: int = 2,
-    ):
-        super().__init__()
-        from gpwave.pretrained import body_detector
-
-        if tuple(input_shape[:2]) != (1, 1):
-            raise ValueError(f"fusion: expects the waveform feature (1, 1, N), got {input_shape}")
-        if clip <= 0 or anchor <= 0 or C <= 0 or views < 0:
-            raise ValueError(f"fusion: clip={clip}, anchor={anchor}, C={C} must be > 0 and "
-                             f"views={views} >= 0")  # fmt: skip
-        self.names = list(bodies)
-        self.clip, self.anchor, self.C, self.views = float(clip), float(anchor), float(C), views
-        self.bodies = nn.ModuleList([body_detector(n, int(input_shape[2])) for n in self.names])
-        for p in self.bodies.parameters():
-            p.requires_grad_(False)
-        dim = sum(b.model.fc.in_features for b in self.bodies)
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("scale", torch.ones(dim))
-        self.linear = nn.Linear(len(self.names) + dim, 1)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def train(self, mode: bool = True) -> FusionHead:
-        """Bodies stay in eval mode (frozen BatchNorm, no dropout)."""
-        super().train(mode)
-        self.bodies.eval()
-        return self
-
-    @torch.no_grad()
-    def inputs(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """The head's raw input ``(B, n_bodies + dim)``: scaled clipped logits, embeddings.
-
-        Args:
-            waveforms: Frames ``(B, N)``.
-        """
-        logits, embeddings = [], []
-        for body in self.bodies:
-            e = body.model.embed(body.features(waveforms))
-            z = body.model.fc(e)
-            logits.append(log_odds(z).clamp(-self.clip, self.clip) * self.anchor)
-            embeddings.append(e)
-        return torch.cat([torch.stack(logits, 1), *embeddings], 1).float()
-
-    def design(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Standardise the embedding columns of :meth:`inputs` (the logits stay as they are)."""
-        k = len(self.names)
-        return torch.cat([inputs[:, :k], (inputs[:, k:] - self.mean) / self.scale], 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 2)`` ``(-s/2, s/2)`` of the head's score s, from ``(B, 1, 1, N)``."""
-        s = self.linear(self.design(self.inputs(x[:, 0, 0])))[:, 0]
-        return torch.stack([-s / 2, s / 2], 1)
-
-    def load_bodies(self) -> None:
-        """Copy the released weights into the bodies (downloads them if needed)."""
-        from gpwave.pretrained import paper_detector
-
-        for name, body in zip(self.names, self.bodies, strict=True):
-            body.load_state_dict(paper_detector(name).state_dict())
-
-    def fit(self, inputs: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> None:
-        """Fit the head on :meth:`inputs` of the training views.
-
-        Args:
-            inputs: ``(n, n_bodies + dim)`` rows from :meth:`inputs`.
-            labels: 0 (real) / 1 (fake), shape ``(n,)``.
-            seed: Random state of the solver.
-        """
-        from sklearn.linear_model import LogisticRegression
-
-        k = len(self.names)
-        emb = inputs[:, k:].double()
-        self.mean.copy_(emb.mean(0).float())
-        self.scale.copy_(emb.std(0, unbiased=False).clamp_min(1e-6).float())
-        x = self.design(inputs.float()).double().numpy()
-        clf = LogisticRegression(C=self.C, max_iter=5000, random_state=seed)
-        clf.fit(x, labels.cpu().numpy())
-        with torch.no_grad():
-            self.linear.weight.copy_(torch.as_tensor(clf.coef_, dtype=torch.float32))
-            self.linear.bias.copy_(torch.as_tensor(clf.intercept_, dtype=torch.float32))
-
-
-MODELS["fusion"] = FusionHead
+    if not isinstance(spec, dict) or not isinstance(spec.get("feature"), dict):
+        raise ValueError("the detector entry is not a mapping with a feature mapping")
+    n = spec.get("n_samples")
+    if not (isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_SAMPLES):
+        raise ValueError(f"n_samples={n!r}: expected an integer from 1 to {MAX_SAMPLES}")
+    check_option(spec.get("model"), ModelName, "model")
+    if not isinstance(spec.get("model_kwargs") or {}, dict):
+        raise ValueError(f"model_kwargs={spec.get('model_kwargs')!r}: expected a mapping")
+    cfg = FeatureConfig.from_dict(spec["feature"])
+    # output_shape reads only .cfg: the shape without building the extractor's filters
+    size = math.prod(FeatureExtractor.output_shape(SimpleNamespace(cfg=cfg), n))
+    if size > MAX_FEATURE_SIZE:
+        raise ValueError(f"feature {cfg.kind} of {n} samples has {size} numbers per frame "
+                         f"(at most {MAX_FEATURE_SIZE})")  # fmt: skip
+    return spec
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

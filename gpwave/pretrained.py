@@ -31,14 +31,8 @@ BatchNorm), its outputs on real vs full-band MelGAN stay at chance, and the runn
 statistics of its third and later BatchNorms are missed by factors of 1.2 to 3.7. What
 else differs could not be recovered from the checkpoint.
 
-Besides the paper's models, gpwave publishes detectors it trains itself
-(:data:`PUBLISHED_MODELS`): ``gpwave train configs/robust.yaml`` (``publish:
-gpwave-robust``) writes ``$GPWAVE_DATA/models/gpwave-robust.pt`` and its provenance
-``.json``; :func:`named_detector` loads either kind by name (``--model``), a published
-one through :meth:`gpwave.models.Detector.load` (``weights_only=True``), and says how
-to train it when it is missing. ``gpwave-robust`` is a :class:`gpwave.models.FusionHead`
-over the released sym5 and STFT models (:func:`body_detector`), so its file carries
-their EUPL-1.2 weights: ``gpwave models`` says so.
+Every caller gets a detector through :func:`gpwave.hub.resolve` (a released name, a
+published name or a checkpoint path); this module only knows the released checkpoints.
 
 Notebook: notebooks/04_generalization.py
 """
@@ -50,11 +44,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from gpwave.constants import PaperModelName, PublishedModelName, check_option
+from gpwave.constants import SAMPLE_RATE, PaperModelName, check_option
 from gpwave.errors import CheckpointError
 from gpwave.models import Detector
 
@@ -146,9 +139,28 @@ def checkpoint_path(
     from gpwave import download
 
     spec = _check_name(name)
-    root = download.fetch("models", dest=dest, mirror=mirror, progress=progress)
     row = download.models_manifest().set_index("feature").loc[spec.feature]
+    local = Path(dest if dest is not None else download.default_data_dir()) / "models"
+    path = local / row["file"]
+    if path.is_file() and _verified(path, row["md5"]):
+        return path  # offline: no mirror needed, and only this model's file is checked
+    root = download.fetch("models", dest=dest, mirror=mirror, progress=progress)
     return root / row["file"]
+
+
+#: ``(path, size, mtime) -> md5 verified`` of released files checked in this process.
+_VERIFIED: dict[tuple[str, int, float], bool] = {}
+
+
+def _verified(path: Path, md5: str) -> bool:
+    """Does a present released checkpoint match its pinned md5 (cached per file state)?"""
+    from gpwave.download import file_hash
+
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = file_hash(path) == str(md5).lower()
+    return _VERIFIED[key]
 
 
 def convert_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -225,7 +237,7 @@ def paper_detector(
         state = convert_state(ckpt["MODEL_STATE"])
     except Exception as err:  # noqa: BLE001 - any unpickling failure means unusable
         raise CheckpointError(f"{path}: not a released reference checkpoint ({err})") from err
-    det = body_detector(name)
+    det = architecture(name)
     try:
         det.model.load_state_dict(state)
     except RuntimeError as err:
@@ -236,11 +248,10 @@ def paper_detector(
     return det.to(device).eval()
 
 
-def body_detector(name: PaperModelName, n_samples: int = 22050) -> Detector:
+def architecture(name: PaperModelName, n_samples: int = SAMPLE_RATE) -> Detector:
     """A released detector's architecture and preprocessing, without its weights.
 
-    :class:`gpwave.models.FusionHead` builds its bodies with it (a fusion checkpoint
-    holds their weights); :func:`paper_detector` fills it with the released ones.
+    :func:`paper_detector` fills it with the released ones.
 
     Args:
         name: ``paper-sym5`` or ``paper-stft``.
@@ -354,7 +365,7 @@ def globalize_normalization(det: Detector) -> Detector:
     then sees inputs scaled the way it was trained on.
 
     Args:
-        det: A detector whose normaliser was fitted (:func:`gpwave.train.fit_normalizer`).
+        det: A detector whose normaliser was fitted (:func:`gpwave.frames.fit_normalizer`).
 
     Returns:
         ``det``.
@@ -364,125 +375,3 @@ def globalize_normalization(det: Detector) -> Detector:
     grand = mean.mean()  # every band has the same count
     var = (m2 / n).mean() + ((mean - grand) ** 2).mean()
     return set_global_normalization(det, float(grand), float(var.sqrt().clamp_min(norm.min_std)))
-
-
-# --- detectors gpwave publishes -----------------------------------------------------------
-#: Detectors gpwave trains itself: name -> the config that makes it.
-PUBLISHED_MODELS: dict[str, str] = {"gpwave-robust": "configs/robust.yaml"}
-#: What the book measured of a published detector, shown by ``gpwave models`` once trained.
-PUBLISHED_CAVEATS: dict[str, str] = {
-    "gpwave-robust": "experimental: not more robust than paper-stft on the robustness "
-    "chapter's tests, and fails on new speakers (EER > 50 % on VCTK); prefer paper-stft",
-}
-
-
-def published_path(name: PublishedModelName, dest: str | Path | None = None) -> Path:
-    """Where a published detector lives: ``<dest>/models/<name>.pt`` (and ``.json``).
-
-    Args:
-        name: A key of :data:`PUBLISHED_MODELS`.
-        dest: Data folder (default ``$GPWAVE_DATA``).
-
-    Returns:
-        The ``.pt`` path (it may not exist yet).
-    """
-    from gpwave.download import default_data_dir
-
-    check_option(name, PublishedModelName, "model")
-    return Path(dest if dest is not None else default_data_dir()) / "models" / f"{name}.pt"
-
-
-def published_detector(
-    name: PublishedModelName, dest: str | Path | None = None, device: str | torch.device = "cpu"
-) -> Detector:
-    """A detector gpwave published with ``gpwave train CONFIG`` (``publish: NAME``).
-
-    Args:
-        name: A key of :data:`PUBLISHED_MODELS`.
-        dest: Data folder (default ``$GPWAVE_DATA``).
-        device: Where the detector lives.
-
-    Returns:
-        The detector in eval mode (loaded with ``weights_only=True``).
-
-    Raises:
-        CheckpointError: It is not trained yet (the message gives the command) or unusable.
-    """
-    path = published_path(name, dest)
-    if not path.is_file():
-        raise CheckpointError(
-            f"{name}: not trained yet ({path} is missing); run "
-            f"gpwave train {PUBLISHED_MODELS[name]} --out results/{name.split('-')[-1]}"
-        )
-    return Detector.load(path, map_location=device)
-
-
-def named_detector(name: str, device: str | torch.device = "cpu") -> Detector:
-    """Any named detector: a paper model or one gpwave published (``--model NAME``).
-
-    Args:
-        name: A name :func:`list_models` lists.
-        device: Where the detector lives.
-
-    Returns:
-        The detector in eval mode.
-
-    Raises:
-        ValueError: An unknown name (the message lists the known ones).
-        CheckpointError: A missing or unusable checkpoint.
-    """
-    if name in PUBLISHED_MODELS:
-        return published_detector(name, device=device)
-    if name not in PAPER_MODELS:
-        known = ", ".join([*PAPER_MODELS, *PUBLISHED_MODELS])
-        raise ValueError(f"model={name!r} is not one of {known}")
-    return paper_detector(name, device=device)
-
-
-def _published_row(name: str) -> dict[str, Any]:
-    """The :func:`list_models` row of a published detector, trained or not."""
-    import json
-
-    path, config = published_path(name), PUBLISHED_MODELS[name]
-    row = {"name": name, "feature": "", "licence": "", "source": "gpwave", "commit": "",
-           "training_data": "", "mean": np.nan, "std": np.nan,
-           "note": f"not trained yet: run gpwave train {config}"}  # fmt: skip
-    if path.is_file() and path.with_suffix(".json").is_file():
-        prov = json.loads(path.with_suffix(".json").read_text())
-        cfg = prov.get("config", {})
-        bodies = list(prov.get("bodies_md5") or {})
-        start = f"bodies {' + '.join(bodies)}" if bodies else f"init {cfg.get('init')}"
-        row.update(
-            feature=" + ".join(PAPER_MODELS[b].feature for b in bodies if b in PAPER_MODELS)
-            or prov.get("feature", ""), commit=prov.get("git_commit", ""),
-            licence="EUPL-1.2 (the released bodies)" if bodies else "",
-            training_data=f"{cfg.get('real')} vs {cfg.get('train_generator')} "
-            f"({cfg.get('data_dir')}), {start}, augmented",
-            note="; ".join(filter(None, [f"trained {prov.get('date', '')} by gpwave train "
-                                         f"{config}", PUBLISHED_CAVEATS.get(name)])),
-        )  # fmt: skip
-    return row
-
-
-def list_models() -> pd.DataFrame:
-    """The named detectors gpwave can load, and where they came from.
-
-    Returns:
-        One row per model: name, feature, licence, source repository, commit, training
-        data, the fitted mean/std and a note (for a published detector not trained yet:
-        the command that trains it).
-    """
-    from gpwave.download import models_manifest
-
-    manifest = models_manifest().set_index("feature")
-    rows = []
-    for spec in PAPER_MODELS.values():
-        row = manifest.loc[spec.feature]
-        rows.append({
-            "name": spec.name, "feature": spec.feature, "licence": row["licence"],
-            "source": row["source_repo"], "commit": row["source_commit"],
-            "training_data": TRAINING_DATA, "mean": spec.mean, "std": spec.std,
-            "note": spec.note,
-        })  # fmt: skip
-    rows.extend(_published_row(name) for name in PUBLISHED_MODELS)
-    return pd.DataFrame(rows)

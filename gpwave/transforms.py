@@ -481,7 +481,7 @@ class FeatureExtractor(nn.Module):
           n_fft and hop from :func:`stft_params` (F = 2**level) or from ``stft_n_fft`` /
           ``stft_hop`` (F = n_fft // 2 + 1), centred reflect-padded frames.
         * ``waveform``: the frame unchanged, as ``(B, 1, 1, N)`` (C = F = 1, T = N), for
-          models that compute their own features from it (:class:`gpwave.models.FusionHead`).
+          models that compute their own features from it.
         * ``lfcc`` / ``mfcc``: WaveFake's baselines (torchaudio LFCC/MFCC with
           ``log_lf``/``log_mels``): power spectrum (Hann, n_fft, hop n_fft // 2, centred,
           reflect padding), 20 linear / HTK-mel triangular filters, ``log(. + 1e-6)``,

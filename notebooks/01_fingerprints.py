@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from IPython.display import HTML, display
 
-from gpwave import attribution, fingerprints, plots, pretrained, widgets
+from gpwave import attribution, fingerprints, hub, plots, widgets
 from gpwave.config import resolve_device
 from gpwave.data import frame_audio, load_audio
 
@@ -88,7 +88,7 @@ fig = plots.plot_spectra([real, spectra[example_generator]])
 # on more frames.
 
 # %% tags=["hide-input"]
-paper = pretrained.paper_detector("paper-sym5", device=resolve_device(device))
+paper = hub.resolve("paper-sym5", device=resolve_device(device))
 paper_frames = []
 for folder in ("A_ljspeech", "E_fbmelgan"):
     for f in sorted((Path(data_dir) / folder).glob("*.wav"))[:paper_files]:

@@ -28,7 +28,7 @@ import os
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
-from gpwave import data, train, widgets
+from gpwave import data, frames, widgets
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -64,7 +64,7 @@ fig.tight_layout()
 # to the test split in every folder, the real one included.
 
 # %%
-store = train.protocol_store(protocol_file, data_dir, store_dir)
+store = frames.protocol_store(protocol_file, data_dir, store_dir)
 index = store.index
 print(f"{len(store)} frames of {store.frame_length} samples in {store.path}")
 
@@ -137,7 +137,7 @@ for utterance in example_utterances:
 #     protocol_file, {"split_seed": 1, "data_dir": str(data_dir)}
 # )
 # by_seed1 = index.assign(
-#     split=data.assign_splits(index, train.data_config(cfg1))
+#     split=data.assign_splits(index, frames.data_config(cfg1))
 # )
 # display(
 #     by_seed1.pivot_table(

@@ -21,7 +21,7 @@
 # for each seed; every seed's best checkpoint is then scored on every test folder.
 # Everything it writes lands in `results_dir/runs/<run_name>/seed<k>/`: `best.pt`,
 # `last.pt`, `config.yaml`, `metrics.json` and `test_table.*`. Every setting the protocol
-# and the overrides leave out takes its default from `gpwave.train.TrainConfig`.
+# and the overrides leave out takes its default from `gpwave.config.TrainConfig`.
 #
 # The book runs it several times (the run matrix in `configs/book.yaml`: DCNN on wavelet
 # packets and on the STFT, the DCNN without dilation, the LCNN, GMMs on LFCC and MFCC, a
@@ -39,13 +39,12 @@
 
 # %% tags=["hide-input"]
 import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from gpwave import book, evaluate, models, report, train
+from gpwave import book, evaluate, hub, report, runs, train
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -63,37 +62,39 @@ if quick:
     overrides = {**overrides, **book.run_matrix()["quick"]}
 here = {"data_dir": str(data_dir), **({"store_dir": str(store_dir)} if store_dir else {})}
 ((_, cfg),) = train.read_config(protocol_file, {**overrides, **here, "progress": False})
-out = Path(results_dir) / "runs" / run_name
+run = runs.Run(results_dir, run_name)
 pd.Series(cfg.to_dict()).to_frame("value")
 
 # %% [markdown]
 # ## Training, one run per seed
 #
 # Adam with the paper's defaults, cross entropy, real speech against the training
-# generator; the checkpoint with the lowest validation EER is kept as `best.pt`.
+# generator; the checkpoint with the lowest validation EER is kept as `best.pt`. Each seed
+# is one `gpwave.train.Trainer`; its files are the ones `gpwave.runs.Run` names.
 
 # %%
 metrics = {}
 for seed in cfg.seeds:
-    metrics[seed] = train.train_one(cfg, out / f"seed{seed}", seed=seed)
+    metrics[seed] = train.train_one(cfg, run.seed(seed).dir, seed=seed)
     m = metrics[seed]
     print(
         f"seed {seed}: {m['n_parameters']:,} parameters, {m['n_train_frames']} training frames, "
         f"best epoch {m['best']['epoch']} (validation EER {m['best']['val_eer']:.3f}), "
         f"{m['train_seconds']:.0f} s"
     )
-    print("  " + train.convergence_note(m))
+    print("  " + runs.convergence_note(m))
 
 # %% [markdown]
-# A run whose config names `publish` (the book's `robust` run: `configs/robust.yaml`)
-# then publishes its first seed's best checkpoint with its provenance, as `gpwave train`
-# does, so that `gpwave detect --model gpwave-robust` uses the model this build fitted.
+# A run whose config names `publish` then publishes its first seed's best checkpoint
+# with its provenance, as `gpwave train` does, so that `gpwave detect --model NAME` uses
+# the model this build fitted (the build owns that name: it replaces it).
 
 # %%
 if cfg.publish:
     first = cfg.seeds[0]
-    command = train.command_line(protocol_file, out, overrides)
-    published = train.publish(cfg, out / f"seed{first}", metrics[first], command)
+    command = runs.command_line(protocol_file, run.dir, overrides)
+    prov = runs.provenance(cfg, metrics[first], command)
+    published = hub.publish(run.seed(first).best, cfg.publish, prov, overwrite=True)
     print(f"published {cfg.publish}: {published}")
 
 # %% tags=["hide-input"]
@@ -124,9 +125,9 @@ fig.tight_layout()
 # deviation over seeds.
 
 # %%
-tables = report.load_seed_tables(out, seeds=cfg.seeds)
+tables = report.load_seed_tables(run.dir, seeds=cfg.seeds)
 summary = report.aggregate_seeds(tables)
-report.save_table(summary, out / "test_summary")
+report.save_table(summary, run.dir / "test_summary")
 print(f"{int(summary['n_frames'].max())} test frames in the largest row")
 
 # %% tags=["hide-input"]
@@ -137,17 +138,19 @@ display(summary.round(3))
 #
 # Training frames per second (one-second frames, all epochs) and inference speed of the
 # last seed's best checkpoint in seconds of audio per second, on this run's device. On a
-# GPU node these are the numbers to compare.
+# GPU node these are the numbers to compare. `gpwave.hub.resolve` gives the checkpoint back
+# as a `Detector` (waveforms in, logits out) through `Detector.load`, which reads it with
+# `weights_only=True` and checks its settings before building anything.
 
 # %% tags=["hide-input"]
 first = metrics[cfg.seeds[0]]
-detector = models.Detector.load(out / f"seed{cfg.seeds[-1]}" / "best.pt")
+detector = hub.resolve(run.seed(cfg.seeds[-1]).best)
 speed = {
     "device": first["device"],
     "training frames/s": first["n_train_frames"] * len(first["history"]) / first["train_seconds"],
     "inference audio s/s": evaluate.inference_speed(detector, n_frames=4 if quick else 64),
 }
-pd.Series(speed).to_frame(run_name).to_json(out / "throughput.json")
+pd.Series(speed).to_frame(run_name).to_json(run.dir / "throughput.json")
 display(pd.Series(speed).to_frame(run_name))
 
 # %% [markdown]
@@ -200,7 +203,7 @@ display(pd.Series(speed).to_frame(run_name))
 #     m = train.train_one(
 #         c, Path(results_dir) / "exercises" / f"lr{lr:g}", seed=0
 #     )
-#     print(f"lr {lr:g}:", train.convergence_note(m))
+#     print(f"lr {lr:g}:", runs.convergence_note(m))
 #     display(
 #         pd.DataFrame(m["history"])[
 #             ["epoch", "train_loss", "val_eer"]
@@ -238,6 +241,6 @@ display(pd.Series(speed).to_frame(run_name))
 #     },
 # )
 # m = train.train_one(c, Path(results_dir) / "exercises" / "steps5", seed=0)
-# print(train.convergence_note(m))
+# print(runs.convergence_note(m))
 # ```
 # ````

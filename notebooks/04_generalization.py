@@ -41,9 +41,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from gpwave import evaluate, fingerprints, pretrained, report, robustness, train
+from gpwave import evaluate, fingerprints, hub, report, robustness
 from gpwave.config import resolve_device
-from gpwave.data import DataConfig, prepare_store
+from gpwave.runs import Run, runs_overview
+from gpwave.data import DataConfig
+from gpwave.store import prepare_store
 from gpwave.transforms import packet_frequencies
 
 # %% tags=["parameters", "hide-input"]
@@ -76,7 +78,8 @@ if quick:
 #
 # The released checkpoints hold the weights but not the feature normalisation; gpwave
 # recovers the global mean and standard deviation from the first BatchNorm layer's running
-# statistics (`gpwave.pretrained.fit_global_normalization`). The coif4 checkpoint's
+# statistics (`gpwave.pretrained.fit_global_normalization`); `gpwave.hub.resolve` loads
+# each one by name through `gpwave.pretrained.paper_detector`. The coif4 checkpoint's
 # tensors follow an older layer order of the DCNN; no arrangement of its pooling that we
 # tried gives better than chance, so it is left out rather than shown wrong.
 #
@@ -98,7 +101,7 @@ store = prepare_store(DataConfig(root=data_dir), progress=False)
 R9Y9 = ["wavenet", "clarinet", "clarinet3spec", "clarinetgan", "r9y9pwg", "r9y9pwg3spec"]
 paper_tables = {}
 for name in paper_models:
-    det = pretrained.paper_detector(name, device=resolve_device(device))
+    det = hub.resolve(name, device=resolve_device(device))
     paper_tables[name] = evaluate.score_split(
         det, store, split=None, limit=paper_limit, n_boot=paper_boot,
         pools={"pooled_without_U-Z": R9Y9},
@@ -136,7 +139,7 @@ display(wide)
 # average spectrum would explain it.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean log packet power (sym5, level 8, the paper model's input) of each fake group minus that of real speech, per frequency band.", "name": "fig-uz-spectra"}}
-sym5 = pretrained.paper_detector("paper-sym5", device=resolve_device(device))
+sym5 = hub.resolve("paper-sym5", device=resolve_device(device))
 groups = {"B–K (WaveFake)": "BCDEFGHK", "O–T": "OPQRST", "U–Z (r9y9)": "UVWXYZ"}
 band_diff = fingerprints.band_difference(sym5, store, groups, real="A", per_folder=16)
 missing = [label for label in groups if label not in band_diff]
@@ -172,8 +175,7 @@ display(summary.round(2))
 # marked not converged measures an untrained detector, whatever its test EER says.
 
 # %% tags=["hide-input"]
-runs_dir = Path(results_dir) / "runs"
-overview = train.runs_overview(runs_dir, list(runs))
+overview = runs_overview(results_dir, list(runs))
 display(overview.drop(columns="reason"))
 unconverged = overview[~overview["converged"]]
 for _, row in unconverged.iterrows():
@@ -186,7 +188,7 @@ if unconverged.empty:
 flagged = set(unconverged["run"])
 runs = {run: f"{label} (NOT CONVERGED)" if run in flagged else label for run, label in runs.items()}
 tables = {
-    label: report.aggregate_seeds(report.load_seed_tables(runs_dir / run))
+    label: report.aggregate_seeds(report.load_seed_tables(Run(results_dir, run).dir))
     for run, label in runs.items()
 }
 long = pd.concat([t.assign(detector=label) for label, t in tables.items()], ignore_index=True)
@@ -248,11 +250,9 @@ display(Markdown(report.to_markdown(tables[runs["dcnn_packets"]])))
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "EER (%) on real vs MelGAN and full-band MelGAN frames as the test audio is scaled; the paper's sym5 model (no level normalisation) against the self-trained level-normalised DCNN.", "name": "fig-gain"}}
 t0 = time.perf_counter()
 gain_models = {"paper-sym5 (no level norm.)": sym5}
-own = runs_dir / "dcnn_packets" / "seed0" / "best.pt"
+own = Run(results_dir, "dcnn_packets").seed(0).best
 if own.is_file():
-    from gpwave.models import Detector
-
-    gain_models["self-trained DCNN (level norm.)"] = Detector.load(own, resolve_device(device))
+    gain_models["self-trained DCNN (level norm.)"] = hub.resolve(own, resolve_device(device))
 gain_table = robustness.gain_sweep(
     gain_models, store, gain_db, ["melgan", "fbmelgan"], limit=gain_limit
 )

@@ -29,8 +29,10 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, display
 
-from gpwave import ablation, metrics, models, report, train, widgets
+from gpwave import ablation, hub, metrics, models, report, train, widgets
 from gpwave.config import resolve_device
+from gpwave.frames import protocol_store
+from gpwave.runs import Run, runs_overview
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -53,10 +55,11 @@ store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GP
 # deviations are empty); the paired difference below compares the two on that seed.
 
 # %% tags=["hide-input"]
-runs_dir = Path(results_dir) / "runs"
 both = pd.concat(
     [
-        report.aggregate_seeds(report.load_seed_tables(runs_dir / name)).assign(run=name)
+        report.aggregate_seeds(report.load_seed_tables(Run(results_dir, name).dir)).assign(
+            run=name
+        )
         for name in (run, ablation_run)
     ],
     ignore_index=True,
@@ -73,7 +76,7 @@ display((100 * ablation_table).round(1))
 # "not converged" above 0.2).
 
 # %% tags=["hide-input"]
-overview = train.runs_overview(runs_dir, [run, ablation_run])
+overview = runs_overview(results_dir, [run, ablation_run])
 display(overview.drop(columns="reason"))
 for _, r in overview[~overview["converged"]].iterrows():
     print(f"NOT CONVERGED: {r['run']} seed {r['seed']}: {r['reason']}")
@@ -87,7 +90,7 @@ for _, r in overview[~overview["converged"]].iterrows():
 # dilation). An interval that contains 0 means this test set cannot tell the two apart.
 
 # %%
-store = train.protocol_store(protocol_file, data_dir, store_dir)
+store = protocol_store(protocol_file, data_dir, store_dir)
 if quick:
     limit_test = 8
 ((_, protocol),) = train.read_config(protocol_file)
@@ -96,7 +99,7 @@ seeds = sorted(set(overview.loc[overview["run"] == run, "seed"])
                & set(overview.loc[overview["run"] == ablation_run, "seed"]))  # fmt: skip
 pairs = {
     s: tuple(
-        models.Detector.load(runs_dir / name / f"seed{s}" / "best.pt", resolve_device(device))
+        hub.resolve(Run(results_dir, name).seed(s).best, resolve_device(device))
         for name in (run, ablation_run)
     )
     for s in seeds

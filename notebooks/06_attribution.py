@@ -29,16 +29,17 @@
 # %% tags=["hide-input"]
 import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from gpwave import attribution, data, models, pretrained, train
+from gpwave import attribution, data, hub
 from gpwave.config import resolve_device
 from gpwave.fingerprints import mean_model_input
+from gpwave.frames import protocol_store
+from gpwave.runs import Run
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -69,8 +70,8 @@ store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GP
 if quick:
     max_frames, n_steps, paper_max_frames, paper_n_steps = 2, 4, 4, 4
 t0 = time.perf_counter()
-paper = pretrained.paper_detector("paper-sym5", device=resolve_device(device))
-store = train.protocol_store(protocol_file, data_dir, store_dir)
+paper = hub.resolve("paper-sym5", device=resolve_device(device))
+store = protocol_store(protocol_file, data_dir, store_dir)
 idx = store.index
 paper_rows = data.select_frames(store, "test", balance=True, limit=paper_max_frames)
 paper_results = {
@@ -121,9 +122,7 @@ print("most attributed bands (kHz):", ", ".join(f"{k:.2f}" for k in np.sort(khz[
 # ## The self-trained model
 
 # %%
-detector = models.Detector.load(
-    Path(results_dir) / "runs" / run / f"seed{seed}" / "best.pt", resolve_device(device)
-)
+detector = hub.resolve(Run(results_dir, run).seed(seed).best, resolve_device(device))
 rows = data.select_frames(store, "test", balance=False, limit=max_frames)
 frames = store.read(rows)
 results = {

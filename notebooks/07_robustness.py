@@ -39,10 +39,11 @@ from pathlib import Path
 
 from IPython.display import HTML, Markdown, display
 
-from gpwave import evaluate, metrics, pretrained, report, robustness, train
+from gpwave import evaluate, hub, metrics, report, robustness
 from gpwave.config import resolve_device
 from gpwave.download import registry
-from gpwave.models import Detector
+from gpwave.frames import protocol_store
+from gpwave.runs import Run, runs_overview
 from gpwave.widgets import audio_table
 
 # %% tags=["parameters", "hide-input"]
@@ -70,7 +71,6 @@ if quick:
     runs = {"dcnn_packets": runs["dcnn_packets"], "gmm_lfcc": runs["gmm_lfcc"]}
 sweep, frames_per_clip, n_boot = study.sweep, study.frames_per_clip, study.n_boot
 dev = resolve_device(device)
-runs_dir = Path(results_dir) / "runs"
 out_dir = Path(results_dir) / "robustness"
 
 # %% [markdown]
@@ -81,7 +81,7 @@ out_dir = Path(results_dir) / "robustness"
 # training generator is marked in every table and figure below.
 
 # %% tags=["hide-input"]
-overview = train.runs_overview(runs_dir, list(runs))
+overview = runs_overview(results_dir, list(runs))
 display(overview.drop(columns="reason"))
 flagged = set(overview.loc[~overview["converged"], "run"])
 for _, row in overview[~overview["converged"]].iterrows():
@@ -89,9 +89,9 @@ for _, row in overview[~overview["converged"]].iterrows():
 
 labels = {run: f"{label} (NOT CONVERGED)" if run in flagged else label
           for run, label in runs.items()}  # fmt: skip
-detectors = {name: pretrained.paper_detector(name, device=dev) for name in paper_models}
+detectors = {name: hub.resolve(name, device=dev) for name in paper_models}
 for run in runs:
-    detectors[labels[run]] = Detector.load(runs_dir / run / "seed0" / "best.pt", dev)
+    detectors[labels[run]] = hub.resolve(Run(results_dir, run).seed(0).best, dev)
 print(f"{len(detectors)} detectors: {', '.join(detectors)}")
 
 # %% [markdown]
@@ -106,7 +106,7 @@ print(f"{len(detectors)} detectors: {', '.join(detectors)}")
 
 # %% tags=["hide-input"]
 t0 = time.perf_counter()
-store = train.protocol_store(protocol_file, data_dir, store_dir)
+store = protocol_store(protocol_file, data_dir, store_dir)
 clips = robustness.sweep_clips(store.index, study.n_real, study.n_fake, study.fake_folders,
                                seed=seed)  # fmt: skip
 longest = max((s for s in sweep.get("shift", [])), default=0.0)

@@ -262,17 +262,16 @@ def test_models_lists_the_paper_detectors(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["paper-sym5", "paper-stft", "gpwave-robust"]
+    assert [r["name"] for r in rows] == ["paper-sym5", "paper-stft"]
     assert all(r["licence"] == "EUPL-1.2" and len(r["commit"]) == 40 for r in rows[:2])
-    assert rows[2]["note"] == "not trained yet: run gpwave train configs/robust.yaml"
 
 
-def test_a_published_model_not_trained_yet_is_a_clear_error(capsys, tmp_path, monkeypatch):
+def test_an_unknown_model_name_is_a_clear_error(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
-    assert main(["detect", "--model", "gpwave-robust", "a.wav"]) == 2
+    assert main(["detect", "--model", "my-model", "a.wav"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("gpwave: error: gpwave-robust: not trained yet")
-    assert "gpwave train configs/robust.yaml" in err and "Traceback" not in err
+    assert err.startswith("gpwave: error: my-model: not a released model (paper-sym5")
+    assert "--model:" not in err and "Traceback" not in err
 
 
 def test_detect_and_evaluate_with_a_published_model(tmp_path, monkeypatch, capsys):
@@ -282,16 +281,14 @@ def test_detect_and_evaluate_with_a_published_model(tmp_path, monkeypatch, capsy
 
     monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
     root = make_detector_tree(tmp_path / "tree")
-    raw = base_config(root, tmp_path / "store", epochs=1, publish="gpwave-robust")
+    raw = base_config(root, tmp_path / "store", epochs=1, publish="my-model")
     train.run_config(raw, tmp_path / "out")
     wav = next((root / "B_melgan").glob("*.wav"))
-    assert main(["detect", "--model", "gpwave-robust", str(wav), "--json"]) == 0
+    assert main(["detect", "--model", "my-model", str(wav), "--json"]) == 0
     (report,) = json.loads(capsys.readouterr().out)
     by_path = main(["detect", str(tmp_path / "out" / "seed0" / "best.pt"), str(wav), "--json"])
     assert by_path == 0 and json.loads(capsys.readouterr().out)[0]["scores"] == report["scores"]
-    assert (
-        main(["evaluate", "--model", "gpwave-robust", str(root), "--json", "--n-boot", "10"]) == 0
-    )
+    assert main(["evaluate", "--model", "my-model", str(root), "--json", "--n-boot", "10"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["generator"] for r in rows} >= {"melgan"}
 
@@ -485,3 +482,15 @@ def test_detect_says_when_a_file_has_no_verdict(trained, tmp_path, capsys):
     assert report["verdict"] is None and report["score"] is None
     assert report["n_silent"] == len(report["scores"]) == 8  # 0.25 s windows
     assert f"{silent}: no verdict: no window with speech energy" in captured.err
+
+
+def test_a_download_error_of_a_named_model_is_not_labelled_as_a_bad_name(
+    capsys, tmp_path, monkeypatch
+):
+    """Issue 21 item 17: a missing mirror read as ``--model: ...`` (a wrong name)."""
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("GPWAVE_MODELS_MIRROR", str(tmp_path / "missing"))
+    assert main(["detect", "--model", "paper-sym5", "a.wav"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpwave: error: ") and "--model:" not in err
+    assert "missing" in err and "Traceback" not in err

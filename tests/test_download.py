@@ -214,8 +214,8 @@ def test_fetch_speakers_refuses_a_corrupt_mirror_file_and_a_wrong_md5(tmp_path, 
 
 
 def test_training_refuses_a_test_only_set(tmp_path, shared_speakers, shared_mini, monkeypatch):
+    from gpwave.config import TrainConfig
     from gpwave.errors import ConfigError
-    from gpwave.train import TrainConfig
 
     copy = tmp_path / "renamed"  # a copy under another name, known by its MANIFEST.tsv
     (copy / "vctk").mkdir(parents=True)

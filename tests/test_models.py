@@ -9,7 +9,6 @@ from gpwave.errors import CheckpointError
 from gpwave.models import (
     MODELS,
     Detector,
-    FusionHead,
     GMMDetector,
     MaxFeatureMap,
     build_model,
@@ -33,7 +32,7 @@ def test_detector_feature_shape_for_one_second_sym5():
     assert count_parameters(det) == 239_015
 
 
-@pytest.mark.parametrize("name", sorted(set(MODELS) - {"fusion"}))  # fusion: waveforms
+@pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("shape", [(2, 256, 30)])
 def test_every_model_maps_features_to_two_logits(name, shape):
     torch.manual_seed(0)
@@ -174,7 +173,6 @@ def test_missing_and_corrupt_checkpoints_name_the_file(tmp_path):
         Detector.load(other)
 
 
-# --- fusion (gpwave-robust) --------------------------------------------------------------
 def test_dcnn_embedding_through_the_head_is_the_forward_pass():
     torch.manual_seed(0)
     model = build_model("dcnn", PACKETS_1S).eval()
@@ -184,61 +182,35 @@ def test_dcnn_embedding_through_the_head_is_the_forward_pass():
     torch.testing.assert_close(model.fc(e), model(x), atol=1e-4, rtol=1e-4)  # fc is linear
 
 
-def _fusion(**kw) -> Detector:
-    torch.manual_seed(0)
-    det = Detector(FeatureConfig(kind="waveform"), "fusion", 22050, kw, level_norm=False)
-    for body in det.model.bodies:  # random released-shaped bodies, a fitted global normaliser
-        body.normalizer.update(body.raw_features(_tone_batch()))
-    return det.eval()
+def test_a_crafted_checkpoint_config_is_refused_before_anything_is_allocated(tmp_path):
+    """Issue 21 item 8: ``n_samples=2**33`` made Detector.load allocate 34 GB."""
+    import resource
+    import time
+
+    det = Detector(FeatureConfig(kind="lfcc"), "linear", 2205)
+    for k, (change, match) in enumerate([
+        ({"n_samples": 2**33}, "n_samples=8589934592: expected an integer from 1 to 16777216"),
+        ({"n_samples": 2**33, "model": "dcnn", "feature": {"kind": "packets"}}, "n_samples="),
+        ({"n_samples": 0}, "n_samples=0"),
+        ({"model": "resnet"}, "model='resnet'"),
+        ({"n_samples": 2**24, "feature": {"kind": "packets"}}, "16779264 numbers per frame"),
+    ]):  # fmt: skip
+        path = tmp_path / f"{k}.pt"
+        torch.save({"detector": {**det.spec(), **change}, "model": det.state_dict()}, path)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        with pytest.raises(CheckpointError, match=match) as err:
+            Detector.load(path)
+        assert time.perf_counter() - t0 < 5 and "\n" not in str(err.value)
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 1_000_000  # KiB: < 1 GB
 
 
-def test_fusion_inputs_are_each_bodys_clipped_logit_and_embedding():
-    det = _fusion(clip=0.05, anchor=3.0)
-    x = _tone_batch()
-    h = det.model.inputs(x)
-    sym5, stft = det.model.bodies
-    assert h.shape == (len(x), 2 + 2 * 320)
-    for i, body in enumerate((sym5, stft)):
-        z = body(x)  # each body's own forward pass: fc per time channel, then the mean
-        torch.testing.assert_close(h[:, i], 3.0 * (z[:, 1] - z[:, 0]).clamp(-0.05, 0.05),
-                                   atol=1e-4, rtol=0)  # fmt: skip
-    torch.testing.assert_close(h[:, 2:322], sym5.model.embed(sym5.features(x)))
+def test_every_model_says_how_it_is_fitted():
+    from typing import get_args
 
+    from gpwave.constants import Fitting
 
-def test_fusion_head_is_sklearns_logistic_regression_on_standardised_embeddings():
-    from sklearn.linear_model import LogisticRegression
-
-    head = _fusion(C=0.3).model
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 200)
-    inputs = rng.normal(size=(200, 642)) * rng.uniform(0.1, 10, 642) + y[:, None] * 0.3
-    head.fit(torch.as_tensor(inputs, dtype=torch.float32), torch.as_tensor(y))
-    z = inputs.astype(np.float32).astype(np.float64)
-    z[:, 2:] = (z[:, 2:] - z[:, 2:].mean(0)) / z[:, 2:].std(0)  # logits unscaled, rest z-scored
-    ref = LogisticRegression(C=0.3, max_iter=5000).fit(z, y).decision_function(z)
-    s = head.linear(head.design(torch.as_tensor(inputs, dtype=torch.float32)))[:, 0]
-    np.testing.assert_allclose(s.detach().numpy(), ref, atol=2e-3)
-
-
-def test_fusion_detector_takes_frames_and_round_trips_weights_only(tmp_path):
-    det = _fusion()
-    with torch.no_grad():
-        det.model.linear.weight.normal_()
-    x = _tone_batch()
-    s = det.model.linear(det.model.design(det.model.inputs(x)))[:, 0]
-    torch.testing.assert_close(det(x), torch.stack([-s / 2, s / 2], 1))
-    path = tmp_path / "fusion.pt"
-    torch.save({"detector": det.spec(), "model": det.state_dict()}, path)
-    torch.testing.assert_close(Detector.load(path)(x), det(x))
-    det.train()
-    assert not any(b.training for b in det.model.bodies)  # frozen BatchNorm and dropout
-    assert not any(p.requires_grad for p in det.model.bodies.parameters())
-
-
-def test_fusion_refuses_other_features_and_bad_settings():
-    with pytest.raises(ValueError, match="waveform feature"):
-        build_model("fusion", PACKETS_1S)
-    with pytest.raises(ValueError, match="C=0"):
-        build_model("fusion", (1, 1, 22050), C=0)
-    with pytest.raises(CheckpointError, match="paper-coif4"):
-        FusionHead((1, 1, 22050), bodies=["paper-coif4"])
+    fitting = {name: build_model(name, PACKETS_1S).fitting for name in MODELS}
+    assert set(fitting.values()) <= set(get_args(Fitting))
+    assert fitting["gmm"] == "closed-form" and fitting["dcnn_nodil"] == "gradient"
+    assert Detector(FeatureConfig(kind="lfcc"), "gmm", 2205).fitting == "closed-form"

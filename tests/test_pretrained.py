@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from gpwave import pretrained
+from gpwave import config, pretrained
 from gpwave.metrics import eer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,10 +128,12 @@ def test_unknown_or_unrecovered_name_is_refused():
         pretrained.paper_detector("paper-coif4")
 
 
-def test_list_models_names_licence_and_commit():
-    table = pretrained.list_models()
-    assert list(table["name"]) == ["paper-sym5", "paper-stft", "gpwave-robust"]
-    table = table[table["source"] != "gpwave"]
+def test_list_models_names_licence_and_commit(tmp_path, monkeypatch):
+    from gpwave import hub
+
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
+    table = hub.list_models()
+    assert list(table["name"]) == ["paper-sym5", "paper-stft"]
     assert (table["licence"] == "EUPL-1.2").all()
     assert (table["commit"] == pretrained.REFERENCE_COMMIT).all()
 
@@ -217,19 +219,6 @@ def test_fit_recovers_the_registry_constants(mirror, mini_root, name):
     assert fit.mean_residual < 0.03 and fit.var_residual < 0.05
 
 
-# --- published detectors and init ---------------------------------------------------------
-def test_missing_published_model_names_the_command_that_makes_it(tmp_path, monkeypatch):
-    from gpwave.errors import CheckpointError
-
-    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
-    with pytest.raises(CheckpointError, match="not trained yet.*gpwave train configs/robust.yaml"):
-        pretrained.named_detector("gpwave-robust")
-    with pytest.raises(ValueError, match="gpwave-robust"):
-        pretrained.named_detector("gpwave-fast")
-    row = pretrained.list_models().set_index("name").loc["gpwave-robust"]
-    assert row["note"] == "not trained yet: run gpwave train configs/robust.yaml"
-
-
 def test_globalize_normalization_is_the_mean_and_std_of_all_features():
     from gpwave.models import Detector
 
@@ -246,12 +235,12 @@ def test_globalize_normalization_is_the_mean_and_std_of_all_features():
 def test_init_from_paper_sym5_starts_from_its_logits(mirror, mini_root):
     from gpwave import train
 
-    cfg = train.TrainConfig.from_dict({"init": "paper-sym5", "level_norm": False})
+    cfg = config.TrainConfig.from_dict({"init": "paper-sym5", "level_norm": False})
     paper = pretrained.paper_detector("paper-sym5", _checkpoint(mirror, "paper-sym5"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pretrained, "checkpoint_path", lambda name: _checkpoint(mirror, name))
         det, fit = train.initial_detector(cfg, 22050)
-        relevelled, refit = train.initial_detector(train.TrainConfig(init="paper-sym5"), 22050)
+        relevelled, refit = train.initial_detector(config.TrainConfig(init="paper-sym5"), 22050)
     assert fit is None and refit == "global" and relevelled.level_norm
     assert relevelled.normalizer.count == 0  # reset: refitted on the training frames
     x = torch.from_numpy(np.stack([_frame(mini_root, k) for k in "AE"])).float()

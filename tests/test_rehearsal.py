@@ -43,7 +43,7 @@ from gpwave import cli, download
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Running at paper scale on a GPU node"
-#: The tiny budget laid over every training command (keys of gpwave.train.TrainConfig).
+#: The tiny budget laid over every training command (keys of gpwave.config.TrainConfig).
 TINY = {
     "epochs": 2,
     "seeds": [0],

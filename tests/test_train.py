@@ -11,7 +11,7 @@ import torch
 import yaml
 from _detector_data import base_config, make_detector_tree
 
-from gpwave import evaluate, train
+from gpwave import config, evaluate, frames, report, runs, train
 from gpwave.config import load_yaml
 from gpwave.data import DataConfig, prepare_store, select_frames
 from gpwave.errors import ConfigError, DataError
@@ -32,43 +32,7 @@ def tree(tmp_path_factory):
 
 
 def cfg_of(tree, **kw):
-    return train.TrainConfig.from_dict(base_config(*tree, **kw))
-
-
-def test_expand_grid_is_a_cartesian_product():
-    raw = {
-        "model": ["dcnn", "lcnn"],
-        "feature": {"kind": ["packets", "stft"], "level": 8},
-        "seeds": [0, 1],
-        "split": [0.8, 0.1, 0.1],
-        "model_kwargs": {"dilations": [1, 2, 4]},
-        "lr": 0.001,
-    }
-    points = train.expand_grid(raw)
-    assert len(points) == 4
-    assert {(p["model"], p["feature"]["kind"]) for p in points} == {
-        ("dcnn", "packets"),
-        ("dcnn", "stft"),
-        ("lcnn", "packets"),
-        ("lcnn", "stft"),
-    }
-    assert all(p["seeds"] == [0, 1] and p["split"] == [0.8, 0.1, 0.1] for p in points)
-    assert all(p["model_kwargs"] == {"dilations": [1, 2, 4]} and p["lr"] == 0.001 for p in points)
-    assert points[0]["_grid"] == {"model": "dcnn", "kind": "packets"}
-    assert len(train.expand_grid({"seeds": [[0], [1, 2]]})) == 2
-
-
-def test_overrides_parse_yaml_and_nested_keys():
-    raw = train.apply_overrides(
-        {"epochs": 10, "feature": {"kind": "packets"}},
-        {"epochs": "2", "feature.kind": "stft", "seeds": "[0, 1]"},
-    )
-    assert raw == {"epochs": 2, "feature": {"kind": "stft"}, "seeds": [0, 1]}
-
-
-def test_unknown_config_key_is_refused():
-    with pytest.raises(ConfigError, match="'epoch'.*did you mean 'epochs'"):
-        train.TrainConfig.from_dict({"epoch": 3})
+    return config.TrainConfig.from_dict(base_config(*tree, **kw))
 
 
 @pytest.mark.parametrize(
@@ -99,21 +63,11 @@ def test_config_mistakes_are_one_line_errors_before_any_data_work(
     assert not (tmp_path / "out").exists() and not (tmp_path / "store").exists()
 
 
-def test_set_values_are_yaml_scalars_with_yaml12_floats():
-    raw = train.apply_overrides({}, {"lr": "4e-4", "weight_decay": "1E-3", "limit_test": "null"})
-    assert raw == {"lr": 0.0004, "weight_decay": 0.001, "limit_test": None}
-    assert train.TrainConfig.from_dict({"lr": 1}).lr == 1.0 and isinstance(
-        train.TrainConfig.from_dict({"lr": 1}).lr, float
-    )
-
-
 def test_shipped_configs_are_valid():
     for name in ("mini.yaml", "wavefake.yaml"):
-        for point in train.expand_grid(yaml.safe_load((REPO / "configs" / name).read_text())):
+        for point in config.expand_grid(yaml.safe_load((REPO / "configs" / name).read_text())):
             point.pop("_grid")
-            train.TrainConfig.from_dict(point)
-    ((_, robust),) = train.read_config(REPO / "configs" / "robust.yaml")
-    assert robust.model == "fusion" and robust.publish == "gpwave-robust" and robust.augment
+            config.TrainConfig.from_dict(point)
 
 
 def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
@@ -149,7 +103,7 @@ def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
     assert conf["git_commit"] and len(conf["data_manifest_hash"]) == 64
     assert json.loads((tmp_path / "metrics.json").read_text())["best"] == m["best"]
     table = {r["generator"]: r for r in m["test"]}
-    assert set(table) == {"melgan", "hifigan", evaluate.POOLED}
+    assert set(table) == {"melgan", "hifigan", report.POOLED}
     assert table["melgan"]["eer"] < 0.15
     assert m["converged"] and m["stopped"] == "epochs" and m["steps"] > 8
 
@@ -243,58 +197,6 @@ def test_gmm_is_fitted_not_trained(tree, tmp_path):
     assert det.model.means.abs().sum() > 0
 
 
-FUSION = {"model": "fusion", "feature": {"kind": "waveform"}, "level_norm": False,
-          "seconds": 1.0, "model_kwargs": {"views": 2, "C": 0.1}}  # fmt: skip
-
-
-def test_fusion_fits_its_head_on_clean_and_augmented_views_of_the_released_bodies(
-    tree, tmp_path, shared_models, monkeypatch
-):
-    from gpwave import pretrained
-    from gpwave.models import FusionHead
-
-    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("GPWAVE_MODELS_MIRROR", str(shared_models))
-    seen = {}
-    fit = FusionHead.fit
-    monkeypatch.setattr(FusionHead, "fit", lambda self, x, y, seed=0: (
-        seen.update(x=x.clone(), y=y.clone()), fit(self, x, y, seed)))  # fmt: skip
-    raw = base_config(*tree, **FUSION, augment=[GAIN], limit_test=3, publish="gpwave-robust")
-    train.run_config(raw, tmp_path / "run")
-    m = json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())
-    n = m["n_train_frames"]
-    assert len(m["history"]) == 1 and len(seen["y"]) == 3 * n  # clean + 2 views
-    x = seen["x"]
-    assert torch.equal(seen["y"][:n], seen["y"][n : 2 * n])  # the same frames, in order
-    assert not torch.equal(x[:n], x[n : 2 * n])  # the views are perturbed
-    det = pretrained.named_detector("gpwave-robust")
-    for name, body in zip(det.model.names, det.model.bodies, strict=True):
-        ref = pretrained.paper_detector(name).state_dict()  # the bodies stay as released
-        assert all(torch.equal(v, ref[k]) for k, v in body.state_dict().items())
-    prov = json.loads(pretrained.published_path("gpwave-robust").with_suffix(".json").read_text())
-    released = {n: _md5(next(shared_models.glob(f"model_{pretrained.PAPER_MODELS[n].feature}_*")))
-                for n in ("paper-sym5", "paper-stft")}  # fmt: skip
-    assert prov["bodies_md5"] == released and prov["init"] is None
-    row = pretrained.list_models().set_index("name").loc["gpwave-robust"]
-    assert row["licence"].startswith("EUPL-1.2") and "packetssym5 + stft" == row["feature"]
-    assert "gpwave train configs/robust.yaml" in row["note"] and "prefer paper-stft" in row["note"]
-    assert det.model.linear.weight.abs().sum() > 0
-
-
-@pytest.mark.parametrize(
-    "change,match",
-    [
-        ({"level_norm": True}, "set level_norm: false"),
-        ({"init": "paper-sym5"}, "names its bodies"),
-        ({"model_kwargs": {"bodies": ["paper-coif4"]}}, "paper-coif4"),
-        ({"feature": {"kind": "packets"}}, "waveform feature"),
-    ],
-)
-def test_fusion_config_mistakes_are_refused_before_any_data_work(tree, change, match):
-    with pytest.raises(ConfigError, match=match):
-        train.check_model(cfg_of(tree, **{**FUSION, **change}))
-
-
 def test_run_config_grid_over_features_and_seeds(tree, tmp_path):
     raw = base_config(*tree, feature={"kind": ["lfcc", "mfcc"]}, seeds=[0, 1], eval_test=False)
     results = train.run_config(raw, tmp_path, overrides={"epochs": "1"})
@@ -371,7 +273,7 @@ def test_gain_invariance_on_the_mini_benchmark(mini_root, tmp_path):
         progress=False,
         eval_test=False,
     )
-    train.train_one(train.TrainConfig.from_dict(raw), tmp_path / "run", seed=0)
+    train.train_one(config.TrainConfig.from_dict(raw), tmp_path / "run", seed=0)
     det = Detector.load(tmp_path / "run" / "best.pt")
     store = prepare_store(
         DataConfig(root=mini_root, only_test_folders=raw["only_test_folders"]),
@@ -387,21 +289,6 @@ def test_gain_invariance_on_the_mini_benchmark(mini_root, tmp_path):
     for db in (-6, 6):
         change = (tables[db]["eer"] - tables[0]["eer"]).abs()
         assert change.max() <= 0.01, change.sort_values().tail()
-
-
-def test_protocol_store_pins_test_only_sentences_in_every_folder(mini_root, tmp_path):
-    # configs/mini.yaml makes every folder but A and B test-only; O-Z re-synthesise
-    # LJ050-0029..0033, so those real recordings must be test frames too, and the
-    # training split holds only real speech and MelGAN.
-    repo = Path(__file__).resolve().parents[1]
-    store = train.protocol_store(repo / "configs" / "mini.yaml", mini_root, tmp_path / "store")
-    index = store.index
-    shared = [f"LJ050-00{k}" for k in range(29, 34)]
-    real_shared = index[(index["folder"] == "A_ljspeech") & index["utterance"].isin(shared)]
-    assert len(real_shared) > 0
-    assert set(real_shared["split"]) == {"test"}
-    assert set(index.loc[index["split"] != "test", "folder"]) == {"A_ljspeech", "B_melgan"}
-    assert index.groupby("utterance")["split"].nunique().max() == 1
 
 
 def test_a_second_run_into_the_same_folder_fails_at_once(tree, tmp_path):
@@ -421,13 +308,8 @@ def test_a_second_run_into_the_same_folder_fails_at_once(tree, tmp_path):
     train.train_one(cfg, tmp_path, seed=0, callback=second_run)
     assert seen == [1]
     assert torch.load(tmp_path / "last.pt", weights_only=True)["seed"] == 0
-    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / train.OWNER_NAME).exists()
+    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / runs.OWNER_NAME).exists()
     train.train_one(cfg, tmp_path, seed=0, resume=True)  # the lock went with its run
-
-
-def test_temporary_names_are_unique():
-    p = Path("run/last.pt")
-    assert len({train._tmp_name(p) for _ in range(50)}) == 50
 
 
 def test_resume_refuses_a_changed_setting_that_is_not_resumable(tree, tmp_path):
@@ -452,16 +334,8 @@ def test_resume_applies_and_records_a_changed_learning_rate(tree, tmp_path):
     assert m["resumes"] == [{"epoch": 1, "changed": {"epochs": [1, 2], "lr": [0.01, 0.1]}}]
 
 
-def test_mapping_overrides_merge_into_the_protocol():
-    raw = {"feature": {"kind": "packets", "wavelet": "sym5"}, "seeds": [0, 1]}
-    out = train.apply_overrides(raw, {"feature": {"kind": "stft"}, "seeds": [2]})
-    assert out == {"feature": {"kind": "stft", "wavelet": "sym5"}, "seeds": [2]}
-    with pytest.raises(ConfigError, match="epochs is not a mapping"):
-        train.apply_overrides({"epochs": 3}, {"epochs.x": "1"})
-
-
 def test_protocols_set_only_what_differs_from_the_defaults():
-    defaults = train.TrainConfig().to_dict()
+    defaults = config.TrainConfig().to_dict()
     for name in ("mini.yaml", "wavefake.yaml"):
         raw = load_yaml(REPO / "configs" / name)
         same = {k for k, v in raw.items() if defaults[k] == v}
@@ -475,58 +349,14 @@ def test_book_run_matrix_is_valid_and_quick_overrides_apply():
     assert matrix["chapter_run"] in matrix["runs"]
     for name, params in book.detector_runs(quick=False).items():
         ((_, cfg),) = train.read_config(REPO / params["protocol_file"], params["overrides"])
-        assert name.startswith(cfg.model) or (name, cfg.model) == ("robust", "fusion")
+        assert name.startswith(cfg.model)
         quick = {**params["overrides"], **matrix["quick"]}
         ((_, fast),) = train.read_config(REPO / params["protocol_file"], quick)
         assert fast.seeds == [0] and fast.epochs == 1 and fast.limit_test == 8
         assert fast.max_steps is None and fast.patience is None  # one tiny epoch in CI
         assert fast.publish is None  # a quick build never replaces a published model
-    robust = book.detector_runs(quick=False)["robust"]
-    assert robust["protocol_file"] == "configs/robust.yaml"
-    ((_, cfg),) = train.read_config(REPO / robust["protocol_file"], robust["overrides"])
-    assert cfg.publish == "gpwave-robust"
     linear = book.detector_runs(quick=False)["linear"]["overrides"]
     assert linear["lr"] == 0.01 and linear["epochs"] == 100
-
-
-def test_process_group_gets_a_long_timeout(monkeypatch):
-    """Rank 0 decodes the store and bootstraps alone: NCCL's 10-minute default would fire."""
-    from datetime import timedelta
-
-    seen = {}
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setattr(train.dist, "is_initialized", lambda: False)
-    monkeypatch.setattr(train.dist, "init_process_group", lambda backend, **kw: seen.update(kw))
-    monkeypatch.setattr(train.dist, "get_rank", lambda: 0)
-    monkeypatch.setattr(train.dist, "get_world_size", lambda: 2)
-    train._dist_setup("cuda")
-    assert seen["timeout"] >= timedelta(hours=1)
-    monkeypatch.setenv("GPWAVE_DIST_TIMEOUT", "90")
-    train._dist_setup("cpu")
-    assert seen["timeout"] == timedelta(seconds=90)
-
-
-def test_gmm_features_are_gathered_in_chunks():
-    """cache_features=False at full scale: never all training frames' features at once."""
-    from types import SimpleNamespace
-
-    sizes, fitted = [], {}
-
-    class Frames:
-        def __len__(self):
-            return 600
-
-        def features(self, idx):
-            sizes.append(len(idx))
-            return torch.full((len(idx), 1, 20, 3), float(idx[0])), torch.as_tensor(idx % 2)
-
-    det = SimpleNamespace(
-        model=SimpleNamespace(fit=lambda f, y, seed: fitted.update(f=f, y=y, seed=seed))
-    )
-    train._fit_gmm(det, Frames(), seed=3)
-    assert max(sizes) <= train.GMM_CHUNK and sum(sizes) == 600
-    assert fitted["f"].shape == (600, 1, 20, 3) and fitted["seed"] == 3
-    assert fitted["y"].tolist() == [i % 2 for i in range(600)]
 
 
 @pytest.mark.parametrize("doc", ["README.md", "book/reproduce.md"])
@@ -538,9 +368,9 @@ def test_paper_protocol_reads_the_tree_the_documented_arrange_writes(doc, monkey
     text = (REPO / doc).read_text().replace("\\\n", " ")
     outs = re.findall(r"gpwave data arrange [^\n]*--out (\S+)", text)
     assert outs, f"{doc} has no arrange command"
-    config = yaml.safe_load((REPO / "configs" / "wavefake.yaml").read_text())
+    raw = yaml.safe_load((REPO / "configs" / "wavefake.yaml").read_text())
     for out in outs:
-        assert train.resolve_path(out) == train.resolve_path(config["data_dir"])
+        assert config.resolve_path(out) == config.resolve_path(raw["data_dir"])
 
 
 def test_max_steps_stops_at_exactly_that_many_optimiser_steps(tree, tmp_path):
@@ -558,7 +388,7 @@ def test_max_steps_stops_at_exactly_that_many_optimiser_steps(tree, tmp_path):
 def test_early_stopping_after_patience_evaluations_without_improvement(tree, tmp_path):
     """lr 0: nothing improves after the first validation, so patience 2 stops after 3."""
     cfg = cfg_of(tree, epochs=10, lr=0.0, patience=2, eval_test=False)
-    with pytest.warns(train.ConvergenceWarning):
+    with pytest.warns(runs.ConvergenceWarning):
         m = train.train_one(cfg, tmp_path, seed=1)
     assert [h["epoch"] for h in m["history"]] == [1, 2, 3]
     assert m["best"]["epoch"] == 1 and m["stopped"] == "patience"
@@ -576,13 +406,13 @@ def test_better_needs_more_than_min_delta():
 def test_a_model_left_at_chance_is_flagged_unconverged(tree, tmp_path):
     """An untrained probe (lr 0) ends near EER 0.5: warned, and metrics.json says so."""
     cfg = cfg_of(tree, epochs=2, lr=0.0, eval_test=False)
-    with pytest.warns(train.ConvergenceWarning, match="NOT CONVERGED"):
+    with pytest.warns(runs.ConvergenceWarning, match="NOT CONVERGED"):
         m = train.train_one(cfg, tmp_path, seed=1)
     assert abs(m["best"]["val_eer"] - 0.5) <= 0.15  # the premise: it is at chance
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["converged"] is False and "near chance" in saved["convergence"]
-    assert train.convergence_note(saved).startswith("seed 1: NOT CONVERGED")
-    assert train.convergence({"val_eer": 0.02, "val_loss": 0.1, "epoch": 3}, 0.2)["converged"]
+    assert runs.convergence_note(saved).startswith("seed 1: NOT CONVERGED")
+    assert runs.convergence({"val_eer": 0.02, "val_loss": 0.1, "epoch": 3}, 0.2)["converged"]
 
 
 @pytest.mark.slow
@@ -597,52 +427,6 @@ def test_compiled_training_agrees_with_eager(tree, tmp_path):
         assert h2["val_loss"] == pytest.approx(h1["val_loss"], abs=0.01)
 
 
-def test_runs_overview_reads_each_seed_and_flags_unconverged(tmp_path):
-    for seed, eer in ((0, 0.01), (1, 0.48)):
-        folder = tmp_path / "dcnn_packets" / f"seed{seed}"
-        folder.mkdir(parents=True)
-        check = train.convergence({"val_eer": eer, "val_loss": 0.69, "epoch": 3}, 0.2)
-        metrics = {
-            "seed": seed, "model": "dcnn", "feature": {"kind": "packets"},
-            "n_train_frames": 662, "steps": 63, "history": [{}, {}, {}],
-            "train_seconds": 100.4, "best": {"val_eer": eer},
-            "converged": check["converged"], "convergence": check["reason"],
-        }  # fmt: skip
-        (folder / "metrics.json").write_text(json.dumps(metrics))
-    table = train.runs_overview(tmp_path, ["dcnn_packets"])
-    assert table["seed"].tolist() == [0, 1]
-    assert table["converged"].tolist() == [True, False]
-    assert table["epochs"].tolist() == [3, 3] and table["steps"].tolist() == [63, 63]
-    assert "near chance" in table["reason"].iloc[1]
-    with pytest.raises(DataError, match="train lcnn first"):
-        train.runs_overview(tmp_path, ["lcnn"])
-
-
-def test_batch_loader_yields_each_batch_of_stored_int16_frames_in_order(tree, tmp_path):
-    """Rank 1's share of each global batch, as the files hold them (16-bit PCM samples)."""
-    import soundfile as sf
-
-    cfg = cfg_of(tree)
-    store = train.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
-    rows = select_frames(store, "train", ["melgan"])
-    labels = torch.as_tensor(store.index["label"].to_numpy()[rows])
-    batches = train._batches(len(rows), 8, seed=2, epoch=1, d=train._Dist(rank=1, world=2))
-    rng = torch.get_rng_state()
-    got = list(train.batch_loader(store, rows, labels, batches, "cpu", workers=2))
-    assert torch.equal(torch.get_rng_state(), rng)  # dropout's stream is left alone
-    assert len(got) == len(batches) > 2
-    n = store.frame_length
-    for (x, y), idx in zip(got, batches, strict=True):
-        assert x.dtype == torch.int16 and x.shape == (len(idx), n)
-        for k, r in enumerate(store.index.iloc[rows[idx]].itertuples()):
-            ref, _ = sf.read(r.file, start=r.offset, stop=r.offset + n, dtype="int16")
-            np.testing.assert_array_equal(x[k].numpy(), ref)
-            assert y[k] == r.label
-    xf, _ = train.to_device(got[0][0], got[0][1], "cpu")
-    assert xf.dtype == torch.float32
-    np.testing.assert_array_equal(xf.numpy(), got[0][0].numpy() / 32768.0)
-
-
 def test_loader_workers_train_bit_identically_to_none(tree, tmp_path):
     """Reader processes change where frames are read, not the run (dropout RNG included)."""
     cfg = cfg_of(tree, model="lcnn", epochs=2, eval_test=False, lr=0.001, workers=0)
@@ -655,54 +439,13 @@ def test_loader_workers_train_bit_identically_to_none(tree, tmp_path):
 def test_negative_loader_workers_are_a_config_error(tree):
     with pytest.raises(ConfigError, match="workers.*-1.*>= 0"):
         cfg_of(tree, workers=-1)
-    assert train.loader_workers(cfg_of(tree), "cpu") == 0
-    assert train.loader_workers(cfg_of(tree, workers=3), "cpu") == 3
-    assert 0 <= train.loader_workers(cfg_of(tree), "cuda") <= 4
+    assert frames.loader_workers(cfg_of(tree), "cpu") == 0
+    assert frames.loader_workers(cfg_of(tree, workers=3), "cpu") == 3
+    assert 0 <= frames.loader_workers(cfg_of(tree), "cuda") <= 4
 
 
 # --- init, augment, freeze, publish ------------------------------------------------------
 GAIN = {"kind": "gain", "strengths": [-6], "p": 1.0}
-
-
-def test_augment_batch_applies_perturb_like_numpy_and_is_deterministic():
-    x = np.random.default_rng(1).standard_normal((6, 2000)).astype(np.float32) * 0.1
-    y = train.augment_batch(x, [GAIN], 8000, seed=0, epoch=0, step=0)
-    np.testing.assert_allclose(y, x * 10 ** (-6 / 20), rtol=1e-6)  # numpy, not perturb
-    spec = [{"kind": "white-noise", "strengths": [10.0, 0.0], "p": 0.5}]
-    a = train.augment_batch(x, spec, 8000, seed=3, epoch=1, step=2)
-    b = train.augment_batch(x, spec, 8000, seed=3, epoch=1, step=2)
-    c = train.augment_batch(x, spec, 8000, seed=3, epoch=1, step=3)
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-    hit = ~np.all(a == x, axis=1)
-    assert 0 < hit.sum() < len(x)  # p = 0.5 leaves some frames clean
-    snr = 10 * np.log10((x[hit] ** 2).sum(1) / ((a[hit] - x[hit]) ** 2).sum(1))
-    assert np.all(np.isclose(snr, 10, atol=1e-3) | np.isclose(snr, 0, atol=1e-3))
-
-
-def test_augment_keeps_the_frame_length_of_a_shift():
-    x = np.random.default_rng(2).standard_normal((2, 1000)).astype(np.float32)
-    y = train.augment_batch(x, [{"kind": "shift", "strengths": [0.01], "p": 1.0}], 10000, 0, 0, 0)
-    np.testing.assert_array_equal(y[:, :900], x[:, 100:])
-    np.testing.assert_array_equal(y[:, 900:], 0)
-
-
-@pytest.mark.parametrize(
-    ("spec", "needle"),
-    [
-        ({"kind": "mp4", "strengths": [32]}, "augment[0].kind='mp4'"),
-        ({"kind": "mp3", "strengths": [33]}, "augment[0].strengths: mp3 refuses 33"),
-        ({"kind": "lowpass", "strengths": [20000]}, "lowpass refuses 20000"),
-        ({"kind": "gain", "strengths": [-6], "p": 1.5}, "augment[0].p=1.5"),
-        ({"kind": "gain", "strengths": []}, "augment[0].strengths=[]"),
-        ({"kind": "gain"}, "expected keys kind, strengths"),
-        ({"kind": "gain", "strengths": [1], "prob": 1}, "unknown: prob"),
-    ],
-)
-def test_bad_augment_spec_is_a_config_error_naming_key_and_value(spec, needle):
-    with pytest.raises(ConfigError) as err:
-        train.TrainConfig.from_dict({"augment": [spec]})
-    assert needle in str(err.value)
 
 
 def test_augmented_run_differs_from_a_plain_one_and_resumes_identically(tree, tmp_path):
@@ -718,7 +461,7 @@ def test_augmented_run_differs_from_a_plain_one_and_resumes_identically(tree, tm
     assert not torch.equal(wa["model.fc.weight"], wp["model.fc.weight"])
 
 
-@pytest.mark.filterwarnings("ignore::gpwave.train.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::gpwave.runs.ConvergenceWarning")
 def test_frozen_parameters_and_batchnorm_stay_fixed(tree, tmp_path):
     cfg = cfg_of(tree, model="dcnn", epochs=1, eval_test=False, lr=0.01, freeze=["cnn"])
     train.train_one(cfg, tmp_path / "r", seed=0)
@@ -743,33 +486,33 @@ def test_init_refuses_a_conflicting_feature_or_model_naming_both():
 
 
 def test_publish_writes_weights_and_provenance_that_load_by_name(tree, tmp_path, monkeypatch):
-    from gpwave import pretrained
+    from gpwave import hub
 
     monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
     init = tmp_path / "init"
     train.train_one(cfg_of(tree, epochs=1, eval_test=False), init, seed=0)
-    raw = base_config(*tree, epochs=2, publish="gpwave-robust", init=str(init / "best.pt"),
+    raw = base_config(*tree, epochs=2, publish="my-robust", init=str(init / "best.pt"),
                       augment=[GAIN])  # fmt: skip
     (res,) = train.run_config(raw, tmp_path / "out")
-    pt = tmp_path / "data" / "models" / "gpwave-robust.pt"
+    pt = tmp_path / "data" / "models" / "my-robust.pt"
     assert res["published"] == str(pt)
     prov = json.loads(pt.with_suffix(".json").read_text())
     best = tmp_path / "out" / "seed0" / "best.pt"
     assert prov["md5"] == _md5(pt) == _md5(best)
     assert prov["init_md5"] == _md5(init / "best.pt")
-    assert prov["config"]["augment"] == [GAIN] and prov["config"]["publish"] == "gpwave-robust"
+    assert prov["config"]["augment"] == [GAIN] and prov["config"]["publish"] == "my-robust"
     assert prov["data_manifest_hash"] == json.loads((best.parent / "metrics.json").read_text())[
         "data_manifest_hash"]  # fmt: skip
     assert {"git_commit", "validation", "date", "command"} <= set(prov)
     assert prov["command"].startswith("gpwave train ")
-    det = pretrained.named_detector("gpwave-robust")
+    det = hub.resolve("my-robust")
     ref = torch.load(best, weights_only=True)["model"]
     assert all(torch.equal(v, ref[k]) for k, v in det.state_dict().items())
     with pytest.raises(ConfigError, match="publish names one model"):
         train.run_config({**raw, "seeds": [[0], [1]]}, tmp_path / "grid")
 
 
-@pytest.mark.filterwarnings("ignore::gpwave.train.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::gpwave.runs.ConvergenceWarning")
 def test_freeze_batchnorm_keeps_running_statistics_and_trains_the_rest(tree, tmp_path):
     cfg = cfg_of(tree, model="dcnn", epochs=1, eval_test=False, lr=0.01, freeze_batchnorm=True)
     train.train_one(cfg, tmp_path / "r", seed=0)
@@ -785,7 +528,7 @@ def test_distillation_targets_the_init_model_on_clean_frames(tree, tmp_path):
     init = tmp_path / "init"
     train.train_one(cfg_of(tree, epochs=1, eval_test=False), init, seed=0)
     cfg = cfg_of(tree, epochs=1, eval_test=False, init=str(init / "best.pt"), distill=1.0)
-    store = prepare_store(train.data_config(cfg), store_dir=cfg.store_dir)
+    store = prepare_store(frames.data_config(cfg), store_dir=cfg.store_dir)
     rows = select_frames(store, "train", ["melgan"])
     teacher = Detector.load(init / "best.pt")
     with torch.no_grad():
@@ -798,4 +541,37 @@ def test_distillation_targets_the_init_model_on_clean_frames(tree, tmp_path):
         losses[w] = run["history"][0]["train_loss"]
     assert losses[1.0] < 1e-4 < 0.05 < losses[0.0]  # the student starts as the teacher: KL ~ 0
     with pytest.raises(ConfigError, match="distill=0.5: distillation needs a teacher"):
-        train.TrainConfig(distill=0.5)
+        config.TrainConfig(distill=0.5)
+
+
+# --- nothing lost (issue 21 items 1, 13, 16) ------------------------------------------------
+def test_training_into_an_existing_out_refuses_and_keeps_the_old_files(tree, tmp_path):
+    raw = base_config(*tree, epochs=1, eval_test=False)
+    train.run_config(raw, tmp_path / "a")
+    files = {p: p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError) as err:
+        train.run_config({**raw, "lr": 0.1}, tmp_path / "a")
+    assert str(tmp_path / "a") in str(err.value)
+    assert all(k in str(err.value) for k in ("--resume", "new --out", "--overwrite"))
+    assert {p: p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()} == files
+    train.run_config({**raw, "lr": 0.1}, tmp_path / "a", overwrite=True)
+    assert yaml.safe_load((tmp_path / "a" / "seed0" / "config.yaml").read_text())["lr"] == 0.1
+
+
+def test_resume_into_a_folder_without_a_run_refuses(tree, tmp_path):
+    with pytest.raises(ConfigError, match="no run of this config has a last.pt"):
+        train.run_config(base_config(*tree, epochs=1), tmp_path / "empty", resume=True)
+    assert not (tmp_path / "empty" / "seed0").exists()
+
+
+def test_a_full_disk_while_training_is_one_error_and_leaves_no_tmp(tree, tmp_path, monkeypatch):
+    import errno
+
+    def full(obj, f):
+        open(f, "wb").write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs.torch, "save", full)
+    with pytest.raises(DataError, match="could not be written \\(the disk is full\\)"):
+        train.train_one(cfg_of(tree, epochs=1, eval_test=False), tmp_path / "r", seed=0)
+    assert not [p for p in (tmp_path / "r").iterdir() if p.suffix == ".tmp"]

@@ -1,0 +1,114 @@
+"""Multi-process training helpers: the process group, barriers and reductions.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) :func:`setup` joins the process group (NCCL on
+GPU, gloo on CPU) with a long timeout; a single process needs none of it, and every
+helper here is then a no-op, so the training loop reads the same either way.
+
+Notebook: notebooks/03_train.py
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as tdist
+
+
+@dataclass(frozen=True)
+class Dist:
+    """Where this process stands in a (possibly one-process) run.
+
+    Attributes:
+        rank: Global rank.
+        world: Number of processes.
+        local_rank: Rank on this node (the CUDA device index).
+
+    Example:
+        >>> Dist().lead, Dist(rank=1, world=2).lead
+        (True, False)
+    """
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def lead(self) -> bool:
+        """The process that writes files (rank 0)."""
+        return self.rank == 0
+
+
+#: Process-group timeout (``$GPWAVE_DIST_TIMEOUT`` seconds overrides it). Rank 0 alone
+#: decodes the frame store on a first run (minutes for all of WaveFake) and scores and
+#: bootstraps the test split at the end while the other ranks wait in a barrier: NCCL's
+#: 10-minute default watchdog would kill such a run.
+DIST_TIMEOUT = timedelta(hours=2)
+
+
+def timeout() -> timedelta:
+    """The process-group timeout: ``$GPWAVE_DIST_TIMEOUT`` seconds, else :data:`DIST_TIMEOUT`.
+
+    Raises:
+        ValueError: The variable is not a number.
+    """
+    text = os.environ.get("GPWAVE_DIST_TIMEOUT")
+    if not text:
+        return DIST_TIMEOUT
+    try:
+        return timedelta(seconds=float(text))
+    except ValueError as err:
+        raise ValueError(f"GPWAVE_DIST_TIMEOUT={text!r} is not a number of seconds") from err
+
+
+def setup(device: str) -> Dist:
+    """Join the process group when ``WORLD_SIZE`` > 1 (once per process).
+
+    Args:
+        device: The run's device (``cuda...`` chooses NCCL, anything else gloo).
+
+    Returns:
+        This process's :class:`Dist`.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not tdist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        tdist.init_process_group(backend, timeout=timeout())
+    return Dist(tdist.get_rank(), tdist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def env_lead() -> bool:
+    """Is this the lead process, as ``torchrun``'s ``RANK`` says (before :func:`setup`)?"""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def is_follower() -> bool:
+    """Is this a process of a joined group other than rank 0?"""
+    return tdist.is_initialized() and tdist.get_rank() != 0
+
+
+def barrier(d: Dist) -> None:
+    """Wait for every process (no-op in a one-process run)."""
+    if d.world > 1:
+        tdist.barrier()
+
+
+def mean_over_ranks(x: torch.Tensor, d: Dist) -> torch.Tensor:
+    """The mean of ``x`` over the processes (``x`` itself in a one-process run).
+
+    Args:
+        x: A tensor of the same shape on every process.
+        d: This process's place.
+
+    Returns:
+        The mean (a new tensor when reduced).
+    """
+    if d.world <= 1:
+        return x
+    x = x.clone()
+    tdist.all_reduce(x)
+    return x / d.world
