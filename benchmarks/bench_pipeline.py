@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from bench_store import mini_root
 
 from gpwave import dist, frames
-from gpwave.data import FrameStore
 from gpwave.models import Detector
+from gpwave.store import FrameStore
 from gpwave.transforms import FeatureConfig
 
 REPO = Path(__file__).resolve().parents[1]

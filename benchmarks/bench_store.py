@@ -21,6 +21,7 @@ import soundfile as sf
 
 from gpwave import data
 from gpwave.download import default_data_dir
+from gpwave.store import prepare_store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,10 +62,10 @@ def main() -> None:
     root = mini_root()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        data.prepare_store(data.DataConfig(root), store_dir=tmp, progress=False)
+        prepare_store(data.DataConfig(root), store_dir=tmp, progress=False)
         t_prepare = time.perf_counter() - t0
         t0 = time.perf_counter()
-        store = data.prepare_store(data.DataConfig(root), store_dir=tmp, progress=False)
+        store = prepare_store(data.DataConfig(root), store_dir=tmp, progress=False)
         t_reuse = time.perf_counter() - t0
 
         rng = np.random.default_rng(args.seed)

@@ -40,7 +40,7 @@ def paired_ablation(
 
     Args:
         pairs: Seed -> (detector A, detector B), e.g. with and without dilation.
-        store: A :class:`gpwave.data.FrameStore`.
+        store: A :class:`gpwave.store.FrameStore`.
         seen: The training generator.
         limit: At most this many frames per folder (None: all).
         n_boot: Bootstrap resamples of each interval.

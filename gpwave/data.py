@@ -1,12 +1,12 @@
-"""Folders -> utterances -> fixed-length frames -> splits; the frame store; loaders.
+"""Folders -> utterances -> fixed-length frames -> splits; protocol readers.
 
 A data root holds one folder per source, named ``<LETTER>_<name>`` as in the reference
 implementation: ``A_ljspeech`` is real (label 0), every other letter is a generator
 (label 1) called ``<name>``. Each file is cut into non-overlapping windows of ``seconds``
 at ``sample_rate`` (never padded) and the split is a function of the utterance id only.
 The frame store (:func:`gpwave.store.prepare_store`: every file decoded once into
-memory-mapped shards) lives in :mod:`gpwave.store`; its public names are also reachable
-as ``gpwave.data.prepare_store`` etc. Protocol readers of other corpora are here too.
+memory-mapped shards) lives in :mod:`gpwave.store`. Protocol readers of other corpora
+are here too.
 
 Silence: all-zero frames are kept (they are valid audio and cannot produce NaN here) and
 flagged in the index column ``silent`` so a caller can drop them. Files with NaN or
@@ -28,7 +28,6 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -387,21 +386,6 @@ def _plan_shard(
 
 
 # --- the frame store lives in gpwave.store; its names stay reachable from here --------------
-_STORE_NAMES = (
-    "FrameStore", "INT16_SCALE", "STORE_VERSION", "default_store_dir", "prepare_store",
-    "select_frames", "stored_to_float",
-)  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    """``gpwave.data.prepare_store`` etc.: the frame store's names, from :mod:`gpwave.store`."""
-    if name in _STORE_NAMES:
-        from gpwave import store
-
-        return getattr(store, name)
-    raise AttributeError(f"module 'gpwave.data' has no attribute {name!r}")
-
-
 # --- summaries and other corpora ----------------------------------------------------------
 def summarize(
     root: str | Path, sample_rate: int = SAMPLE_RATE, seconds: float = 1.0

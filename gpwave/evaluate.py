@@ -80,7 +80,7 @@ def score_frames(
 
     Args:
         detector: A trained detector.
-        store: A :class:`gpwave.data.FrameStore`.
+        store: A :class:`gpwave.store.FrameStore`.
         rows: Row numbers.
         batch_size: Frames per forward pass.
         device: Where to run.
@@ -112,7 +112,7 @@ def split_frames(
     """The index rows :func:`score_split` scores: a split's real and fake frames.
 
     Args:
-        store: A :class:`gpwave.data.FrameStore`.
+        store: A :class:`gpwave.store.FrameStore`.
         split: "train", "val", "test", or None for every frame.
         generators: Fake generators to include (None: all); real frames always are.
         limit: At most this many frames per folder (seeded sample; None: all).
@@ -151,7 +151,7 @@ def split_scores(
 
     Args:
         detector: A trained detector.
-        store: A :class:`gpwave.data.FrameStore`.
+        store: A :class:`gpwave.store.FrameStore`.
         split: "train", "val", "test", or None for every frame.
         generators: Fake generators to include (None: all).
         seed: Seed of the ``limit`` sample.
@@ -196,7 +196,7 @@ def score_split(
 
     Args:
         detector: A trained detector.
-        store: A :class:`gpwave.data.FrameStore`.
+        store: A :class:`gpwave.store.FrameStore`.
         split: "train", "val", "test", or None for every frame.
         generators: Fake generators to include (None: all).
         seen: Generators seen in training (excluded from the pooled row).
@@ -275,7 +275,8 @@ def score_tree(
     Returns:
         :data:`gpwave.report.TABLE_COLUMNS` plus ``detector``, detector by detector.
     """
-    from gpwave.data import DataConfig, prepare_store
+    from gpwave.data import DataConfig
+    from gpwave.store import prepare_store
 
     store = prepare_store(DataConfig(root=root), store_dir=store_dir, progress=False)
     frames = split_frames(store, None, limit=limit, seed=seed)
@@ -345,7 +346,8 @@ def evaluate_checkpoint(
     Returns:
         DataFrame with :data:`gpwave.report.TABLE_COLUMNS` (plus the pooled row).
     """
-    from gpwave.data import DataConfig, prepare_store
+    from gpwave.data import DataConfig
+    from gpwave.store import prepare_store
 
     device = resolve_device(device)
     det = hub.resolve(checkpoint, device)

@@ -35,6 +35,7 @@ import pywt
 import torch
 from torch import nn
 
+from gpwave import hub
 from gpwave.constants import SILENCE_FLOOR_DBFS, SILENCE_RELATIVE_DB
 from gpwave.errors import CheckpointError
 from gpwave.models import Detector
@@ -48,26 +49,23 @@ RETIRED = ("gpwave-robust",)
 THRESHOLD = 0.5
 
 
-def _load(name: str) -> Detector:
-    """The one place a named detector is loaded (the lead may swap in a resolver)."""
-    from gpwave.pretrained import PAPER_MODELS, named_detector
+def _known(name: str) -> str:
+    """``name`` if it is a released or an offered published model, else a CheckpointError."""
+    from gpwave.pretrained import PAPER_MODELS
 
-    if name in PAPER_MODELS:
-        return named_detector(name)
-    return Detector.load(_source_file(name))
+    if name in PAPER_MODELS or name in published_models():
+        return name
+    raise CheckpointError(f"{name}: no such released or published model (gpwave models lists them)")
+
+
+def _load(name: str) -> Detector:
+    """A named detector, through the model hub."""
+    return hub.resolve(_known(name))
 
 
 def _source_file(name: str) -> Path:
     """The checkpoint file a named detector comes from (for the provenance md5)."""
-    from gpwave.download import default_data_dir
-    from gpwave.pretrained import PAPER_MODELS, checkpoint_path
-
-    if name in PAPER_MODELS:
-        return checkpoint_path(name)
-    path = Path(default_data_dir()) / "models" / f"{name}.pt"
-    if not path.is_file():
-        raise CheckpointError(f"{name}: no such released or published model ({path} missing)")
-    return path
+    return hub.source_file(_known(name))
 
 
 def published_models(models_dir: str | Path | None = None) -> list[str]:
@@ -79,10 +77,11 @@ def published_models(models_dir: str | Path | None = None) -> list[str]:
     Returns:
         Sorted names, retired ones (:data:`RETIRED`) left out.
     """
-    from gpwave.download import default_data_dir
-
-    folder = Path(models_dir) if models_dir else Path(default_data_dir()) / "models"
-    names = [p.stem for p in folder.glob("*.pt") if p.with_suffix(".json").is_file()]
+    if models_dir is None:
+        names = hub.published_names()
+    else:
+        folder = Path(models_dir)
+        names = [p.stem for p in folder.glob("*.pt") if p.with_suffix(".json").is_file()]
     return sorted(n for n in names if n not in RETIRED)
 
 
@@ -244,8 +243,8 @@ def sidecar(name: str, det: Detector, source: Path) -> dict[str, Any]:
         A JSON-ready dict.
     """
     from gpwave import __version__
-    from gpwave.download import file_hash
     from gpwave.pretrained import LICENCE, PAPER_MODELS
+    from gpwave.transfer import file_hash
 
     paper = name in PAPER_MODELS
     cfg = det.feature_config

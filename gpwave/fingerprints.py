@@ -265,7 +265,7 @@ def band_difference(
 
     Args:
         detector: A :class:`gpwave.models.Detector`.
-        store: A :class:`gpwave.data.FrameStore`.
+        store: A :class:`gpwave.store.FrameStore`.
         groups: Label -> folder letters, e.g. ``{"U-Z (r9y9)": "UVWXYZ"}``.
         real: Letters of the real folders.
         per_folder: Frames per folder (:func:`group_rows`).
@@ -372,7 +372,7 @@ def folder_spectra(
 
     Args:
         store_or_root: A letter-prefixed folder tree (path) or a
-            :class:`gpwave.data.FrameStore` (all its frames, every split).
+            :class:`gpwave.store.FrameStore` (all its frames, every split).
         wavelet: PyWavelets wavelet name.
         level: Decomposition level.
         mode: Boundary mode.

@@ -70,9 +70,9 @@ def protocol_store(
         progress: Show progress bars while decoding.
 
     Returns:
-        The :class:`gpwave.data.FrameStore`.
+        The :class:`gpwave.store.FrameStore`.
     """
-    from gpwave.data import prepare_store
+    from gpwave.store import prepare_store
 
     raw = protocol if isinstance(protocol, dict) else load_yaml(Path(protocol))
     cfg = TrainConfig.from_dict({**raw, "data_dir": str(data_dir)})
@@ -89,9 +89,9 @@ def open_store(cfg: TrainConfig, d: dist.Dist, progress: bool) -> Any:
         progress: Progress bars while decoding.
 
     Returns:
-        The :class:`gpwave.data.FrameStore`.
+        The :class:`gpwave.store.FrameStore`.
     """
-    from gpwave.data import prepare_store
+    from gpwave.store import prepare_store
 
     store_dir = resolve_path(cfg.store_dir)
     dcfg = data_config(cfg)
@@ -115,7 +115,7 @@ def select_rows(cfg: TrainConfig, store: Any, split: str, limit: int | None) -> 
     Returns:
         Store rows.
     """
-    from gpwave.data import select_frames
+    from gpwave.store import select_frames
 
     return select_frames(
         store,
@@ -181,7 +181,7 @@ class Frames:
         loader = batch_loader(self.store, self.rows, self.labels, batches, self.device, workers)
         for k, (x, y) in enumerate(loader):
             if augment is not None:  # on the CPU as read, before the copy to the device
-                from gpwave.data import stored_to_float
+                from gpwave.store import stored_to_float
 
                 x = torch.from_numpy(augment(k, stored_to_float(x.numpy())))
             x, y = to_device(x, y, self.device)
@@ -274,7 +274,7 @@ def to_device(x: torch.Tensor, y: torch.Tensor, device: str) -> tuple[torch.Tens
     Returns:
         Float32 frames in [-1, 1] and labels, on the device.
     """
-    from gpwave.data import stored_to_float
+    from gpwave.store import stored_to_float
 
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     return stored_to_float(x), y

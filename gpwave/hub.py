@@ -228,7 +228,7 @@ def publish(
     Raises:
         ConfigError: ``name`` is taken and ``overwrite`` is not set.
     """
-    from gpwave.download import file_hash
+    from gpwave.transfer import file_hash
 
     target = published_path(name, dest)
     refuse_taken(name, overwrite, dest)

@@ -154,7 +154,7 @@ _VERIFIED: dict[tuple[str, int, float], bool] = {}
 
 def _verified(path: Path, md5: str) -> bool:
     """Does a present released checkpoint match its pinned md5 (cached per file state)?"""
-    from gpwave.download import file_hash
+    from gpwave.transfer import file_hash
 
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime)

@@ -116,7 +116,7 @@ def sweep_clips(
     Notebook: notebooks/07_robustness.py
 
     Args:
-        index: A frame store's index (:attr:`gpwave.data.FrameStore.index`).
+        index: A frame store's index (:attr:`gpwave.store.FrameStore.index`).
         n_real: Real utterances (all if fewer).
         n_fake: Fake utterances in all, taken round-robin over the fake folders so that
             small folders give all they have and large ones the rest.
@@ -298,7 +298,7 @@ def gain_sweep(
 
     Args:
         detectors: Name -> detector.
-        store: A :class:`gpwave.data.FrameStore`.
+        store: A :class:`gpwave.store.FrameStore`.
         gains_db: Gains in dB.
         generators: Fake generators to include (None: all).
         split: "train", "val", "test", or None for every frame.

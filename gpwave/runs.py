@@ -351,7 +351,7 @@ def provenance(cfg: TrainConfig, metrics: dict[str, Any], command: str) -> dict[
     from datetime import UTC, datetime
 
     from gpwave import pretrained
-    from gpwave.download import file_hash
+    from gpwave.transfer import file_hash
 
     init_file = hub.source_file(cfg.init) if cfg.init is not None else None
     released = cfg.init in pretrained.PAPER_MODELS

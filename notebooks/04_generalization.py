@@ -43,8 +43,8 @@ from IPython.display import Markdown, display
 
 from gpwave import evaluate, fingerprints, hub, report, robustness
 from gpwave.config import resolve_device
-from gpwave.runs import Run, runs_overview
 from gpwave.data import DataConfig
+from gpwave.runs import Run, runs_overview
 from gpwave.store import prepare_store
 from gpwave.transforms import packet_frequencies
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, display
 
-from gpwave import ablation, hub, metrics, models, report, train, widgets
+from gpwave import ablation, hub, metrics, report, train, widgets
 from gpwave.config import resolve_device
 from gpwave.frames import protocol_store
 from gpwave.runs import Run, runs_overview
@@ -57,9 +57,7 @@ store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GP
 # %% tags=["hide-input"]
 both = pd.concat(
     [
-        report.aggregate_seeds(report.load_seed_tables(Run(results_dir, name).dir)).assign(
-            run=name
-        )
+        report.aggregate_seeds(report.load_seed_tables(Run(results_dir, name).dir)).assign(run=name)
         for name in (run, ablation_run)
     ],
     ignore_index=True,

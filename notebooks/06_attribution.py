@@ -35,11 +35,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from gpwave import attribution, data, hub
+from gpwave import attribution, hub
 from gpwave.config import resolve_device
 from gpwave.fingerprints import mean_model_input
 from gpwave.frames import protocol_store
 from gpwave.runs import Run
+from gpwave.store import select_frames
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -73,7 +74,7 @@ t0 = time.perf_counter()
 paper = hub.resolve("paper-sym5", device=resolve_device(device))
 store = protocol_store(protocol_file, data_dir, store_dir)
 idx = store.index
-paper_rows = data.select_frames(store, "test", balance=True, limit=paper_max_frames)
+paper_rows = select_frames(store, "test", balance=True, limit=paper_max_frames)
 paper_results = {
     method: attribution.attribute(
         paper, store.read(paper_rows), method=method, target="both",
@@ -123,7 +124,7 @@ print("most attributed bands (kHz):", ", ".join(f"{k:.2f}" for k in np.sort(khz[
 
 # %%
 detector = hub.resolve(Run(results_dir, run).seed(seed).best, resolve_device(device))
-rows = data.select_frames(store, "test", balance=False, limit=max_frames)
+rows = select_frames(store, "test", balance=False, limit=max_frames)
 frames = store.read(rows)
 results = {
     method: attribution.attribute(
@@ -246,7 +247,7 @@ display((100 * share).round(1).rename_axis(f"% of |attribution| above {high_khz}
 # band.
 #
 # ```python
-# rows8 = data.select_frames(store, "test", balance=True, limit=8)  # 8 + 8
+# rows8 = select_frames(store, "test", balance=True, limit=8)  # 8 + 8
 # tops = []
 # for name, half in (("even", rows8[::2]), ("odd", rows8[1::2])):
 #     r = attribution.attribute(

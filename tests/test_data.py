@@ -13,8 +13,9 @@ import soundfile as sf
 from _signals import SR, chirp, make_tree, noise, tone, write_wav
 
 from gpwave import data, store
-from gpwave.data import DataConfig, FrameStore, prepare_store, select_frames
+from gpwave.data import DataConfig
 from gpwave.errors import AudioError, AudioWarning, DataError
+from gpwave.store import FrameStore, prepare_store, select_frames
 
 # --- discovery ----------------------------------------------------------------------------
 
@@ -609,8 +610,8 @@ def test_concurrent_prepares_build_each_shard_once(tmp_path):
 
     root = make_tree(tmp_path / "root", seconds=2.0)
     code = (
-        "import sys; from gpwave import data; "
-        "s = data.prepare_store(data.DataConfig(sys.argv[1]), store_dir=sys.argv[2], "
+        "import sys; from gpwave import data; from gpwave.store import prepare_store; "
+        "s = prepare_store(data.DataConfig(sys.argv[1]), store_dir=sys.argv[2], "
         "progress=False); print(len(s))"
     )
     procs = [
@@ -649,9 +650,10 @@ def test_prepare_memory_stays_at_one_file(tmp_path):
         write_wav(root / "B_melgan" / f"LJ001-{i:04d}_gen.wav", x)
     write_wav(root / "A_ljspeech" / "LJ001-0000.wav", tone(300, 2.0))
     code = (
-        "import resource, sys; from gpwave import data; import torch, soxr, librosa; "
+        "import resource, sys; from gpwave import data; from gpwave.store import prepare_store; "
+        "import torch, soxr, librosa; "
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
-        "run = len(sys.argv) > 2 and data.prepare_store(data.DataConfig(sys.argv[1]), "
+        "run = len(sys.argv) > 2 and prepare_store(data.DataConfig(sys.argv[1]), "
         "store_dir=sys.argv[2], progress=False); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)"
     )

@@ -15,14 +15,15 @@ import soundfile as sf
 from _http import FileServer
 from _signals import SR, chirp, noise, tone
 
-from gpwave import data, download
+from gpwave import data, download, transfer
 from gpwave.errors import ChecksumError, DataError
+from gpwave.store import prepare_store
 
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch):
-    monkeypatch.setattr(download, "BACKOFF", 0.0)
-    monkeypatch.setattr(download, "TIMEOUT", 10.0)
+    monkeypatch.setattr(transfer, "BACKOFF", 0.0)
+    monkeypatch.setattr(transfer, "TIMEOUT", 10.0)
     monkeypatch.delenv("GPWAVE_DATA_MIRROR", raising=False)
     monkeypatch.delenv("GPWAVE_ZENODO_API", raising=False)
 
@@ -64,17 +65,17 @@ def tar_bytes(entries: dict[str, bytes], mode: str = "w:bz2", links=()) -> bytes
 
 
 def test_file_hash_matches_hashlib(tmp_path):
-    payload = os.urandom(3 * download.CHUNK + 17)
+    payload = os.urandom(3 * transfer.CHUNK + 17)
     (tmp_path / "f").write_bytes(payload)
-    assert download.file_hash(tmp_path / "f") == md5(payload)
-    assert download.file_hash(tmp_path / "f", "sha256") == hashlib.sha256(payload).hexdigest()
+    assert transfer.file_hash(tmp_path / "f") == md5(payload)
+    assert transfer.file_hash(tmp_path / "f", "sha256") == hashlib.sha256(payload).hexdigest()
 
 
 def test_interrupted_download_resumes_with_range(tmp_path):
     payload = os.urandom(1_000_003)
     with FileServer({"/big.zip": payload}) as srv:
         srv.drop_once.add("/big.zip")
-        out = download.download_file(srv.url("/big.zip"), tmp_path / "big.zip", md5(payload))
+        out = transfer.download_file(srv.url("/big.zip"), tmp_path / "big.zip", md5(payload))
         assert out.read_bytes() == payload
         assert srv.requests[0] == ("/big.zip", None)
         path, rng = srv.requests[1]
@@ -87,7 +88,7 @@ def test_server_ignoring_range_restarts_and_verifies(tmp_path):
     with FileServer({"/f": payload}) as srv:
         srv.ranges = False
         srv.drop_once.add("/f")
-        out = download.download_file(srv.url("/f"), tmp_path / "f", md5(payload))
+        out = transfer.download_file(srv.url("/f"), tmp_path / "f", md5(payload))
         assert out.read_bytes() == payload and len(srv.requests) == 2
 
 
@@ -96,7 +97,7 @@ def test_wrong_checksum_is_refused(tmp_path):
     wrong = "0" * 32
     with FileServer({"/f.wav": payload}) as srv:
         with pytest.raises(ChecksumError) as err:
-            download.download_file(srv.url("/f.wav"), tmp_path / "f.wav", wrong)
+            transfer.download_file(srv.url("/f.wav"), tmp_path / "f.wav", wrong)
     msg = str(err.value)
     assert "f.wav" in msg and wrong in msg and md5(payload) in msg
     assert not (tmp_path / "f.wav").exists() and not (tmp_path / "f.wav.part").exists()
@@ -106,19 +107,19 @@ def test_present_file_with_right_checksum_is_not_fetched(tmp_path):
     payload = b"abc" * 100
     (tmp_path / "f").write_bytes(payload)
     with FileServer({"/f": b"other"}) as srv:
-        download.download_file(srv.url("/f"), tmp_path / "f", md5(payload))
+        transfer.download_file(srv.url("/f"), tmp_path / "f", md5(payload))
         assert srv.requests == []
 
 
 def test_not_found_fails_at_once_and_unreachable_after_retries(tmp_path, monkeypatch):
     with FileServer({}) as srv:
         with pytest.raises(DataError, match="404"):
-            download.download_file(srv.url("/nope"), tmp_path / "x", "0" * 32)
+            transfer.download_file(srv.url("/nope"), tmp_path / "x", "0" * 32)
         assert len(srv.requests) == 1
         dead = srv.url("/x")
-    monkeypatch.setattr(download, "RETRIES", 2)
+    monkeypatch.setattr(transfer, "RETRIES", 2)
     with pytest.raises(DataError, match="2 attempts"):
-        download.download_file(dead, tmp_path / "x", "0" * 32)
+        transfer.download_file(dead, tmp_path / "x", "0" * 32)
 
 
 # --- the mini benchmark -------------------------------------------------------------------
@@ -141,7 +142,7 @@ def test_fetch_mini_from_mirror_folder(tmp_path, shared_mini, monkeypatch):
     def no_copy(*a, **k):
         raise AssertionError("copied again")
 
-    monkeypatch.setattr(download, "_copy_attempt", no_copy)
+    monkeypatch.setattr(transfer, "_copy_attempt", no_copy)
     monkeypatch.setenv("GPWAVE_DATA_MIRROR", str(shared_mini))
     monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
     assert download.fetch("mini", progress=False) == root
@@ -156,7 +157,7 @@ def test_fetch_models_from_mirror_env(tmp_path, shared_models, monkeypatch):
     root = download.fetch("models", dest=tmp_path, progress=False)
     assert root == tmp_path / "models"
     for row in ours.itertuples():
-        assert download.file_hash(root / row.file) == row.md5
+        assert transfer.file_hash(root / row.file) == row.md5
 
 
 def test_packaged_speakers_manifest_is_the_shared_one(shared_speakers):
@@ -186,8 +187,8 @@ def test_fetch_speakers_from_mirror_env_and_resume(tmp_path, shared_speakers, mo
     assert sorted(p.name for p in root.iterdir()) == ["MANIFEST.tsv", "tts", "vctk"]
     (root / ours.file[0]).unlink()  # interrupted: only the missing file is copied again
     copied = []
-    real = download._copy_attempt
-    monkeypatch.setattr(download, "_copy_attempt", lambda s, p: copied.append(s) or real(s, p))
+    real = transfer._copy_attempt
+    monkeypatch.setattr(transfer, "_copy_attempt", lambda s, p: copied.append(s) or real(s, p))
     assert download.fetch("speakers", progress=False) == root
     assert copied == [shared_speakers / ours.file[0]]
 
@@ -373,7 +374,7 @@ def test_fetch_full_sets_resume_and_arrange(full_sets, tmp_path):
     assert (out / "C_hifigan").resolve().name == "ljspeech_hifiGAN"
     sources = data.discover_sources(out)
     assert [s.label for s in sources] == [0] + [1] * 10
-    store = data.prepare_store(data.DataConfig(out), store_dir=tmp_path / "s", progress=False)
+    store = prepare_store(data.DataConfig(out), store_dir=tmp_path / "s", progress=False)
     assert len(store) == 2 + 2 * 7 + 1 + 1 + 1  # 1.2 s files -> 1 frame each
     # a second fetch verifies what is there and downloads nothing
     n = len(srv.requests)
@@ -421,7 +422,7 @@ def test_safe_extract_refuses_escaping_entries(tmp_path, kind, entries, links):
     archive.parent.mkdir()
     archive.write_bytes(payload)
     with pytest.raises(DataError, match="refusing"):
-        download.safe_extract(archive, tmp_path / "x" / "out")
+        transfer.safe_extract(archive, tmp_path / "x" / "out")
     assert not (tmp_path / "x" / "out").exists() and not (tmp_path / "evil.wav").exists()
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == [f"a.{kind}"]
 
@@ -430,11 +431,11 @@ def test_safe_extract_normal_archives(tmp_path):
     for kind in ("zip", "tar"):
         payload = (zip_bytes if kind == "zip" else tar_bytes)({"d/a.txt": b"hello"})
         (tmp_path / f"a.{kind}").write_bytes(payload)
-        out = download.safe_extract(tmp_path / f"a.{kind}", tmp_path / kind)
+        out = transfer.safe_extract(tmp_path / f"a.{kind}", tmp_path / kind)
         assert (out / "d" / "a.txt").read_bytes() == b"hello"
     (tmp_path / "n.zip").write_bytes(b"not an archive")
     with pytest.raises(DataError, match="neither"):
-        download.safe_extract(tmp_path / "n.zip", tmp_path / "n")
+        transfer.safe_extract(tmp_path / "n.zip", tmp_path / "n")
 
 
 def test_arrange_errors(tmp_path):
@@ -523,18 +524,18 @@ def test_a_missing_mirror_folder_is_one_message(tmp_path, caplog):
 def test_an_unreachable_url_mirror_fails_fast(tmp_path, shared_mini, monkeypatch):
     sub, _ = _subset(shared_mini)
     calls = []
-    real = download._http_attempt
-    monkeypatch.setattr(download, "_http_attempt", lambda *a: calls.append(a) or real(*a))
+    real = transfer._http_attempt
+    monkeypatch.setattr(transfer, "_http_attempt", lambda *a: calls.append(a) or real(*a))
     with pytest.raises(DataError) as err:
         download.fetch_manifest(sub, tmp_path, mirror="http://127.0.0.1:1", progress=False)
-    assert len(calls) == download.RETRIES  # the first file's attempts, no other file's
+    assert len(calls) == transfer.RETRIES  # the first file's attempts, no other file's
     assert "2 more file(s) not tried: source unreachable" in str(err.value)
     assert str(err.value).startswith("1 of 3 file(s) failed")
     calls.clear()
-    monkeypatch.setattr(download, "BACKOFF", 60.0)  # the retry budget bounds the wait
-    monkeypatch.setattr(download, "RETRY_SECONDS", 1.0)
-    with pytest.raises(download.UnreachableError, match="after 1 attempts"):
-        download.download_file("http://127.0.0.1:1/x.wav", tmp_path / "x.wav")
+    monkeypatch.setattr(transfer, "BACKOFF", 60.0)  # the retry budget bounds the wait
+    monkeypatch.setattr(transfer, "RETRY_SECONDS", 1.0)
+    with pytest.raises(transfer.UnreachableError, match="after 1 attempts"):
+        transfer.download_file("http://127.0.0.1:1/x.wav", tmp_path / "x.wav")
     assert len(calls) == 1
 
 
@@ -542,9 +543,9 @@ def test_an_unreachable_url_mirror_fails_fast(tmp_path, shared_mini, monkeypatch
 _KILLED_WHILE_VERIFYING = """
 import os, sys
 import pooch.core
-from gpwave import download
+from gpwave import transfer
 pooch.core.hash_matches = lambda *a, **k: os.kill(os.getpid(), 9)  # kill -9 mid-check
-download.download_file(sys.argv[1], sys.argv[2], sys.argv[3], progress=False)
+transfer.download_file(sys.argv[1], sys.argv[2], sys.argv[3], progress=False)
 """
 
 
@@ -566,7 +567,7 @@ def test_a_download_killed_while_verifying_keeps_its_part_and_leaves_nothing_for
             assert part.read_bytes() == payload  # the resumable part survived
         n_full = sum(rng is None for _, rng in srv.requests)
         assert n_full == 1  # the second run resumed at the end, did not start from byte 0
-        download.download_file(srv.url("/f.wav"), dest, md5(payload), progress=False)
+        transfer.download_file(srv.url("/f.wav"), dest, md5(payload), progress=False)
         assert sum(rng is None for _, rng in srv.requests) == 1
     assert dest.read_bytes() == payload
     assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name, "tmp_keep_me.txt"]
@@ -578,9 +579,9 @@ def test_retries_are_bounded_by_time_without_progress_not_since_the_first_attemp
     import time
 
     payload = os.urandom(64_000)
-    monkeypatch.setattr(download, "RETRIES", 2)
-    monkeypatch.setattr(download, "RETRY_SECONDS", 1.0)
-    real = download._http_attempt
+    monkeypatch.setattr(transfer, "RETRIES", 2)
+    monkeypatch.setattr(transfer, "RETRY_SECONDS", 1.0)
+    real = transfer._http_attempt
     with FileServer({"/slow.bin": payload}) as srv:
 
         def stalling(url, part, progress):  # every attempt stalls after some new bytes
@@ -589,15 +590,15 @@ def test_retries_are_bounded_by_time_without_progress_not_since_the_first_attemp
             time.sleep(0.3)
             return real(url, part, progress)
 
-        monkeypatch.setattr(download, "_http_attempt", stalling)
-        out = download.download_file(srv.url("/slow.bin"), tmp_path / "slow.bin", md5(payload))
+        monkeypatch.setattr(transfer, "_http_attempt", stalling)
+        out = transfer.download_file(srv.url("/slow.bin"), tmp_path / "slow.bin", md5(payload))
         assert out.read_bytes() == payload and len(srv.requests) == 7  # 6 stalls, 1 success
         # no progress at all: still bounded (2 attempts)
         srv.files["/gone.bin"] = payload
-        monkeypatch.setattr(download, "_http_attempt", _always_fails)
+        monkeypatch.setattr(transfer, "_http_attempt", _always_fails)
         with pytest.raises(DataError, match="after 2 attempts"):
-            download.download_file(srv.url("/gone.bin"), tmp_path / "gone.bin", md5(payload))
+            transfer.download_file(srv.url("/gone.bin"), tmp_path / "gone.bin", md5(payload))
 
 
 def _always_fails(url, part, progress):
-    raise download._Retryable(f"{url}: connection lost")
+    raise transfer._Retryable(f"{url}: connection lost")

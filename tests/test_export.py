@@ -109,17 +109,17 @@ def test_sidecar_says_how_to_frame_and_judge(exported):
     assert meta["silence_relative_db"] == SILENCE_RELATIVE_DB
     assert meta["licence"] == "EUPL-1.2"
     prov = meta["provenance"]
-    from gpwave.download import file_hash
     from gpwave.pretrained import checkpoint_path
+    from gpwave.transfer import file_hash
 
     assert prov["source_md5"] == file_hash(checkpoint_path("paper-sym5"), "md5")
     assert prov["gpwave_version"] and "gpwave_commit" in prov
 
 
 def test_sym5_onnx_matches_torch_log_odds(exported, mini_frames):
-    from gpwave.pretrained import named_detector
+    from gpwave.hub import resolve
 
-    ref = named_detector("paper-sym5").fake_log_odds(torch.as_tensor(mini_frames)).numpy()
+    ref = resolve("paper-sym5").fake_log_odds(torch.as_tensor(mini_frames)).numpy()
     got = _onnx_log_odds(exported / "paper-sym5.onnx", mini_frames)
     assert len(got) >= 40
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4)
@@ -132,9 +132,9 @@ def test_stft_onnx_matches_torch_log_odds_with_exact_features(exported, mini_fra
     float64 value in log-odds (low-power bins lose digits), so 1e-4 can only hold against
     the exact features; the float32 path is checked at the size of its own error.
     """
-    from gpwave.pretrained import named_detector
+    from gpwave.hub import resolve
 
-    det = named_detector("paper-stft")
+    det = resolve("paper-stft")
     x = torch.as_tensor(mini_frames)
     with torch.no_grad():
         feats = det.extractor(x.double()).float()

@@ -16,6 +16,7 @@ from _signals import SR, make_tree, noise, tone, write_wav
 from gpwave import cli
 from gpwave import fingerprints as fp
 from gpwave.errors import DataError
+from gpwave.store import prepare_store
 
 
 def _pywt_packets(frames: np.ndarray, wavelet: str, level: int, mode: str) -> np.ndarray:
@@ -178,9 +179,7 @@ def test_folder_spectra_of_a_frame_store_match_the_tree(tmp_path):
     from gpwave import data
 
     root = make_tree(tmp_path / "tree")
-    store = data.prepare_store(
-        data.DataConfig(root=root), store_dir=tmp_path / "st", progress=False
-    )
+    store = prepare_store(data.DataConfig(root=root), store_dir=tmp_path / "st", progress=False)
     from_store = fp.folder_spectra(store, "db2", 6)
     from_tree = fp.folder_spectra(root, "db2", 6)
     assert set(from_store) == set(from_tree)

@@ -10,7 +10,7 @@ import torch
 from _detector_data import base_config, make_detector_tree
 
 from gpwave import config, dist, frames
-from gpwave.data import select_frames
+from gpwave.store import select_frames
 
 GAIN = {"kind": "gain", "strengths": [-6], "p": 1.0}
 

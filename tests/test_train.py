@@ -13,9 +13,10 @@ from _detector_data import base_config, make_detector_tree
 
 from gpwave import config, evaluate, frames, report, runs, train
 from gpwave.config import load_yaml
-from gpwave.data import DataConfig, prepare_store, select_frames
+from gpwave.data import DataConfig
 from gpwave.errors import ConfigError, DataError
 from gpwave.models import Detector
+from gpwave.store import prepare_store, select_frames
 
 
 def _md5(path: Path) -> str:
