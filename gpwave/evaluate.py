@@ -363,6 +363,9 @@ def evaluate_checkpoint(
 def inference_speed(detector: Any, n_frames: int = 32, batch_size: int = 32) -> float:
     """Seconds of audio scored per second of wall time (random frames).
 
+    Measured on the device the detector's weights are on (not wherever CUDA is), so the
+    number can be labelled with that device.
+
     Notebook: notebooks/03_train.py
 
     Args:
@@ -373,9 +376,13 @@ def inference_speed(detector: Any, n_frames: int = 32, batch_size: int = 32) -> 
     Returns:
         Audio seconds per wall second.
     """
+    weights = next(iter(detector.parameters()), None)
+    device = weights.device if weights is not None else torch.device("cpu")
     x = np.random.default_rng(0).standard_normal((n_frames, detector.n_samples)) * 0.1
-    score_waveforms(detector, x[:2], batch_size)  # warm-up
+    score_waveforms(detector, x[:2], batch_size, device=device)  # warm-up
     t0 = time.perf_counter()
-    score_waveforms(detector, x, batch_size)
+    score_waveforms(detector, x, batch_size, device=device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     audio = n_frames * detector.n_samples / detector.feature_config.sample_rate
     return audio / (time.perf_counter() - t0)

@@ -56,12 +56,14 @@ overrides = {}  # TrainConfig keys that differ from the protocol, e.g. {"model":
 store_dir = (
     None  # frame store; None: the one `gpwave data prepare` builds under $GPWAVE_DATA/stores
 )
+progress = False  # progress bars (papermill -p progress True on a long GPU run)
+resume = False  # continue each seed from its last.pt (an interrupted papermill run)
 
 # %%
 if quick:
     overrides = {**overrides, **book.run_matrix()["quick"]}
 here = {"data_dir": str(data_dir), **({"store_dir": str(store_dir)} if store_dir else {})}
-((_, cfg),) = train.read_config(protocol_file, {**overrides, **here, "progress": False})
+((_, cfg),) = train.read_config(protocol_file, {"progress": progress, **overrides, **here})
 run = runs.Run(results_dir, run_name)
 pd.Series(cfg.to_dict()).to_frame("value")
 
@@ -75,7 +77,7 @@ pd.Series(cfg.to_dict()).to_frame("value")
 # %%
 metrics = {}
 for seed in cfg.seeds:
-    metrics[seed] = train.train_one(cfg, run.seed(seed).dir, seed=seed)
+    metrics[seed] = train.train_one(cfg, run.seed(seed).dir, seed=seed, resume=resume)
     m = metrics[seed]
     print(
         f"seed {seed}: {m['n_parameters']:,} parameters, {m['n_train_frames']} training frames, "
@@ -144,7 +146,7 @@ display(summary.round(3))
 
 # %% tags=["hide-input"]
 first = metrics[cfg.seeds[0]]
-detector = hub.resolve(run.seed(cfg.seeds[-1]).best)
+detector = hub.resolve(run.seed(cfg.seeds[-1]).best, device=first["device"])
 speed = {
     "device": first["device"],
     "training frames/s": first["n_train_frames"] * len(first["history"]) / first["train_seconds"],

@@ -204,3 +204,18 @@ def test_score_trees_label_folders_by_tree(tmp_path):
 def _sk_eer(y, s):
     fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
     return brentq(lambda x: 1.0 - x - interp1d(fpr, tpr)(x), 0.0, 1.0)
+
+
+def test_inference_speed_is_measured_on_the_detectors_own_device(monkeypatch):
+    """A CPU detector on a machine with CUDA is timed on the CPU (its label says cpu)."""
+    from gpwave.models import Detector
+    from gpwave.transforms import FeatureConfig
+
+    det = Detector(FeatureConfig(), "linear", 4096).eval()
+    seen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # auto would pick CUDA
+    monkeypatch.setattr(
+        evaluate, "score_waveforms", lambda d, x, b, device=None, **k: seen.append(device)
+    )
+    assert evaluate.inference_speed(det, n_frames=2, batch_size=2) > 0
+    assert seen and all(torch.device(d).type == "cpu" for d in seen)

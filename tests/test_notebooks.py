@@ -94,6 +94,18 @@ def test_parameters_cell(source: Path) -> None:
     assert "wavefake-mini" in ast.unparse(params["data_dir"])
 
 
+def test_training_chapter_lets_a_long_run_show_progress_and_resume() -> None:
+    """Notebook 03: `progress` and `resume` are parameters, and the user's overrides win."""
+    source = NOTEBOOKS / "03_train.py"
+    params = _parameters(source)
+    assert {"progress", "resume"} <= set(params)
+    text = source.read_text()
+    assert "resume=resume" in text
+    call = next(line for line in text.splitlines() if "train.read_config(protocol_file" in line)
+    # the notebook's progress default comes first, so overrides={"progress": True} wins
+    assert call.index('"progress": progress') < call.index("**overrides")
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_thin_cells_and_no_shell_or_network(source: Path) -> None:
     text = source.read_text()
