@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as tdist
@@ -75,10 +76,21 @@ def setup(device: str) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
     if not tdist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        tdist.init_process_group(backend, timeout=timeout())
-    return Dist(tdist.get_rank(), tdist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        if device.startswith("cuda"):  # bind the group to this rank's GPU from the start
+            tdist.init_process_group(
+                "nccl", timeout=timeout(), device_id=torch.device("cuda", local)
+            )
+        else:
+            tdist.init_process_group("gloo", timeout=timeout())
+    return Dist(tdist.get_rank(), tdist.get_world_size(), local)
+
+
+def teardown() -> None:
+    """Leave the process group, if this process joined one (at the end of a run)."""
+    if tdist.is_initialized():
+        tdist.destroy_process_group()
 
 
 def env_lead() -> bool:
@@ -95,6 +107,31 @@ def barrier(d: Dist) -> None:
     """Wait for every process (no-op in a one-process run)."""
     if d.world > 1:
         tdist.barrier()
+
+
+def from_lead(obj: Any, d: Dist) -> Any:
+    """The lead's ``obj`` on every process (``obj`` itself in a one-process run).
+
+    Decisions taken from numbers that each rank could compute slightly differently (the
+    validation metrics, hence the best epoch and early stopping) are taken once, by the
+    lead, so the ranks can never disagree and wait for each other forever.
+
+    Args:
+        obj: A picklable object (the lead's is sent; the others' may be None).
+        d: This process's place.
+
+    Returns:
+        The lead's object.
+
+    Example:
+        >>> from_lead({"val_eer": 0.1}, Dist())
+        {'val_eer': 0.1}
+    """
+    if d.world <= 1:
+        return obj
+    box = [obj if d.lead else None]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def mean_over_ranks(x: torch.Tensor, d: Dist) -> torch.Tensor:

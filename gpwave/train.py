@@ -247,19 +247,22 @@ def run_config(
         if cfg.publish:
             hub.refuse_taken(cfg.publish, overwrite)
     results = []
-    with runs.own_folder(out, lead=dist.env_lead()):
-        for name, cfg in points:
-            for seed in cfg.seeds:
-                run_dir = runs.Run.folder(Path(out) / name).seed(seed).dir
-                m = train_one(cfg, run_dir, seed, resume=resume)
-                if dist.is_follower():
-                    continue
-                results.append(runs.summary(cfg, run_dir, seed, m))
-                if cfg.publish and seed == cfg.seeds[0]:
-                    command = runs.command_line(path, out, overrides)
-                    prov = runs.provenance(cfg, m, command)
-                    dest = hub.publish(run_dir / "best.pt", cfg.publish, prov, overwrite)
-                    results[-1]["published"] = str(dest)
+    try:
+        with runs.own_folder(out, lead=dist.env_lead()):
+            for name, cfg in points:
+                for seed in cfg.seeds:
+                    run_dir = runs.Run.folder(Path(out) / name).seed(seed).dir
+                    m = train_one(cfg, run_dir, seed, resume=resume)
+                    if dist.is_follower():
+                        continue
+                    results.append(runs.summary(cfg, run_dir, seed, m))
+                    if cfg.publish and seed == cfg.seeds[0]:
+                        command = runs.command_line(path, out, overrides)
+                        prov = runs.provenance(cfg, m, command)
+                        dest = hub.publish(run_dir / "best.pt", cfg.publish, prov, overwrite)
+                        results[-1]["published"] = str(dest)
+    finally:
+        dist.teardown()
     return results
 
 
@@ -429,8 +432,9 @@ class Trainer:
         self.det.model.train()
         _freeze_modes(self.det.model, self.cfg.freeze, self.cfg.freeze_batchnorm)
         train_loss = fitter.fit_epoch(self, epoch)
-        m = {"epoch": epoch + 1, "train_loss": train_loss,
-             **_validate(self.det.model, self.val, 64, self.workers)}  # fmt: skip
+        # the lead validates and every rank takes its numbers: one best epoch, one stop
+        val = _validate(self.det.model, self.val, 64, self.workers) if self.d.lead else None
+        m = {"epoch": epoch + 1, "train_loss": train_loss, **dist.from_lead(val, self.d)}
         m["seconds"] = time.perf_counter() - t0
         self.state["history"].append(m)
         self.state["epoch"] = epoch + 1

@@ -261,6 +261,26 @@ def test_ddp_training_run_of_two_cpu_processes_agrees_with_one(tree, tmp_path):
 
 
 @pytest.mark.slow
+def test_ranks_that_see_different_validation_numbers_stop_together(tree, tmp_path):
+    """Early stopping is decided once (from the lead's validation), so no rank waits forever.
+
+    Rank 0's validation improves each epoch, rank 1's worsens (``_ddp_stop_check.py``);
+    deciding per rank, rank 1 stopped after two epochs and rank 0 hung in its next
+    gradient all-reduce until the process-group timeout.
+    """
+    raw = base_config(*tree, model="linear", epochs=4, patience=1, eval_test=False, threads=1)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    script = str(REPO / "tests" / "_ddp_stop_check.py")
+    os.environ["GPWAVE_DIST_TIMEOUT"] = "60"
+    try:
+        _torchrun([script, "cfg.yaml", str(tmp_path / "out")], tmp_path)
+    finally:
+        del os.environ["GPWAVE_DIST_TIMEOUT"]
+    ranks = [json.loads((tmp_path / "out" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1] == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
 def test_gain_invariance_on_the_mini_benchmark(mini_root, tmp_path):
     """Scaling test audio by +-6 dB changes no generator's EER by more than 1 point."""
     raw = yaml.safe_load((REPO / "configs" / "mini.yaml").read_text())
