@@ -332,6 +332,8 @@ class Trainer:
         if self.device.startswith("cuda") and self.d.world > 1:
             self.device = f"cuda:{self.d.local_rank}"
             torch.cuda.set_device(self.device)
+        if self.device.startswith("cuda"):  # fixed frame shapes: let cuDNN pick its kernels
+            torch.backends.cudnn.benchmark = True
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.progress = cfg.progress and self.d.lead

@@ -9,6 +9,7 @@ makes deep trees (level 8 to 14) several times faster.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,8 +159,26 @@ def freq_permutation(level: int) -> np.ndarray:
 
 def _decomposition_filters(wavelet: pywt.Wavelet, x: Tensor) -> Tensor:
     """``(2, 1, F)`` reversed dec_lo / dec_hi filters (conv1d weights) like x."""
-    bank = np.stack([wavelet.dec_lo[::-1], wavelet.dec_hi[::-1]])[:, None, :]
-    return torch.as_tensor(bank.copy(), dtype=x.dtype, device=x.device)
+    return _filters(tuple(wavelet.dec_lo), tuple(wavelet.dec_hi), x.dtype, x.device)
+
+
+@functools.lru_cache(maxsize=64)
+def _filters(lo: tuple, hi: tuple, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The filter bank on ``device``, built once per wavelet, dtype and device.
+
+    Feature calls run on every training step; building the bank from numpy each time
+    was a blocking host-to-device copy per step on a GPU.
+    """
+    bank = np.stack([lo[::-1], hi[::-1]])[:, None, :]
+    with torch.inference_mode(False):  # a cached inference tensor could not enter autograd
+        return torch.as_tensor(bank.copy(), dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _freq_index(level: int, device: torch.device) -> Tensor:
+    """:func:`freq_permutation` as an index tensor on ``device`` (built once)."""
+    with torch.inference_mode(False):
+        return torch.as_tensor(freq_permutation(level), device=device)
 
 
 def _as_batch(x: Tensor) -> Tensor:
@@ -216,8 +235,7 @@ def wavelet_packets(
     for _ in range(level):
         coeffs = _analysis_step(coeffs, filters, mode)
     if order == "freq":
-        perm = torch.as_tensor(freq_permutation(level), device=x.device)
-        coeffs = coeffs.index_select(1, perm)
+        coeffs = coeffs.index_select(1, _freq_index(level, x.device))
     return coeffs
 
 

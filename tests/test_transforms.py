@@ -403,3 +403,20 @@ def test_waveform_feature_is_the_frame_itself():
     ext = FeatureExtractor(FeatureConfig(kind="waveform"))
     assert ext.output_shape(1000) == (1, 1, 1000)
     assert torch.equal(ext(x), x[:, None, None, :])
+
+
+def test_filter_banks_are_built_once_and_survive_inference_mode():
+    """The per-call numpy->tensor copy is gone, and a bank first built under
+    ``torch.inference_mode`` still works with autograd (attribution) later."""
+    from gpwave import transforms
+
+    transforms._filters.cache_clear()
+    x = torch.randn(2, 512, dtype=torch.float64)
+    with torch.inference_mode():
+        ref = transforms.wavelet_packets(x, "sym5", 3)
+    xg = x.clone().requires_grad_(True)
+    out = transforms.wavelet_packets(xg, "sym5", 3)
+    out.sum().backward()
+    assert xg.grad is not None and torch.equal(out.detach(), ref)
+    assert transforms._filters.cache_info().misses == 1
+    assert transforms._filters.cache_info().hits >= 1
