@@ -19,7 +19,7 @@ export GPWAVE_SPEAKERS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/speake
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help venv data lint format test test-all rehearsal book book-quick browser-deps web-deps bench explore clean
+.PHONY: help venv data lint format test test-all rehearsal book book-quick browser-deps web-deps bench gpu-check explore clean
 
 help:
 	@echo "make book       build the book (executes notebooks on the mini benchmark) -> book/_build/html"
@@ -27,6 +27,7 @@ help:
 	@echo "make test-all   also the slow tests"
 	@echo "make rehearsal  the README's paper-scale commands on CPU, on synthetic data (~5 min)"
 	@echo "make bench      print the benchmark numbers"
+	@echo "make gpu-check  every CUDA branch on the mini benchmark, asserted (skips without CUDA)"
 	@echo "make explore    the live fingerprint explorer (Voila) at http://127.0.0.1:\$$EXPLORE_PORT/"
 	@echo "make data       fetch the mini benchmark into \$$GPWAVE_DATA (mirror: \$$GPWAVE_DATA_MIRROR)"
 	@echo "                the paper's checkpoints (mirror: \$$GPWAVE_MODELS_MIRROR)"
@@ -88,6 +89,11 @@ book-quick: data web-deps
 book: data web-deps
 	$(PY) -m gpwave book
 	@echo "open book/_build/html/index.html"
+
+# Run first on a GPU node: AMP steps, channels-last, torchrun+NCCL+SyncBatchNorm, evaluate
+# and detect on CUDA, CUDA packets = CPU packets (a few minutes; exits 0 without CUDA).
+gpu-check: data
+	$(PY) benchmarks/gpu_check.py
 
 bench: data
 	$(PY) benchmarks/bench_transforms.py
