@@ -71,12 +71,23 @@ class Source:
     def files(self) -> list[Path]:
         """The audio files of this folder (``.wav``/``.flac``), sorted by name.
 
+        The folder is listed once per :class:`Source` (one directory read, no stat per
+        file where the file system reports entry types): discovering, keying and
+        decoding a folder of a cluster file system then cost one listing, not three.
+
         Returns:
             Paths of the files directly inside the folder.
         """
-        return sorted(
-            p for p in self.path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
-        )
+        cached = self.__dict__.get("_files")
+        if cached is None:
+            with os.scandir(self.path) as entries:
+                cached = sorted(
+                    Path(e.path)
+                    for e in entries
+                    if Path(e.name).suffix.lower() in AUDIO_SUFFIXES and e.is_file()
+                )
+            object.__setattr__(self, "_files", cached)
+        return list(cached)
 
 
 def _warn(msg: str) -> None:

@@ -91,15 +91,15 @@ def open_store(cfg: TrainConfig, d: dist.Dist, progress: bool) -> Any:
     Returns:
         The :class:`gpwave.store.FrameStore`.
     """
-    from gpwave.store import prepare_store
+    from gpwave.store import FrameStore, default_store_dir, prepare_store
 
-    store_dir = resolve_path(cfg.store_dir)
     dcfg = data_config(cfg)
+    store_dir = resolve_path(cfg.store_dir) or default_store_dir(dcfg)
     if d.lead:
         store = prepare_store(dcfg, store_dir=store_dir, progress=progress)
     dist.barrier(d)
-    if not d.lead:
-        store = prepare_store(dcfg, store_dir=store_dir, progress=False)
+    if not d.lead:  # the lead has just checked and written it: open, don't list the data
+        store = FrameStore.open(store_dir)
     return store
 
 

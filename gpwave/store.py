@@ -408,6 +408,20 @@ def _assemble(
     return index, skipped_df, shards
 
 
+def _current_store(store_dir: Path, key: str) -> FrameStore | None:
+    """The store in ``store_dir`` if its last prepare had exactly this key, else None."""
+    try:
+        meta = json.loads((store_dir / "store.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("key") != key or not (store_dir / "index.csv").is_file():
+        return None
+    try:
+        return FrameStore.open(store_dir)
+    except DataError:
+        return None
+
+
 def prepare_store(
     cfg: DataConfig, store_dir: str | Path | None = None, progress: bool = True
 ) -> FrameStore:
@@ -433,8 +447,12 @@ def prepare_store(
     sources = discover_sources(cfg.root, cfg.only_use)
     store_dir = Path(store_dir) if store_dir is not None else default_store_dir(cfg)
     _make_dir(store_dir / "shards", "the frame store")
+    keys = {src.folder: _shard_key(src, cfg) for src in sources}
+    store_key = _hash({"config": cfg.to_dict(), "shards": keys})
+    if (current := _current_store(store_dir, store_key)) is not None:
+        return current  # nothing changed since the last prepare: no decoding, no rewrite
     for src in tqdm(sources, desc="folders", unit="folder", disable=not progress):
-        shard, key = store_dir / "shards" / src.folder, _shard_key(src, cfg)
+        shard, key = store_dir / "shards" / src.folder, keys[src.folder]
         with _locked(store_dir / "shards" / f".{src.folder}.lock"):
             if not _shard_complete(shard, key):
                 _build_shard(src, cfg, shard, key, progress)
@@ -452,6 +470,7 @@ def prepare_store(
         "dtype": cfg.dtype,
         "generators": [s.name for s in sources],
         "shards": shards,
+        "key": store_key,
     }
     _atomic_write_csv(store_dir / "index.csv", index)
     _atomic_write_csv(store_dir / "skipped.csv", skipped)
