@@ -49,10 +49,12 @@ from gpwave.constants import DatasetName, check_option
 from gpwave.errors import ChecksumError, DataError
 from gpwave.transfer import (
     UnreachableError,
+    check_free_space,
     download_file,
     is_url,
     is_verified,
     safe_extract,
+    space_needed,
     verify,
 )
 
@@ -388,6 +390,9 @@ def _fetch_zenodo(name: str, entry: dict, dest: Path, mirror, progress: bool) ->
             raise DataError(f"Zenodo record {entry['zenodo']} lacks {sorted(missing)}")
         files = [f for f in files if f["name"] in wanted]
     out = dest / entry["folder"]
+    plan = [(downloads / f["name"], f.get("size") or 0, out / f["name"].split(".")[0])
+            for f in files]  # fmt: skip
+    check_free_space(dest, space_needed(plan), name)
     for f in files:
         src = _source(f["name"], f["url"], mirror)
         archive = download_file(src, downloads / f["name"], f["md5"], progress=progress)
@@ -440,6 +445,8 @@ def fetch(
     if "zenodo" in entry:
         return _fetch_zenodo(name, entry, dest, mirror, progress)
     fname = entry["url"].rsplit("/", 1)[-1]
+    plan = [(dest / "downloads" / fname, entry.get("size", 0), dest / entry["folder"])]
+    check_free_space(dest, space_needed(plan), name)
     src = _source(fname, entry["url"], mirror)
     archive = download_file(src, dest / "downloads" / fname, entry["sha256"], "sha256", progress)
     return safe_extract(archive, dest / entry["folder"])

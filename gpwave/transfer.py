@@ -385,3 +385,59 @@ def safe_extract(archive: str | Path, out: str | Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return out
+
+
+#: Extracted size per archive byte (WAV audio barely compresses: WaveFake's zip; LJSpeech's
+#: tar.bz2 of 2.7 GB unpacks to about 3.8 GB), with a margin.
+EXTRACT_FACTOR = {"zip": 1.15, "tar": 1.5}
+
+
+def space_needed(archives: list[tuple[Path, int, Path]]) -> int:
+    """Bytes a fetch still needs: the missing bytes of each archive and its extraction.
+
+    Args:
+        archives: ``(archive path, archive size, extraction folder)`` per archive; a
+            verified archive or a ``.part`` counts what is already there, an existing
+            extraction folder counts as done.
+
+    Returns:
+        Bytes still to be written.
+
+    Example:
+        >>> space_needed([(Path("/nonexistent/a.zip"), 1000, Path("/nonexistent/a"))])
+        2150
+    """
+    need = 0
+    for archive, size, out in archives:
+        part = archive.with_name(archive.name + ".part")
+        have = max(_size(archive), _size(part)) if size else 0
+        need += max(0, int(size or 0) - have)
+        if not out.exists():
+            kind = "zip" if archive.suffix == ".zip" else "tar"
+            need += int(EXTRACT_FACTOR[kind] * int(size or 0))
+    return need
+
+
+def check_free_space(folder: Path, need: int, what: str) -> None:
+    """Refuse to start a transfer that cannot fit (``GPWAVE_SKIP_SPACE_CHECK=1`` skips it).
+
+    Args:
+        folder: Where the data go (its file system is asked).
+        need: Bytes still to be written (:func:`space_needed`).
+        what: What is fetched, for the message.
+
+    Raises:
+        DataError: Less free space than ``need``, with both numbers.
+    """
+    if os.environ.get("GPWAVE_SKIP_SPACE_CHECK") == "1" or need <= 0:
+        return
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < need:
+        raise DataError(
+            f"{what}: needs about {need / 1e9:.1f} GB more in {folder} (download and "
+            f"extraction), {free / 1e9:.1f} GB are free; free space, point GPWAVE_DATA "
+            "elsewhere, or set GPWAVE_SKIP_SPACE_CHECK=1"
+        )

@@ -382,6 +382,30 @@ def test_fetch_full_sets_resume_and_arrange(full_sets, tmp_path):
     assert [p for p, _ in srv.requests[n:]] == ["/api/records/5642694"]
 
 
+def test_a_fetch_that_cannot_fit_is_refused_before_any_byte(full_sets, tmp_path, monkeypatch):
+    """The download plus its extraction must fit; the message gives both numbers."""
+    import collections
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(transfer.shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 100, 100))
+    with pytest.raises(DataError, match=r"wavefake: needs about .* GB more in .* GB are free"):
+        download.fetch("wavefake", dest=tmp_path, progress=False)
+    assert not any(p.endswith("/content") for p, _ in full_sets.requests)
+    monkeypatch.setenv("GPWAVE_SKIP_SPACE_CHECK", "1")
+    assert (download.fetch("wavefake", dest=tmp_path, progress=False)).is_dir()
+
+
+def test_space_needed_counts_what_is_missing(tmp_path):
+    archive, out = tmp_path / "a.zip", tmp_path / "a"
+    assert transfer.space_needed([(archive, 1000, out)]) == 1000 + 1150
+    archive.with_name("a.zip.part").write_bytes(b"x" * 400)  # a resumable part
+    assert transfer.space_needed([(archive, 1000, out)]) == 600 + 1150
+    out.mkdir()  # already extracted
+    assert transfer.space_needed([(archive, 1000, out)]) == 600
+    tar = tmp_path / "b.tar.bz2"
+    assert transfer.space_needed([(tar, 1000, tmp_path / "b")]) == 1000 + 1500
+
+
 def test_zenodo_wrong_checksum_refused(full_sets, tmp_path):
     payload = full_sets.files["/files/5642694/generated_audio.zip/content"]
     _record(full_sets, 5642694, "generated_audio.zip", payload, checksum="0" * 32)
