@@ -45,26 +45,28 @@ def _int_at_least(low: int, high: int | None = None) -> Any:
     return parse
 
 
-def _probability(text: str) -> float:
-    """An argparse type: a finite number in [0, 1] (a decision threshold)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number in [0, 1]")
-    return value
+def _number_in(low: float, high: float, low_open: bool = False, what: str = "a number") -> Any:
+    """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` if low_open)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        above = value > low if low_open else value >= low
+        if not math.isfinite(value) or not above or value > high:
+            span = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+            raise argparse.ArgumentTypeError(f"{text} is not {what} in {span}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
-def _positive_seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds > 0 and at most an hour."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or not 0.0 < value <= 3600.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds in (0, 3600]")
-    return value
+#: A decision threshold on the fake probability.
+_probability = _number_in(0.0, 1.0)
+#: A frame length: more than 0 s and at most an hour.
+_positive_seconds = _number_in(0.0, 3600.0, low_open=True, what="a number of seconds")
 
 
 def _device(text: str) -> str:

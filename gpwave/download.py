@@ -101,14 +101,21 @@ def default_data_dir() -> Path:
     return path
 
 
-def _mkdir(path: Path) -> None:
-    """``mkdir -p`` or a one-line :class:`DataError` (a file in the way, no permission)."""
+def make_dir(path: Path, what: str = "", hint: str = "GPWAVE_DATA or --dest") -> None:
+    """``mkdir -p`` or a one-line :class:`DataError` (a file in the way, no permission).
+
+    Args:
+        path: The folder.
+        what: What the folder is for, for the message (e.g. "the frame store").
+        hint: The settings that choose where it goes, for the message.
+    """
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        of = f" of {what}" if what else ""
         raise DataError(
-            f"{path}: cannot create the folder ({err.strerror}); set GPWAVE_DATA or --dest "
-            "to a writable folder"
+            f"{path}: cannot create the folder{of} ({err.strerror}); set {hint} to a "
+            "writable folder"
         ) from None
 
 
@@ -308,7 +315,7 @@ def fetch_manifest(
     if mirror is not None and not is_url(str(mirror)) and not Path(mirror).is_dir():
         raise DataError(f"{mirror}: the mirror folder does not exist")
     root = Path(root)
-    _mkdir(root)
+    make_dir(root)
     errors: list[Exception] = []
     for i, (_, row) in enumerate(
         tqdm(df.iterrows(), total=len(df), desc="files", disable=not progress)

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from gpwave import data
 from gpwave.constants import Split, StoreDtype, check_option
 from gpwave.data import DataConfig, Source, _plan_shard, assign_splits, discover_sources
+from gpwave.download import make_dir
 from gpwave.errors import AudioError, DataError
 
 log = logging.getLogger(__name__)
@@ -209,17 +210,6 @@ def _read_shard(shard: Path) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     table = pd.read_csv(shard / "frames.csv", dtype={"name": str, "utterance": str})
     skipped = pd.read_csv(shard / "skipped.csv", dtype=str).fillna("")
     return table, skipped, int(marker["n_frames"])
-
-
-def _make_dir(path: Path, what: str) -> None:
-    """``mkdir -p`` or a one-line :class:`DataError` (a file in the way, no permission)."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataError(
-            f"{path}: cannot create the folder of {what} ({err.strerror}); "
-            "set GPWAVE_DATA (or --store) to a writable folder"
-        ) from None
 
 
 def default_store_dir(cfg: DataConfig) -> Path:
@@ -446,7 +436,7 @@ def prepare_store(
     check_option(cfg.dtype, StoreDtype, "dtype")
     sources = discover_sources(cfg.root, cfg.only_use)
     store_dir = Path(store_dir) if store_dir is not None else default_store_dir(cfg)
-    _make_dir(store_dir / "shards", "the frame store")
+    make_dir(store_dir / "shards", "the frame store", "GPWAVE_DATA (or --store)")
     keys = {src.folder: _shard_key(src, cfg) for src in sources}
     store_key = _hash({"config": cfg.to_dict(), "shards": keys})
     if (current := _current_store(store_dir, store_key)) is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from _signals import chirp, noise, tone, write_wav
 
 FINGERPRINTS = {"A_ljspeech": None, "B_melgan": 7000.0, "C_hifigan": 9500.0}
@@ -45,3 +46,15 @@ def base_config(root: Path, store: Path, **kw) -> dict:
     }
     cfg.update(kw)
     return cfg
+
+
+class MeanDetector(torch.nn.Module):
+    """A toy detector: the fake log-odds is ``sign`` times the frame's mean sample."""
+
+    def __init__(self, sign: float = 1.0):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+        self.sign = sign
+
+    def fake_log_odds(self, x):
+        return self.sign * x.mean(-1)

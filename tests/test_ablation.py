@@ -2,22 +2,10 @@
 
 import numpy as np
 import pandas as pd
-import torch
+from _detector_data import MeanDetector
 from scipy.special import logit
 
 from gpwave import ablation, report
-
-
-class _Mean(torch.nn.Module):
-    """A toy detector: the fake log-odds is ``sign`` times the frame's mean."""
-
-    def __init__(self, sign: float = 1.0):
-        super().__init__()
-        self.p = torch.nn.Parameter(torch.zeros(1))
-        self.sign = sign
-
-    def fake_log_odds(self, x):
-        return self.sign * x.mean(-1)
 
 
 class _ValueStore:
@@ -39,7 +27,7 @@ class _ValueStore:
 
 
 def test_paired_ablation_compares_both_variants_seed_by_seed():
-    pairs = {s: (_Mean(1.0), _Mean(-1.0)) for s in (0, 3)}
+    pairs = {s: (MeanDetector(1.0), MeanDetector(-1.0)) for s in (0, 3)}
     table, scored = ablation.paired_ablation(pairs, _ValueStore(), "melgan", n_boot=20)
     assert list(table["seed"]) == [0, 0, 3, 3]
     t = table[table["seed"] == 0].set_index("test_frames")
@@ -55,7 +43,7 @@ def test_paired_ablation_compares_both_variants_seed_by_seed():
 
 
 def test_paired_ablation_limit_samples_frames_per_folder_with_the_seed():
-    pairs = {1: (_Mean(1.0), _Mean(1.0))}
+    pairs = {1: (MeanDetector(1.0), MeanDetector(1.0))}
     table, scored = ablation.paired_ablation(pairs, _ValueStore(), "melgan", limit=1, n_boot=5)
     frames = scored[1][0]
     assert frames.groupby("generator").size().to_dict() == {"ljspeech": 1, "melgan": 1, "pwg": 1}

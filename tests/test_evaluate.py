@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+from _detector_data import MeanDetector
 from _signals import SR, make_tree
 from scipy.interpolate import interp1d
 from scipy.optimize import brentq
@@ -115,18 +116,6 @@ def test_scores_of_a_detector_sure_of_every_frame_keep_their_order():
     assert metrics.eer(y, p) == pytest.approx(0.5)
 
 
-class _Mean(torch.nn.Module):
-    """A toy detector: the fake log-odds is the frame's mean sample."""
-
-    def __init__(self, sign: float = 1.0):
-        super().__init__()
-        self.p = torch.nn.Parameter(torch.zeros(1))
-        self.sign = sign
-
-    def fake_log_odds(self, x):
-        return self.sign * x.mean(-1)
-
-
 def _speaker_tree(root: Path) -> Path:
     # speakers-tts-style names: one shared number per utterance across the folders
     utts = [f"s_{i}" for i in range(1, 5)]
@@ -157,7 +146,7 @@ def test_tree_utterances_follow_the_pattern(tmp_path):
 
 def test_score_tree_matches_sklearn_per_folder(tmp_path):
     root = _speaker_tree(tmp_path / "tree")
-    dets = {"up": _Mean(1.0), "down": _Mean(-1.0)}
+    dets = {"up": MeanDetector(1.0), "down": MeanDetector(-1.0)}
     t = evaluate.score_tree(dets, root, r"s_(\d+)", n_boot=30, store_dir=tmp_path / "store")
     assert list(t.columns) == [*report.TABLE_COLUMNS, "detector"]
     assert list(t["detector"]) == ["up"] * 3 + ["down"] * 3
@@ -177,14 +166,14 @@ def test_score_tree_matches_sklearn_per_folder(tmp_path):
 def test_score_tree_bootstraps_utterances_across_folders(tmp_path):
     # a real file and its fake counterparts (same number) are one utterance, drawn together
     root = _speaker_tree(tmp_path / "tree")
-    t = evaluate.score_tree({"up": _Mean()}, root, r"s_(\d+)", n_boot=40,
+    t = evaluate.score_tree({"up": MeanDetector()}, root, r"s_(\d+)", n_boot=40,
                             store_dir=tmp_path / "store", seed=2)  # fmt: skip
     ref = _reference_rows(root)
     both = ref[ref["folder"].isin(["A_gt", "B_hifigan"])]
     low, high = metrics.eer_ci(both["label"], both["score"], both["utt"], 40, seed=2)
     row = t.set_index("generator").loc["hifigan"]
     assert (row["eer_ci_low"], row["eer_ci_high"]) == pytest.approx((low, high))
-    limited = evaluate.score_tree({"up": _Mean()}, root, r"s_(\d+)", n_boot=0,
+    limited = evaluate.score_tree({"up": MeanDetector()}, root, r"s_(\d+)", n_boot=0,
                                   store_dir=tmp_path / "store", limit=2, by="folder")  # fmt: skip
     assert list(limited["n_frames"]) == [4, 4, 6]  # 2 frames per folder
     assert list(limited["generator"]) == ["B_hifigan", "C_waveglow", report.POOLED]
@@ -192,7 +181,7 @@ def test_score_tree_bootstraps_utterances_across_folders(tmp_path):
 
 def test_score_trees_label_folders_by_tree(tmp_path):
     roots = {"one": _speaker_tree(tmp_path / "one"), "two": _speaker_tree(tmp_path / "two")}
-    t = evaluate.score_trees({"up": _Mean()}, roots, r"s_(\d+)", n_boot=0,
+    t = evaluate.score_trees({"up": MeanDetector()}, roots, r"s_(\d+)", n_boot=0,
                              store_dir=tmp_path / "store")  # fmt: skip
     assert list(t.columns) == [*report.TABLE_COLUMNS, "tree", "detector", "folder"]
     assert list(t["folder"]) == [f"{tree}/{g}" for tree in roots
