@@ -271,6 +271,31 @@ def speaker_splits(
     return out
 
 
+def group_folds(pool: pd.DataFrame, n_folds: int = 5, seed: int = 0) -> pd.Series:
+    """Cross-validation folds by speaker group (:func:`speaker_groups`), across all trees.
+
+    Groups are shuffled by ``seed`` and dealt to the fold with the fewest utterances so
+    far, so every file is held out exactly once, by a model that never heard its speaker.
+
+    Notebook: notebooks/08_generalization_needs.py
+
+    Args:
+        pool: A pool table.
+        n_folds: Number of folds.
+        seed: Seed of the shuffle.
+
+    Returns:
+        Fold number (0 .. n_folds - 1) of each row, aligned with ``pool``.
+    """
+    groups = speaker_groups(pool)
+    sizes = pool.groupby(groups)["utterance"].nunique()
+    counts, table = np.zeros(n_folds), {}
+    for g in np.random.default_rng(seed).permutation(sorted(sizes.index)):
+        k = int(np.argmin(counts))
+        table[g], counts[k] = k, counts[k] + sizes[g]
+    return groups.map(table).astype(int)
+
+
 def load_resampled(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode a file and resample it to ``sample_rate``, up or down, with soxr (HQ).
 

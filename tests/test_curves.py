@@ -54,3 +54,32 @@ def test_evaluate_fits_scores_each_test_set():
     test = pd.DataFrame({"row": np.arange(40), "label": labels, "utterance": np.arange(40) % 10})
     out = curves.evaluate_fits([model], {"t": test}, feats, n_boot=20)
     assert list(out.test) == ["t"] and out.eer.iloc[0] < 0.1
+
+
+def test_matched_real_keeps_only_the_real_files_of_the_fakes_trees():
+    rows = pd.DataFrame({"tree": ["a", "a", "b", "b", "c"], "label": [0, 1, 0, 1, 0],
+                         "family": ["real", "lpcnet", "real", "vocos", "real"]})  # fmt: skip
+    out = curves.matched_real(rows, rows["family"] == "lpcnet")
+    assert out.index.tolist() == [0, 1]
+
+
+def test_family_protocol_finds_a_family_separable_within_its_tree():
+    """Tree "a": lpcnet fakes are shifted in feature 0; tree "b": vocos fakes are not."""
+    rng = np.random.default_rng(0)
+    rows, feats = [], []
+    for tree, family, shift in [("a", "lpcnet", 3.0), ("b", "vocos", 0.0)]:
+        for spk in range(6):
+            for label in (0, 1):
+                rows.append({"tree": tree, "file": f"{tree}/{spk}/{label}", "utterance":
+                             f"{tree}{spk}", "speaker": f"{tree}:{spk}", "label": label,
+                             "family": family if label else "real"})  # fmt: skip
+                feats.append(rng.normal(0, 1, (4, 2)) + [shift * label + 5 * (tree == "b"), 0])
+    pool_t = pd.DataFrame(rows)
+    frames = pool_t.loc[pool_t.index.repeat(4)].reset_index(drop=True)
+    frames["row"] = np.arange(len(frames))
+    out = curves.family_protocol(np.concatenate(feats), frames, pool_t, ["lpcnet", "vocos"],
+                                 seeds=(0,), n_folds=3)  # fmt: skip
+    e = out.set_index(["train", "test"])["eer"]
+    assert e["lpcnet", "lpcnet"] < 0.15
+    assert e["vocos", "vocos"] > 0.3  # nothing to find: near chance
+    assert (out["n_real"] == 24).all() and (out["n_fake"] == 24).all()

@@ -177,3 +177,11 @@ def test_speakers_train_pool_splits_by_speaker_across_trees():
     small = p[p.tree == "usfgan"]
     frames, index = pool.pair_frames(small, max_frames=2)
     assert frames.shape[1] == 22050 and set(index.label) == {0, 1}
+
+
+def test_group_folds_hold_each_speaker_out_once(synthetic):
+    folds = pool.group_folds(synthetic, n_folds=3, seed=1)
+    assert set(folds) == {0, 1, 2}
+    known = ~synthetic.speaker.str.endswith(":unknown")
+    assert synthetic[known].groupby("speaker").apply(lambda t: folds[t.index].nunique()).max() == 1
+    assert synthetic.groupby("utterance").apply(lambda t: folds[t.index].nunique()).max() == 1
