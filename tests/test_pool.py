@@ -185,3 +185,14 @@ def test_group_folds_hold_each_speaker_out_once(synthetic):
     known = ~synthetic.speaker.str.endswith(":unknown")
     assert synthetic[known].groupby("speaker").apply(lambda t: folds[t.index].nunique()).max() == 1
     assert synthetic.groupby("utterance").apply(lambda t: folds[t.index].nunique()).max() == 1
+
+
+def test_mini_training_folders_keep_the_protocols_utterance_split(tmp_path):
+    from gpwave.data import split_of
+
+    root = make_tree(tmp_path / "mini", seconds=1.2)
+    t = pool.mini_train_table(root)
+    assert set(t.folder) == {"A_ljspeech", "B_melgan"} and set(t.speaker) == {"ljspeech:LJ"}
+    assert (t.split == [split_of(u) for u in t.utterance]).all()
+    joined = pool.speaker_splits(t, seed=3)
+    assert joined.split.tolist() == t.split.tolist()  # preset splits survive the speaker split
