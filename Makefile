@@ -16,6 +16,8 @@ export GPWAVE_DATA_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/wavefake-m
 export GPWAVE_MODELS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/reference-models))
 # ... and of the test-only set of unseen speakers and end-to-end TTS (gpwave data fetch speakers).
 export GPWAVE_SPEAKERS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/speakers-tts-mini))
+# ... and of speakers-train, many speakers and vocoders for training (gpwave data fetch speakers-train).
+export GPWAVE_SPEAKERS_TRAIN_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/speakers-train))
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
@@ -32,6 +34,7 @@ help:
 	@echo "make data       fetch the mini benchmark into \$$GPWAVE_DATA (mirror: \$$GPWAVE_DATA_MIRROR)"
 	@echo "                the paper's checkpoints (mirror: \$$GPWAVE_MODELS_MIRROR)"
 	@echo "                and the test-only speakers-tts-mini (mirror: \$$GPWAVE_SPEAKERS_MIRROR)"
+	@echo "                and the training set speakers-train (mirror: \$$GPWAVE_SPEAKERS_TRAIN_MIRROR)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +48,7 @@ data: venv
 	$(PY) -m gpwave data fetch mini
 	$(PY) -m gpwave data fetch models
 	$(PY) -m gpwave data fetch speakers
+	$(PY) -m gpwave data fetch speakers-train
 
 lint: venv
 	$(PY) -m ruff check gpwave tests benchmarks notebooks

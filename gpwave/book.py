@@ -3,7 +3,8 @@
 The notebooks in ``notebooks/`` (jupytext ``py:percent`` sources with paired ``.ipynb``
 files committed without outputs) are executed by papermill in dependency order: the
 training notebook ``03_train`` once per detector that the later chapters compare, then
-``04_generalization``, ``05_dilation``, ``06_attribution`` and ``07_robustness``.
+``04_generalization``, ``05_dilation``, ``06_attribution``, ``07_robustness`` and
+``08_generalization_needs`` (its own cheap probes on speakers-train; no training run).
 Every execution writes
 only under the results folder (``results/`` or ``results/quick/``) and leaves a stamp
 there: the hash of its inputs (notebook source, parameters, the gpwave sources, the
@@ -40,6 +41,7 @@ CHAPTERS = (
     "05_dilation",
     "06_attribution",
     "07_robustness",
+    "08_generalization_needs",
 )
 #: The book's run matrix (the 03_train runs that chapters 04-06 compare) and CI settings.
 MATRIX = REPO / "configs" / "book.yaml"
@@ -149,6 +151,15 @@ def plan(quick: bool, results_dir: str, data_dir: str) -> list[Execution]:
             "07_robustness",
             {**common, "speakers_dir": str(Path(data_dir).parent / "speakers-tts-mini")},
             deps=trained,
+        ),
+        Execution(
+            "08_generalization_needs",
+            "08_generalization_needs",
+            {
+                **common,
+                "speakers_dir": str(Path(data_dir).parent / "speakers-tts-mini"),
+                "train_dir": str(Path(data_dir).parent / "speakers-train"),
+            },
         ),
     ]
 

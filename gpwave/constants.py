@@ -27,7 +27,9 @@ Split = Literal["train", "val", "test"]
 #: Sample format of the frame store.
 StoreDtype = Literal["int16", "float16"]
 #: Datasets :mod:`gpwave.download` knows how to fetch.
-DatasetName = Literal["mini", "wavefake", "ljspeech", "extension", "models", "speakers"]
+DatasetName = Literal[
+    "mini", "wavefake", "ljspeech", "extension", "models", "speakers", "speakers-train"
+]
 #: The paper's released detectors (:mod:`gpwave.pretrained`).
 PaperModelName = Literal["paper-sym5", "paper-coif4", "paper-stft"]
 #: Frequency-axis scaling of fingerprint plots.

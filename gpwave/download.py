@@ -22,7 +22,10 @@ their own mirror variable ``GPWAVE_MODELS_MIRROR``. speakers-tts-mini
 (``registry/speakers_tts_mini.tsv``: HiFi-GAN's demo samples, unseen VCTK speakers and
 Tacotron 2 TTS, pinned to one commit) goes to ``$GPWAVE_DATA/speakers-tts-mini`` with
 ``GPWAVE_SPEAKERS_MIRROR``; the registry marks it ``test_only`` (:func:`only_for_testing`),
-and training refuses it.
+and training refuses it. speakers-train (``registry/speakers_train.tsv``: vocoder demo
+samples of seven GitHub repositories, each pinned to a commit; about 70 speakers, 31
+vocoder folders) goes to ``$GPWAVE_DATA/speakers-train`` with
+``GPWAVE_SPEAKERS_TRAIN_MIRROR``; it is for training and selection (:mod:`gpwave.pool`).
 
 Notebook: notebooks/02_data.py
 """

@@ -33,6 +33,7 @@ EXPECTED = [
     "05_dilation",
     "06_attribution",
     "07_robustness",
+    "08_generalization_needs",
 ]
 
 
