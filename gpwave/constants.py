@@ -85,3 +85,5 @@ def check_option(value: str, alias: object, name: str) -> str:
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
     return value
+#: Verdicts of the book on a claim of the paper (:mod:`gpwave.findings`).
+Verdict = Literal["reproduced", "not at this scale", "contradicted", "not measured"]
