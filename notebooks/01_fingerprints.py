@@ -26,6 +26,15 @@
 # `gpwave.fingerprints`, plots them against real speech, shows the difference in dB, and
 # turns each difference back into sound.
 
+# %% [markdown]
+# **The paper and this book.** What the paper claims for each of its four deliverables,
+# what the paper's released detectors and this book's own build show on this data, and
+# a verdict computed from the numbers (the [introduction](../intro.md) explains the
+# verdicts):
+#
+# ```{include} ../_generated/scoreboard.md
+# ```
+
 # %% tags=["hide-input"]
 import os
 from pathlib import Path
@@ -101,6 +110,10 @@ print("paper-sym5, most salient bands (kHz):", ", ".join(f"{k:.2f}" for k in top
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Difference of each generator's mean level-14 Haar packet spectrum to that of real speech, in dB. Dotted: the ten bands the paper's sym5 detector is most sensitive to.", "name": "fig-difference-grid"}}
 fig = fingerprints.plot_difference_grid(spectra)
+fakes = [spec for spec in spectra.values() if spec is not real]
+for ax, spec in zip(fig.axes, fakes, strict=False):  # frames averaged, on every panel
+    ax.set_title(f"{spec.generator} ({spec.n_frames} frames)", fontsize=9)
+fig.suptitle(f"real: {real.generator}, {real.n_frames} frames", fontsize=9)
 for ax in fig.axes:
     for k in top_khz:
         ax.axvline(k, color="k", lw=0.6, ls=":", alpha=0.7)
@@ -144,6 +157,32 @@ display(HTML(widgets.static_explorer(spectra, audio=rows)))
 # %% tags=["remove-output"]
 if live_explorer:
     display(widgets.explorer(data_dir, spectra=spectra, max_frames=max_frames))
+
+# %% [markdown]
+# ## What we found
+#
+# Each generator's share of its absolute difference to real speech (in dB, summed over
+# bands) that lies at or above 5.5 kHz, against the share a flat difference would have
+# there (`gpwave.findings.high_share`); the sentences below are computed from it.
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+from gpwave import findings
+
+band_hz = real.frequencies
+shares = {
+    spec.generator: findings.high_share(fingerprints.difference_db(spec, real), band_hz)
+    for spec in fakes
+}
+found = findings.fingerprint_findings(
+    shares,
+    findings.uniform_share(band_hz),
+    {spec.generator: spec.n_frames for spec in spectra.values()},
+    quick,
+)
+findings.save(found, results_dir)
+display(Markdown(found.markdown()))
 
 # %% [markdown]
 # ## Exercises

@@ -20,7 +20,16 @@
 # that see wide frequency context. The ablation (`dcnn_nodil`, as in the paper) drops
 # that dilated block entirely and changes nothing else; the linear head then reads the
 # convolutional features directly. This chapter compares the two trained models on every test folder
-# and plays the test frames that the full model gets right and the ablation gets wrong.
+# and plays test frames on which the two disagree, both ways.
+
+# %% [markdown]
+# **The paper and this book.** What the paper claims for each of its four deliverables,
+# what the paper's released detectors and this book's own build show on this data, and
+# a verdict computed from the numbers (the [introduction](../intro.md) explains the
+# verdicts):
+#
+# ```{include} ../_generated/scoreboard.md
+# ```
 
 # %% tags=["hide-input"]
 import os
@@ -144,6 +153,45 @@ if rows:
     display(HTML(widgets.audio_table(rows, caption=caption)))
 else:
     print("No test frame is right with dilation and wrong without it.")
+
+# %% [markdown]
+# ## Frames the ablation gets right and the dilated model gets wrong
+#
+# The same, the other way round: frames that only the model *without* dilation gets
+# right. Both lists together show that the two networks make different mistakes; the
+# paired difference above is their net balance.
+
+# %% tags=["hide-input"]
+reverse = evaluate.disagreements(b, a, frames)
+print(f"{n_frames} test frames; {len(reverse)} right without dilation and wrong with it")
+back = evaluate.export_disagreements(
+    reverse, store, Path(results_dir) / "dilation" / "examples_reverse", n=max_examples
+)
+rows = [
+    {
+        "generator": r.generator,
+        "file": Path(r.file).name,
+        "second": r.offset / store.sample_rate,
+        "with dilation": float(evaluate.probability(r.score_b)),
+        "without": float(evaluate.probability(r.score_a)),
+        "audio": r.clip,
+    }
+    for r in back.itertuples()
+]
+if rows:
+    display(HTML(widgets.audio_table(rows, caption=caption)))
+
+# %% [markdown]
+# ## What we found
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+from gpwave import findings
+
+found = findings.ablation_findings(paired[paired["seed"] == seed], overview, seen, quick)
+findings.save(found, results_dir)
+display(Markdown(found.markdown()))
 
 # %% [markdown]
 # ## Exercises
