@@ -504,7 +504,7 @@ def ablation_findings(
 
 # --- chapter 06: attribution ---------------------------------------------------------------
 def share_text(share: tuple[float, float, float], uniform: float) -> str:
-    """ "58.1 % (95 % CI 52.0–63.3 %) above 5.5 kHz against 50.0 % for a flat one"."""
+    """The share of attribution above the cut, with its interval, as words."""
     s, lo, hi = share
     return (f"{pct(s)} ({interval(lo, hi)}) of its integrated-gradients attribution above "
             f"{HIGH_CUT_HZ / 1000:g} kHz, against {pct(uniform)} if it were flat")  # fmt: skip
@@ -594,3 +594,124 @@ def scoreboard_markdown(found: Mapping[str, ChapterFindings], link: str = "/exec
         lines.append("")
         lines.append(QUICK_NOTE)
     return "\n".join(lines) + "\n"
+
+
+# --- chapters 02, 03 and 07 ------------------------------------------------------------------
+def data_findings(
+    summary: pd.DataFrame, splits_per_utterance: pd.Series, seen: str, paper_seen: str,
+    quick: bool = False,
+) -> ChapterFindings:  # fmt: skip
+    """Chapter 02's findings: how much audio there is, and that no sentence leaks.
+
+    Notebook: notebooks/02_data.py
+
+    Args:
+        summary: :func:`gpwave.data.summarize` (folder, generator, label, seconds, ...).
+        splits_per_utterance: Number of splits each utterance appears in.
+        seen: The book's training generator.
+        paper_seen: The paper's training generator.
+        quick: Quick (CI) build.
+
+    Returns:
+        The chapter's findings.
+    """
+    sec = summary.groupby("generator")["seconds"].sum()
+    real = float(summary.loc[summary["label"] == 0, "seconds"].sum())
+    fake = float(summary.loc[summary["label"] == 1, "seconds"].sum())
+    sentences = [
+        f"The data holds {real / 60:.1f} minutes of real and {fake / 60:.1f} minutes of "
+        f"generated speech in {summary['generator'].nunique() - 1} generator folders.",
+        f"The book trains against {seen} ({sec.get(seen, 0):.0f} s of audio) rather than the "
+        f"paper's {paper_seen} ({sec.get(paper_seen, 0):.0f} s), which is too little here "
+        "to train on.",
+        f"No utterance appears in more than {int(splits_per_utterance.max())} split.",
+    ]
+    return ChapterFindings("02_data", sentences, [], {"real_seconds": real}, quick)
+
+
+def training_findings(
+    metrics: Mapping[int, Mapping], summary: pd.DataFrame, seen: str, quick: bool = False
+) -> ChapterFindings:
+    """Chapter 03's findings: did the run learn, and what did it score.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        metrics: Seed -> the metrics :func:`gpwave.train.train_one` returned.
+        summary: :func:`gpwave.evaluate.aggregate_seeds` of the run's test tables.
+        seen: The training generator.
+        quick: Quick (CI) build.
+
+    Returns:
+        The chapter's findings.
+    """
+    sentences = []
+    for seed, m in metrics.items():
+        state = "learned" if m.get("converged") else "did not learn"
+        sentences.append(
+            f"Seed {seed} trained {m.get('steps')} optimiser steps on {m.get('n_train_frames')} "
+            f"frames and {state} its training generator (best validation EER "
+            f"{pct(m['best']['val_eer'])}, the limit is {pct(CONVERGED_EER)})."
+        )
+    seen_row, pooled = _row(summary, seen), _row(summary, "pooled_unseen")
+    if seen_row is not None and pooled is not None:
+        sentences.append(f"Its test EER is {_eer_text(seen_row, 'eer_mean')} on {seen} and "
+                         f"{_eer_text(pooled, 'eer_mean')} pooled over unseen ones.")  # fmt: skip
+    return ChapterFindings("03_train", sentences[:5], [], {}, quick)
+
+
+def robustness_findings(
+    wide: pd.DataFrame, clean: str, conditions: Sequence[str], quick: bool = False
+) -> ChapterFindings:
+    """Chapter 07's findings: how each detector's EER moves under some conditions.
+
+    Notebook: notebooks/07_robustness.py
+
+    Args:
+        wide: EER per condition (rows, with ``clean``) and detector (columns).
+        clean: The row of the unperturbed audio.
+        conditions: Rows to report (those missing from ``wide`` are skipped).
+        quick: Quick (CI) build.
+
+    Returns:
+        The chapter's findings: one sentence per condition.
+    """
+    sentences = []
+    for cond in [c for c in conditions if c in wide.index][:4]:
+        moves = ", ".join(f"{d} {pct(wide.loc[clean, d])} → {pct(wide.loc[cond, d])}"
+                          for d in wide.columns)  # fmt: skip
+        sentences.append(f"Under {cond} the EER goes from clean to perturbed: {moves}.")
+    if not sentences:
+        sentences.append("This build's sweep measured no perturbation to report.")
+    return ChapterFindings("07_robustness", sentences, [], {}, quick)
+
+
+def per_frame_marginals(
+    model: object, frames: np.ndarray, n_steps: int, target: str = "fake"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integrated-gradients |attribution| per band, one frame at a time.
+
+    The input of :func:`share_interval`: :func:`gpwave.attribution.attribute` averages
+    over frames, so each frame is attributed on its own to resample frames afterwards.
+
+    Notebook: notebooks/06_attribution.py
+
+    Args:
+        model: A detector (see :func:`gpwave.attribution.attribute`).
+        frames: Audio frames ``(N, samples)``.
+        n_steps: Integration steps.
+        target: "real" or "fake".
+
+    Returns:
+        ``(marginals (N, F), band centre frequencies in Hz (F,))``.
+    """
+    from gpwave import attribution
+
+    out, res = [], None
+    for frame in frames:
+        res = attribution.attribute(model, frame[None], "integrated_gradients", target,
+                                    n_steps=n_steps, batch_size=1, max_frames=None)  # fmt: skip
+        out.append(res.marginal(target))
+    if res is None:
+        raise ValueError("per_frame_marginals: no frames to attribute")
+    return np.stack(out), res.frequencies

@@ -106,6 +106,21 @@ for utterance in example_utterances:
     display(HTML(widgets.audio_table(data.utterance_rows(data_dir, utterance))))
 
 # %% [markdown]
+# ## What we found
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+from gpwave import findings
+
+((_, protocol),) = train.read_config(protocol_file)
+found = findings.data_findings(
+    summary, splits_per_utterance, protocol.train_generator, "fbmelgan", quick
+)
+findings.save(found, results_dir)
+display(Markdown(found.markdown()))
+
+# %% [markdown]
 # ## Exercises
 #
 # Each exercise changes one setting of this chapter. Write down your prediction first,

@@ -199,21 +199,8 @@ from IPython.display import Markdown
 
 from gpwave import findings
 
-
-def per_frame_marginals(model, rows, steps):
-    """|IG| per band for the fake target, one frame at a time (for the interval)."""
-    out = []
-    for r in rows:
-        res = attribution.attribute(
-            model, store.read([r]), "integrated_gradients", "fake",
-            n_steps=steps, batch_size=1, max_frames=None,
-        )  # fmt: skip
-        out.append(res.marginal("fake"))
-    return np.stack(out), res.frequencies
-
-
-paper_pf, paper_hz = per_frame_marginals(paper, paper_rows, paper_n_steps)
-own_pf, own_hz = per_frame_marginals(detector, rows, n_steps)
+paper_pf, paper_hz = findings.per_frame_marginals(paper, store.read(paper_rows), paper_n_steps)
+own_pf, own_hz = findings.per_frame_marginals(detector, frames, n_steps)
 cut = 1000 * high_khz
 own_converged = bool(train.runs_overview(Path(results_dir) / "runs", [run])["converged"].all())
 found = findings.attribution_findings(

@@ -24,9 +24,9 @@
 # measures these; this chapter does, for every detector of the book:
 #
 # 1. **Perturbations** of the mini benchmark's test audio (`gpwave.perturb`): gain, white
-#    and pink noise at a given signal-to-noise ratio, resampling to 16 kHz and 8 kHz and
-#    back, MP3, Opus and Vorbis round trips, a shift of the 1 s frame grid, low-pass
-#    filters. Real and fake audio get the same perturbation.
+#    and pink noise at a given signal-to-noise ratio, resampling to a lower sample rate
+#    and back, MP3, Opus and Vorbis round trips, a shift of the 1 s frame grid, low-pass
+#    filters (the parameter `sweep` lists the strengths this build used). Real and fake audio get the same perturbation.
 # 2. **New speakers and end-to-end TTS** (`speakers-tts-mini`, from the HiFi-GAN
 #    authors' demo page): unseen VCTK speakers re-synthesised by six vocoders, and
 #    Tacotron 2 speech rendered by four vocoders. These files are for testing only:
@@ -188,11 +188,12 @@ display(
 # bands *is* the fingerprint. Their log-odds still put many fakes above the reals, so the
 # EER, which picks its threshold after the fact, rises well short of chance; at the
 # threshold they shipped with, nearly every real frame is a false alarm. Removing the top
-# bands has the opposite effect on the sym5 model (every frame looks real); the STFT
-# model, which sees another time-frequency tiling, keeps much of its accuracy under
-# low-pass filtering and resampling. A gain leaves the spectrum's shape alone and only matters to a detector
-# that reads the absolute level (the paper's models use no level normalisation); a shift
-# of the frame grid changes no spectrum at all, and no detector cares. The self-trained
+# bands has the opposite effect on the sym5 model (every frame looks real). A gain
+# leaves the spectrum's shape alone and can only matter to a detector that reads the
+# absolute level (the paper's models use no level normalisation). A shift of the frame
+# grid changes no average spectrum but changes which samples every frame holds; what it,
+# the low-pass filters and resampling do to each detector is computed in *What we found*
+# at the end of the chapter. The self-trained
 # detectors start far behind the released models on these pooled folders even on clean
 # audio (they generalise poorly, chapter [Generalization](04_generalization.ipynb)), so
 # their curves have less room to fall.
@@ -346,32 +347,21 @@ display(
 )
 
 # %% [markdown]
-# **What the fusion bought, and what it cost.** In the full build this text was written
-# against, `gpwave-robust` kept the clean WaveFake-style folders (at most a few % EER),
-# but it is **not** the detector that holds, and it is not more robust than the paper's
-# STFT model: its mean EER over the perturbations is several points above paper-stft's,
-# it beats the better released model only at one or two conditions (resampling to 8 kHz,
-# MP3 at 32 kbit/s), by less than the intervals, and it is clearly worse under a quiet
-# recording (−24 dB), MP3 at 64 kbit/s, Vorbis and low-pass filtering. On the new
-# speakers it fails outright: on the unseen VCTK speakers it ranks real above fake (EER
-# above 50 %), and on end-to-end TTS it is far behind paper-stft. An earlier version of
-# this chapter scored every detector by its fake probability; under noise the released
-# models are so sure that every frame is fake that all their probabilities round to 1.0,
-# which read as chance and made the fusion look like the only detector off chance under
-# noise. Scored by log-odds ([Method](../method.md)), the released models keep a ranking
-# under noise, and paper-stft is the most robust detector in this book.
-#
-# The likely reason the head fails is in its inputs: 640 embedding numbers weighted on
-# the recordings of one speaker, so part of what separates perturbed LJSpeech from
-# perturbed MelGAN in its head is the speaker and the recording chain, which new speakers
-# do not share. Every recipe tried here on one speaker and one vocoder either kept the
-# released models' generalization and gained little robustness (the first attempt,
-# which fine-tuned sym5's first convolution), or gained robustness on its validation set
-# and lost generalization (this one); none beat paper-stft on the perturbed validation
-# split it was selected on (`configs/robust.yaml` lists the grid). Training data with many
-# speakers and vocoders (full WaveFake, with augmentation) is the next step, and it needs
-# a GPU node. Until then, on audio that may be compressed, noisy or resampled, use
-# paper-stft and read its scores, not its verdicts.
+# ## What we found
+
+# %% tags=["hide-input"]
+from gpwave import findings
+
+shown_conditions = [
+    robustness.condition_label(k, s)
+    for k, s in robustness.conditions(sweep)
+    if k in ("shift", "lowpass", "resample", "white-noise")
+]
+found = findings.robustness_findings(
+    wide[list(detectors)], robustness.CLEAN, shown_conditions, quick
+)
+findings.save(found, results_dir)
+display(Markdown(found.markdown()))
 
 # %% [markdown]
 # ## Exercises
@@ -403,6 +393,7 @@ display(
 # floor *is* the fingerprint. Compare `gpwave-robust`, which saw noise in training.
 #
 # ```python
+# import numpy as np
 # import torch
 # from gpwave import perturb
 # from gpwave.data import frame_audio
@@ -438,6 +429,7 @@ display(
 # always compressed, which is why this matters.
 #
 # ```python
+# import numpy as np
 # import torch
 # from gpwave import perturb
 # from gpwave.data import frame_audio

@@ -129,3 +129,21 @@ def test_save_load_and_scoreboard(tmp_path):
     assert "{doc}`attribution </executed/06_attribution>`" in table
     assert "not measured in this build" in table  # the three other deliverables
     assert findings.QUICK_NOTE in table
+
+
+def test_data_training_and_robustness_findings():
+    summary = pd.DataFrame({"generator": ["ljspeech", "melgan", "fbmelgan"], "label": [0, 1, 1],
+                            "seconds": [632.0, 449.0, 66.0]})  # fmt: skip
+    found = findings.data_findings(summary, pd.Series([1, 1]), "melgan", "fbmelgan")
+    assert "melgan (449 s" in found.markdown() and "fbmelgan (66 s)" in found.markdown()
+    assert "10.5 minutes of real" in found.markdown()
+    metrics = {0: {"steps": 100, "n_train_frames": 660, "converged": False,
+                   "best": {"val_eer": 0.45}}}  # fmt: skip
+    cols = ["generator", "eer_mean", "eer_ci_low", "eer_ci_high"]
+    rows = [["melgan", 0.1, 0.05, 0.2], ["pooled_unseen", 0.4, 0.3, 0.5]]
+    table = pd.DataFrame(rows, columns=cols)
+    text = findings.training_findings(metrics, table, "melgan").markdown()
+    assert "did not learn" in text and "45.0 %" in text and "40.0 % (95 % CI 30.0–50.0 %)" in text
+    wide = pd.DataFrame({"gmm": [0.138, 0.214]}, index=["clean", "shift 0.5 s"])
+    text = findings.robustness_findings(wide, "clean", ["shift 0.5 s", "lowpass"]).markdown()
+    assert "gmm 13.8 % → 21.4 %" in text and "lowpass" not in text

@@ -316,3 +316,16 @@ def test_chapter_ends_with_exercises_and_collapsed_solutions(chapter: str) -> No
         code, closed, _ = rest.partition("\n```\n")
         assert closed, f"{where}: the solution holds one ```python block"
         ast.parse(code)  # the code to run is valid Python
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_chapters_end_with_computed_findings(source: Path) -> None:
+    """Every chapter says what it found, computed (gpwave.findings), before its exercises."""
+    if not source.stem[:2].isdigit():
+        return
+    text = source.read_text()
+    assert "# ## What we found" in text, f"{source.stem}: no 'What we found' section"
+    assert "findings.save(found, results_dir)" in text, f"{source.stem}: findings not saved"
+    assert text.index("# ## What we found") < text.index("# ## Exercises")
+    if source.stem[:2] in {"01", "04", "05", "06"}:
+        assert "{include} ../_generated/scoreboard.md" in text, f"{source.stem}: no scoreboard"
