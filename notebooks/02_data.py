@@ -17,7 +17,8 @@
 # # What is in the data
 #
 # A data set for `gpwave` is a folder of letter-prefixed folders: `A_ljspeech` holds real
-# recordings, every other `<LETTER>_<name>` folder the output of one generator. This
+# recordings, every other `<LETTER>_<name>` folder the output of one generator (the
+# {term}`folder codes`). This
 # chapter shows what the folders hold, how files become one-second frames, how frames are
 # split into train, validation and test sets **by utterance**, and what real and
 # generated versions of the same sentence sound like.
@@ -58,7 +59,8 @@ fig.tight_layout()
 # Each file is cut into non-overlapping windows of one second; a shorter tail is dropped,
 # never padded with zeros (fakes are padded to multiples of 256 samples, so zeros would
 # be a cue). Utterances, not frames, are assigned to splits, with one seed: all frames
-# of a sentence, real or generated, land in the same split. The protocol (the parameter
+# of a sentence, real or generated, land in the same split. The frames are decoded once
+# into a {term}`frame store`. The protocol (the parameter
 # `protocol_file`, as for `gpwave train`) trains on real speech against MelGAN and makes
 # every other generator's folder test-only; the utterances of those folders are pinned
 # to the test split in every folder, the real one included.

@@ -29,7 +29,7 @@
 # rate (EER) comes from the ROC curve of those scores, accuracy from log-odds 0
 # (probability 0.5). Numbers are the mean ± standard deviation over seeds
 # (the CPU build trains the DCNNs on one seed each, so theirs is empty; the overview
-# below lists every run's seeds); the 95 % bootstrap intervals resample utterances. `pooled_unseen` pools every
+# below lists every run's seeds); the 95 % bootstrap intervals resample utterances. {term}`pooled_unseen` pools every
 # generator except the training one.
 
 # %% [markdown]
@@ -100,7 +100,7 @@ if quick:
 # Every frame of every folder is compared with all real frames (`paper_limit` frames per
 # folder in a quick build). `eer` comes from the continuous scores with a 95 % bootstrap
 # interval over utterances; `eer_argmax` is the reference implementation's own metric, the
-# EER of the argmax labels (a 3-point ROC), so the numbers can be related to the paper's.
+# EER of the argmax labels (a {term}`3-point ROC`), so the numbers can be related to the paper's.
 
 # %% tags=["hide-input"]
 t0 = time.perf_counter()
@@ -139,7 +139,7 @@ display(wide)
 #
 # ### Why U–Z fool the packet model
 #
-# U–Z (WaveNet, ClariNet and two r9y9 Parallel WaveGAN variants, all from the r9y9
+# U–Z (WaveNet, ClariNet and two r9y9 Parallel WaveGAN variants, all from the {term}`r9y9`
 # toolkits) score as *more real than real speech* under the sym5 model (EER above 50 %),
 # while the O–T folders, generated from the same sentences by another toolkit, are caught.
 # Is it their average spectrum? Below, the mean log packet power per band (the sym5
@@ -206,7 +206,7 @@ for folder in ("B_melgan", "E_fbmelgan"):
 # %% [markdown]
 #
 # What each run trained on and for how long, and whether its kept checkpoint learned the
-# training generator (best validation EER at most `converged_eer`, 0.2 by default): a row
+# training generator (best validation EER at most {term}`converged_eer`, 0.2 by default): a row
 # marked not converged measures an untrained detector, whatever its test EER says.
 
 # %% tags=["hide-input"]
