@@ -333,10 +333,10 @@ def released_generalization(
         return "not measured", "not measured", {}
     side = -direction(row["eer_ci_low"], row["eer_ci_high"], GENERALIZES_EER)
     folders = table[~table["generator"].str.startswith("pooled")]
-    text = f"pooled unseen EER {_eer_text(row)}"
+    text = f"pooled EER of {_eer_text(row)} on the folders it never saw"
     every = _row(table, uz_pool) if uz_pool else None
     if every is not None:
-        text += f"; with the r9y9 folders U–Z: {_eer_text(every)}"
+        text += f" without the r9y9 folders U–Z, {_eer_text(every)} with them"
     numbers = {"pooled": float(row["eer"]), "worst_folder": float(folders["eer"].max())}
     return text, verdict(side, paper_scale=True), numbers
 
@@ -405,7 +405,7 @@ def generalization_findings(
     n_conv = int(overview.groupby("run")["converged"].all().sum())
     sentences = [
         f"The paper's released sym5 model, trained on full-band MelGAN, scores a {rel_text} "
-        f"on the folders it never saw (verdict: {rel_verdict}).",
+        f"(verdict: {rel_verdict}).",
         f"The book's DCNN on packets, trained on {seen} on the mini benchmark: {own_text} "
         f"(verdict: {own_verdict}).",
         f"{n_conv} of {overview['run'].nunique()} book-trained detectors learned their "
@@ -630,7 +630,11 @@ def data_findings(
 
 
 def training_findings(
-    metrics: Mapping[int, Mapping], summary: pd.DataFrame, seen: str, quick: bool = False
+    metrics: Mapping[int, Mapping],
+    summary: pd.DataFrame,
+    seen: str,
+    run_name: str,
+    quick: bool = False,
 ) -> ChapterFindings:
     """Chapter 03's findings: did the run learn, and what did it score.
 
@@ -640,6 +644,7 @@ def training_findings(
         metrics: Seed -> the metrics :func:`gpwave.train.train_one` returned.
         summary: :func:`gpwave.evaluate.aggregate_seeds` of the run's test tables.
         seen: The training generator.
+        run_name: The run; the findings are saved as ``03_train-<run_name>``.
         quick: Quick (CI) build.
 
     Returns:
@@ -657,7 +662,7 @@ def training_findings(
     if seen_row is not None and pooled is not None:
         sentences.append(f"Its test EER is {_eer_text(seen_row, 'eer_mean')} on {seen} and "
                          f"{_eer_text(pooled, 'eer_mean')} pooled over unseen ones.")  # fmt: skip
-    return ChapterFindings("03_train", sentences[:5], [], {}, quick)
+    return ChapterFindings(f"03_train-{run_name}", sentences[:5], [], {}, quick)
 
 
 def robustness_findings(

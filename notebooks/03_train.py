@@ -158,7 +158,7 @@ from IPython.display import Markdown
 
 from gpwave import findings
 
-found = findings.training_findings(metrics, summary, cfg.train_generator, quick)
+found = findings.training_findings(metrics, summary, cfg.train_generator, run_name, quick)
 findings.save(found, results_dir)
 display(Markdown(found.markdown()))
 

@@ -87,7 +87,8 @@ def test_generalization_findings_verdicts_and_numbers():
     row = found.rows[0]
     assert row.verdict_released == "reproduced"  # 1-4 % lies below 10 %
     assert row.verdict_trained == "not at this scale"  # 38-47 %, mini benchmark
-    assert "2.0 %" in row.released and "30.0 %" in row.released
+    assert "2.0 % (95 % CI 1.0–4.0 %) on the folders it never saw without" in row.released
+    assert "30.0 %" in row.released
     assert found.numbers["cnn_max_val_eer"] == pytest.approx(0.045)
     assert found.numbers["cnn_max_seen_eer"] == pytest.approx(0.125)
     assert "12.5 %" in found.markdown() and "42.7 %" in found.markdown()
@@ -142,7 +143,7 @@ def test_data_training_and_robustness_findings():
     cols = ["generator", "eer_mean", "eer_ci_low", "eer_ci_high"]
     rows = [["melgan", 0.1, 0.05, 0.2], ["pooled_unseen", 0.4, 0.3, 0.5]]
     table = pd.DataFrame(rows, columns=cols)
-    text = findings.training_findings(metrics, table, "melgan").markdown()
+    text = findings.training_findings(metrics, table, "melgan", "dcnn").markdown()
     assert "did not learn" in text and "45.0 %" in text and "40.0 % (95 % CI 30.0–50.0 %)" in text
     wide = pd.DataFrame({"gmm": [0.138, 0.214]}, index=["clean", "shift 0.5 s"])
     text = findings.robustness_findings(wide, "clean", ["shift 0.5 s", "lowpass"]).markdown()
