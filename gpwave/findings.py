@@ -720,3 +720,66 @@ def per_frame_marginals(
     if res is None:
         raise ValueError("per_frame_marginals: no frames to attribute")
     return np.stack(out), res.frequencies
+
+
+# --- tables for people ---------------------------------------------------------------------
+def pct_text(values: pd.Series | np.ndarray, digits: int = 1) -> list[str]:
+    """Fractions as percent strings with ``digits`` decimals (empty for NaN)."""
+    return ["" if v is None or not np.isfinite(v) else f"{100 * v:.{digits}f}" for v in values]
+
+
+def eer_with_ci(table: pd.DataFrame, eer: str = "eer") -> list[str]:
+    """EER and its 95 % interval in percent per row: ``"12.5 (6.8–20.0)"``.
+
+    Args:
+        table: Rows with ``eer`` (or the column named by ``eer``), ``eer_ci_low`` and
+            ``eer_ci_high``.
+        eer: Column of the point estimate.
+
+    Returns:
+        One string per row (the interval is left out where it is unknown).
+    """
+    mid = pct_text(table[eer])
+    lo, hi = pct_text(table["eer_ci_low"]), pct_text(table["eer_ci_high"])
+    return [m if not (a and b) else f"{m} ({a}–{b})" for m, a, b in zip(mid, lo, hi, strict=True)]
+
+
+def for_people(
+    df: pd.DataFrame, percent: Sequence[str] = (), rename: Mapping[str, str] | None = None,
+    index: bool = False,
+) -> str:  # fmt: skip
+    """A table as Markdown for the book: percent with one decimal, short headers.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        df: The table (flat column names).
+        percent: Columns holding fractions, shown as percent with one decimal.
+        rename: Old -> new (short) column names.
+        index: Show the index as the first column.
+
+    Returns:
+        A Markdown (GFM) table.
+    """
+    out = df.copy()
+    for c in percent:
+        out[c] = pct_text(out[c])
+    return out.rename(columns=dict(rename or {})).to_markdown(index=index)
+
+
+def overview_for_people(overview: pd.DataFrame) -> str:
+    """:func:`gpwave.train.runs_overview` as a short Markdown table.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        overview: One row per run and seed.
+
+    Returns:
+        Markdown: run, seed, model, feature, frames, steps, seconds, best validation
+        EER in %, converged (yes/no).
+    """
+    df = overview.drop(columns=["reason", "epochs"], errors="ignore").copy()
+    df["converged"] = df["converged"].map({True: "yes", False: "**no**"})
+    names = {"train_frames": "frames", "train_seconds": "seconds", "best_val_eer": "val. EER %"}
+    return for_people(df, ["best_val_eer"], names)

@@ -58,7 +58,7 @@ store_dir = (
     None  # frame store; None: the one `gpwave data prepare` builds under $GPWAVE_DATA/stores
 )
 
-# %%
+# %% tags=["hide-output"]
 if quick:
     overrides = {**overrides, **book.run_matrix()["quick"]}
 here = {"data_dir": str(data_dir), **({"store_dir": str(store_dir)} if store_dir else {})}
@@ -130,7 +130,19 @@ evaluate.save_table(summary, out / "test_summary")
 print(f"{int(summary['n_frames'].max())} test frames in the largest row")
 
 # %% tags=["hide-input"]
-display(summary.round(3))
+from IPython.display import Markdown
+
+from gpwave import findings
+
+people = pd.DataFrame(
+    {
+        "folder": summary["generator"],
+        "frames": summary["n_frames"],
+        "EER % (95 % CI)": findings.eer_with_ci(summary, "eer_mean"),
+        "accuracy %": findings.pct_text(summary["accuracy_mean"]),
+    }
+)
+display(Markdown(people.to_markdown(index=False)))
 
 # %% [markdown]
 # ## Throughput

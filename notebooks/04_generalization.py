@@ -119,15 +119,19 @@ paper_seconds = time.perf_counter() - t0
 print(f"{len(paper_models)} paper models scored in {paper_seconds:.0f} s")
 
 # %% tags=["hide-input"]
-cols = ["n_frames", "eer", "eer_ci_low", "eer_ci_high", "eer_argmax"]
-pct = {"eer": 100, "eer_ci_low": 100, "eer_ci_high": 100, "eer_argmax": 100, "n_frames": 1}
-wide = pd.concat(
-    {n: t.set_index("generator")[cols].mul(pct).round(1) for n, t in paper_tables.items()}, axis=1
-)
-display(wide)
+from gpwave import findings
+
+first = next(iter(paper_tables.values())).set_index("generator")
+wide = pd.DataFrame({"frames": first["n_frames"]})
+for name, t in paper_tables.items():
+    t = t.set_index("generator").reindex(wide.index)
+    wide[f"{name} EER % (95 % CI)"] = findings.eer_with_ci(t)
+    wide[f"{name} argmax %"] = findings.pct_text(t["eer_argmax"])
+display(Markdown(wide.rename_axis("folder").reset_index().to_markdown(index=False)))
 
 # %% [markdown]
-# EER in %, per fake folder against all real frames, for the released models; the last
+# EER in % with its 95 % interval, per fake folder against all real frames, for the
+# released models, and the argmax EER ({term}`3-point ROC`); the last
 # two rows pool every fake folder except full-band MelGAN (`fbmelgan`, the generator the
 # released models were trained on, so it is *seen* for them), with and without the six
 # r9y9 folders U–Z.
@@ -212,7 +216,7 @@ for folder in ("B_melgan", "E_fbmelgan"):
 # %% tags=["hide-input"]
 runs_dir = Path(results_dir) / "runs"
 overview = train.runs_overview(runs_dir, list(runs))
-display(overview.drop(columns="reason"))
+display(Markdown(findings.overview_for_people(overview)))
 unconverged = overview[~overview["converged"]]
 for _, row in unconverged.iterrows():
     print(f"NOT CONVERGED: {row['run']} seed {row['seed']}: {row['reason']}")
@@ -238,7 +242,13 @@ print(f"{len(tables)} detectors, seeds per detector: {sorted(set(long['n_seeds']
 
 # %% tags=["hide-input"]
 eer = long.pivot_table(index="generator", columns="detector", values="eer_mean", sort=False)
-display((100 * eer[list(tables)]).round(1))
+short = {label: f"{run}*" if run in flagged else run for run, label in runs.items()}
+display(
+    Markdown(
+        findings.for_people(eer[list(tables)].reset_index(), list(tables), short)
+        + "\n\nColumns: the runs of the overview above; * did not converge."
+    )
+)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "EER (%) per test folder and detector, mean over seeds; error bars: standard deviation over seeds. The dashed line is chance.", "name": "fig-eer-per-generator"}}
 std = long.pivot_table(index="generator", columns="detector", values="eer_std", sort=False)
@@ -263,7 +273,18 @@ overview = seen_unseen.pivot_table(
     values=["eer_mean", "eer_std", "accuracy_mean"],
     sort=False,
 )
-display((100 * overview).round(1).reindex(list(tables)))
+by = {g: seen_unseen[seen_unseen["generator"] == g].set_index("detector").reindex(list(tables))
+      for g in (train_generator, evaluate.POOLED)}  # fmt: skip
+side = pd.DataFrame(
+    {
+        "detector": [short[label] for label in tables],
+        f"{train_generator} EER %": findings.pct_text(by[train_generator]["eer_mean"]),
+        "unseen EER %": findings.pct_text(by[evaluate.POOLED]["eer_mean"]),
+        f"{train_generator} accuracy %": findings.pct_text(by[train_generator]["accuracy_mean"]),
+        "unseen accuracy %": findings.pct_text(by[evaluate.POOLED]["accuracy_mean"]),
+    }
+)
+display(Markdown(side.to_markdown(index=False)))
 
 # %% [markdown]
 # **Accuracy and EER can disagree.** Accuracy counts frames at one fixed threshold
@@ -275,13 +296,10 @@ display((100 * overview).round(1).reindex(list(tables)))
 # accuracy as "calls everything fake", not as a good detector.
 
 # %% [markdown]
-# ## The DCNN on wavelet packets, with confidence intervals
-#
-# The table as `gpwave evaluate` and the `save_table` files (CSV, JSON, Markdown, HTML,
-# LaTeX) under `results_dir/generalization/` carry it.
-
-# %% tags=["hide-input"]
-display(Markdown(evaluate.to_markdown(tables[runs["dcnn_packets"]])))
+# The DCNN on wavelet packets' table with 95 % intervals per folder is the last table of
+# [Training a detector](03_train.ipynb); `gpwave evaluate` and the `save_table` files
+# (CSV, JSON, Markdown, HTML, LaTeX) under `results_dir/generalization/` carry every
+# detector's.
 
 # %% [markdown]
 # ## Level: does a gain change the verdict?

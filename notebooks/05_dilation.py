@@ -57,9 +57,9 @@ store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GP
 # %% [markdown]
 # ## The ablation table
 #
-# EER and accuracy in % per test folder, mean ± standard deviation over seeds, with and
-# without dilation. The CPU build trains both variants on one seed, seed 0 (their standard
-# deviations are empty); the paired difference below compares the two on that seed.
+# EER and accuracy in % per test folder, mean over seeds, with dilation (`run`) and
+# without (`ablation_run`). The CPU build trains both variants on one seed, seed 0; the
+# paired difference below compares the two on that seed.
 
 # %% tags=["hide-input"]
 runs_dir = Path(results_dir) / "runs"
@@ -74,7 +74,20 @@ evaluate.save_table(both, Path(results_dir) / "dilation" / "ablation")
 ablation = both.pivot_table(
     index="generator", columns="run", values=["eer_mean", "eer_std", "accuracy_mean"], sort=False
 )
-display((100 * ablation).round(1))
+from IPython.display import Markdown
+
+from gpwave import findings
+
+people = pd.DataFrame(
+    {
+        "folder": ablation.index,
+        "EER % with": findings.pct_text(ablation[("eer_mean", run)]),
+        "EER % without": findings.pct_text(ablation[("eer_mean", ablation_run)]),
+        "accuracy % with": findings.pct_text(ablation[("accuracy_mean", run)]),
+        "accuracy % without": findings.pct_text(ablation[("accuracy_mean", ablation_run)]),
+    }
+)
+display(Markdown(people.to_markdown(index=False)))
 
 # %% [markdown]
 # Did both variants learn? A comparison of two untrained networks says nothing about
@@ -83,7 +96,7 @@ display((100 * ablation).round(1))
 
 # %% tags=["hide-input"]
 overview = train.runs_overview(runs_dir, [run, ablation_run])
-display(overview.drop(columns="reason"))
+display(Markdown(findings.overview_for_people(overview)))
 for _, r in overview[~overview["converged"]].iterrows():
     print(f"NOT CONVERGED: {r['run']} seed {r['seed']}: {r['reason']}")
 
@@ -116,7 +129,27 @@ for s in seeds:
     paired.append(table.assign(seed=s))
 paired = pd.concat(paired, ignore_index=True).rename(columns={"eer_a": run, "eer_b": ablation_run})
 evaluate.save_table(paired, Path(results_dir) / "dilation" / "paired_difference")
-display((100 * paired.set_index(["seed", "test_frames"])).round(1))
+display(
+    Markdown(
+        pd.DataFrame(
+            {
+                "seed": paired["seed"],
+                "frames": paired["test_frames"],
+                "EER % with": findings.pct_text(paired[run]),
+                "EER % without": findings.pct_text(paired[ablation_run]),
+                "difference (points)": findings.pct_text(paired["difference"]),
+                "95 % CI": [
+                    f"{a} to {b}"
+                    for a, b in zip(
+                        findings.pct_text(paired["ci_low"]),
+                        findings.pct_text(paired["ci_high"]),
+                        strict=True,
+                    )
+                ],
+            }
+        ).to_markdown(index=False)
+    )
+)
 
 # %% [markdown]
 # ## Frames the dilated model gets right and the ablation gets wrong

@@ -148,3 +148,17 @@ def test_data_training_and_robustness_findings():
     wide = pd.DataFrame({"gmm": [0.138, 0.214]}, index=["clean", "shift 0.5 s"])
     text = findings.robustness_findings(wide, "clean", ["shift 0.5 s", "lowpass"]).markdown()
     assert "gmm 13.8 % → 21.4 %" in text and "lowpass" not in text
+
+
+def test_tables_for_people():
+    t = pd.DataFrame({"generator": ["a", "b"], "eer": [0.125, 0.5],
+                      "eer_ci_low": [0.068, np.nan], "eer_ci_high": [0.2, np.nan]})  # fmt: skip
+    assert findings.eer_with_ci(t) == ["12.5 (6.8–20.0)", "50.0"]
+    md = findings.for_people(t.drop(columns=["eer_ci_low", "eer_ci_high"]), ["eer"],
+                             {"eer": "EER %"})  # fmt: skip
+    assert md.splitlines()[0].replace(" ", "") == "|generator|EER%|"
+    assert "12.5" in md and "0.125" not in md
+    ov = pd.DataFrame({"run": ["x"], "seed": [0], "train_frames": [660], "best_val_eer": [0.045],
+                       "converged": [True], "reason": ["ok"], "epochs": [3]})  # fmt: skip
+    md = findings.overview_for_people(ov)
+    assert "val. EER %" in md and "4.5" in md and "yes" in md and "reason" not in md
