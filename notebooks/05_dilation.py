@@ -96,7 +96,9 @@ display(Markdown(people.to_markdown(index=False)))
 
 # %% tags=["hide-input"]
 overview = train.runs_overview(runs_dir, [run, ablation_run])
-display(Markdown(findings.overview_for_people(overview)))
+said = overview.groupby("run")["converged"].all().map({True: "converged", False: "NOT CONVERGED"})
+display(Markdown(", ".join(f"`{r}` {v}" for r, v in said.items())
+                 + " (the runs' overview is in [Generalization](04_generalization.ipynb))."))  # fmt: skip
 for _, r in overview[~overview["converged"]].iterrows():
     print(f"NOT CONVERGED: {r['run']} seed {r['seed']}: {r['reason']}")
 

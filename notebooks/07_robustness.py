@@ -109,7 +109,9 @@ out_dir = Path(results_dir) / "robustness"
 
 # %% tags=["hide-input"]
 overview = train.runs_overview(runs_dir, [robust_run, *runs])
-display(overview.drop(columns="reason"))
+said = overview.groupby("run")["converged"].all().map({True: "converged", False: "NOT CONVERGED"})
+display(Markdown(", ".join(f"`{r}` {v}" for r, v in said.items())
+                 + " (the runs' overview is in [Generalization](04_generalization.ipynb))."))  # fmt: skip
 flagged = set(overview.loc[~overview["converged"], "run"])
 for _, row in overview[~overview["converged"]].iterrows():
     print(f"NOT CONVERGED: {row['run']} seed {row['seed']}: {row['reason']}")
@@ -160,7 +162,11 @@ table["condition"] = [
     robustness.condition_label(k, s) for k, s in table[["kind", "strength"]].to_numpy()
 ]
 wide = table.pivot_table(index="condition", columns="detector", values="eer", sort=False)
-display((100 * wide[list(detectors)]).round(1))
+from gpwave import findings
+
+short = {label: f"{run}*" if run in flagged else run for run, label in labels.items()}
+display(Markdown(findings.for_people(wide[list(detectors)].reset_index(), list(detectors), short)
+                 + "\n\nColumns: the detectors above; * did not converge."))  # fmt: skip
 
 # %% [markdown]
 # ### What breaks, and how much
@@ -170,9 +176,11 @@ display((100 * wide[list(detectors)]).round(1))
 
 # %% tags=["hide-input"]
 worst = robustness.worst_case(table)
-display(
-    worst.assign(**{c: (100 * worst[c]).round(1) for c in ["clean", "worst", "mean_perturbed"]})
-)
+display(Markdown(findings.for_people(
+    worst.reset_index(), ["clean", "worst", "mean_perturbed"],
+    {"clean": "clean EER %", "worst": "worst EER %", "worst_condition": "under",
+     "mean_perturbed": "mean perturbed EER %"},
+)))  # fmt: skip
 
 # %% [markdown]
 # Why the wavelet-packet detectors break where they do: the
@@ -268,7 +276,7 @@ print(f"speakers-tts-mini scored by {len(detectors)} detectors: {time.perf_count
 fig = robustness.plot_folder_eers(speakers)
 # %% tags=["hide-input"]
 spk = speakers.pivot_table(index="folder", columns="detector", values="eer", sort=False)
-display((100 * spk[list(detectors)]).round(1))
+display(Markdown(findings.for_people(spk[list(detectors)].reset_index(), list(detectors), short)))
 
 # %% [markdown]
 # ## gpwave-robust against the paper's models
