@@ -236,6 +236,20 @@ display(Markdown(found.markdown()))
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    n, only = 32, ["ljspeech", example_generator]
+    for lev in (14, 10):
+        s = fingerprints.folder_spectra(
+            data_dir, wavelet=wavelet, level=lev, only_use=only, max_frames=n
+        )
+        d = fingerprints.difference_db(s[example_generator], fingerprints.real_spectrum(s))
+        width = s[example_generator].frequencies[1] - s[example_generator].frequencies[0]
+        print(f"level {lev}: {d.size} bands of {width:.2f} Hz, jitter {np.std(np.diff(d)):.2f} dB")
+    fig = fingerprints.plot_spectra([fingerprints.real_spectrum(s), s[example_generator]])
+    assert d.size == 2**10 and abs(width - 11025 / 2**10) < 0.01
+
 # %% [markdown]
 # ### Exercise 2: another wavelet
 #
@@ -271,3 +285,20 @@ display(Markdown(found.markdown()))
 #     )
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    only = ["ljspeech", example_generator]
+    for w in ("haar", "sym5"):
+        s = fingerprints.folder_spectra(data_dir, wavelet=w, level=10, only_use=only, max_frames=32)
+        real10 = fingerprints.real_spectrum(s)
+        d = fingerprints.difference_db(s[example_generator], real10)
+        span = 20 * np.log10(real10.mean.max() / real10.mean.min())
+        print(f"{w}: real spectrum spans {span:.0f} dB, largest |Δ| {np.abs(d).max():.1f} dB")
+    spans = {}
+    for w in ("haar", "sym5"):
+        s = fingerprints.folder_spectra(data_dir, wavelet=w, level=10, only_use=only, max_frames=32)
+        r10 = fingerprints.real_spectrum(s)
+        spans[w] = 20 * np.log10(r10.mean.max() / r10.mean.min())
+    assert spans["sym5"] > spans["haar"], spans

@@ -172,6 +172,26 @@ display(Markdown(found.markdown()))
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    ((_, cfg1),) = train.read_config(protocol_file, {"split_seed": 1, "data_dir": str(data_dir)})
+    by_seed1 = index.assign(split=data.assign_splits(index, train.data_config(cfg1)))
+    display(
+        by_seed1.pivot_table(
+            index="folder",
+            columns="split",
+            values="row",
+            aggfunc="count",
+            fill_value=0,
+        )
+    )
+    print(
+        "most splits per utterance:",
+        by_seed1.groupby("utterance")["split"].nunique().max(),
+    )
+    assert by_seed1.groupby("utterance")["split"].nunique().max() == 1
+
 # %% [markdown]
 # ### Exercise 2: what a split by frame would leak
 #
@@ -212,3 +232,15 @@ display(Markdown(found.markdown()))
 # )
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    random_split = rng.choice(["train", "val", "test"], size=len(index), p=[0.8, 0.1, 0.1])
+    n_splits = index.assign(split=random_split).groupby("utterance")["split"].nunique()
+    print(n_splits.value_counts().sort_index().rename("utterances by number of splits"))
+    print(f"in more than one split: {(n_splits > 1).mean():.0%} of {len(n_splits)} utterances")
+    assert (n_splits > 1).mean() > 0.5, (n_splits > 1).mean()

@@ -233,6 +233,27 @@ display(Markdown(found.markdown()))
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    for lr in (4e-4, 4e-5):
+        ((_, c),) = train.read_config(
+            protocol_file,
+            {
+                **overrides,
+                **here,
+                "progress": False,
+                "lr": lr,
+                "max_steps": 60,
+                "patience": None,
+                "eval_test": False,
+            },
+        )
+        m = train.train_one(c, Path(results_dir) / "exercises" / f"lr{lr:g}", seed=0)
+        print(f"lr {lr:g}:", train.convergence_note(m))
+        display(pd.DataFrame(m["history"])[["epoch", "train_loss", "val_eer"]].round(3))
+    assert m["steps"] <= 60 and 0 <= m["best"]["val_eer"] <= 1, m["steps"]
+
 # %% [markdown]
 # ### Exercise 2: stop after five steps
 #
@@ -265,3 +286,20 @@ display(Markdown(found.markdown()))
 # print(train.convergence_note(m))
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    ((_, c),) = train.read_config(
+        protocol_file,
+        {
+            **overrides,
+            **here,
+            "progress": False,
+            "max_steps": 5,
+            "eval_test": False,
+        },
+    )
+    m = train.train_one(c, Path(results_dir) / "exercises" / "steps5", seed=0)
+    print(train.convergence_note(m))
+    assert m["steps"] <= 5, m["steps"]

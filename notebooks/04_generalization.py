@@ -412,6 +412,24 @@ display(Markdown(found.markdown()))
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    KB = [
+        "kbpwg",
+        "kbmelgan",
+        "kbfbmelgan",
+        "kbmbmelgan",
+        "kbhifigan",
+        "kbstylemelgan",
+    ]
+    pools = {"without U-Z": R9Y9, "without O-T": KB}
+    table = evaluate.score_split(sym5, store, split=None, limit=16, n_boot=200, pools=pools)
+    eers = table.set_index("generator")["eer"]
+    print(f"mean of the folders' EERs: {100 * eers.drop(['pooled_unseen', *pools]).mean():.1f} %")
+    display((100 * eers).round(1).to_frame("EER (%)"))
+    assert eers["without U-Z"] < eers["without O-T"], eers
+
 # %% [markdown]
 # ### Exercise 2: fewer frames, wider intervals
 #
@@ -443,3 +461,13 @@ display(Markdown(found.markdown()))
 #     display(t.assign(ci_width=t["eer_ci_high"] - t["eer_ci_low"]).round(3))
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    for n in (8, None):
+        t = evaluate.score_split(sym5, store, split=None, generators=R9Y9[:2], limit=n, n_boot=200)
+        t = t.set_index("generator")[["n_frames", "eer", "eer_ci_low", "eer_ci_high"]]
+        print(f"limit={n}")
+        display(t.assign(ci_width=t["eer_ci_high"] - t["eer_ci_low"]).round(3))
+    assert (t["eer_ci_low"] <= t["eer_ci_high"]).all() and (t["n_frames"] > 8).all()

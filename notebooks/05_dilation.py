@@ -281,6 +281,26 @@ display(Markdown(found.markdown()))
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    import torch
+
+    shape = (1, 256, 95)  # channels, packets, time steps: 1 s, sym5, level 8
+    for dil in [(1, 2, 4), (1, 1, 1)]:
+        net = models.build_model("dcnn", shape, dilations=dil).eval()
+        x = torch.randn(2, *shape).transpose(2, 3)
+        h = net.cnn(x).transpose(1, 2)  # time steps as channels
+        h = h.detach().requires_grad_()
+        out = net.dil(h)
+        out[0, :, :, out.shape[-1] // 2].sum().backward()
+        reach = int((h.grad[0].abs().sum(dim=(0, 1)) > 0).sum())
+        print(
+            f"dilations {dil}: {models.count_parameters(net.dil):,} parameters in the block, "
+            f"one output sees {reach} of {h.shape[-1]} frequency positions"
+        )
+    assert dil == (1, 1, 1) and reach < h.shape[-1], (reach, h.shape)
+
 # %% [markdown]
 # ### Exercise 2: does dilation ever hurt?
 #
@@ -316,3 +336,16 @@ display(Markdown(found.markdown()))
 # display((100 * swapped.set_index("test_frames")).round(1))
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    frames, a, b = scored[seed]
+    print(
+        f"right with dilation only: {len(evaluate.disagreements(a, b, frames))}, "
+        f"right without it only: {len(evaluate.disagreements(b, a, frames))}"
+    )
+    swapped = evaluate.paired_table(frames, b, a, seen, n_boot=100 if quick else 1000, seed=seed)
+    display((100 * swapped.set_index("test_frames")).round(1))
+    straight = evaluate.paired_table(frames, a, b, seen, n_boot=100 if quick else 1000, seed=seed)
+    assert (swapped["difference"] + straight["difference"]).abs().max() < 1e-12

@@ -264,6 +264,35 @@ display(Markdown(found.markdown()))
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    few = store.read(paper_rows[:4])
+    for steps in (4, 16, 32):
+        r = attribution.attribute(
+            paper,
+            few,
+            "integrated_gradients",
+            "fake",
+            n_steps=steps,
+            batch_size=batch_size,
+            max_frames=None,
+        )
+        print(
+            f"n_steps {steps:>2}: completeness error {r.completeness_error['fake']:.3f}, "
+            f"logit change {r.output_difference['fake']:.2f}"
+        )
+    r4 = attribution.attribute(
+        paper,
+        few,
+        "integrated_gradients",
+        "fake",
+        n_steps=4,
+        batch_size=batch_size,
+        max_frames=None,
+    )
+    assert r.completeness_error["fake"] < r4.completeness_error["fake"]
+
 # %% [markdown]
 # ### Exercise 2: attribution noise between frames
 #
@@ -302,3 +331,23 @@ display(Markdown(found.markdown()))
 # print(f"{len(tops[0] & tops[1])} of the ten most salient bands shared")
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    rows8 = data.select_frames(store, "test", balance=True, limit=8)  # 8 + 8
+    tops = []
+    for name, half in (("even", rows8[::2]), ("odd", rows8[1::2])):
+        r = attribution.attribute(
+            paper,
+            store.read(half),
+            "saliency",
+            "both",
+            batch_size=batch_size,
+            max_frames=None,
+        )
+        tops.append(set(np.argsort(r.marginal("fake"))[-10:]))
+        above = attribution.high_band_share([r], high_khz).loc["fake"].iloc[0]
+        print(f"{name} frames: {100 * above:.1f} % of the saliency above {high_khz} kHz")
+    print(f"{len(tops[0] & tops[1])} of the ten most salient bands shared")
+    assert 0 <= len(tops[0] & tops[1]) <= 10 and 0 <= above <= 1

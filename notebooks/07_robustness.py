@@ -416,6 +416,24 @@ display(Markdown(found.markdown()))
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    import numpy as np
+    import torch
+
+    from gpwave import perturb
+    from gpwave.data import frame_audio
+
+    x = audio[chosen["real"]]
+    for snr in (40, 30, 20):
+        y = perturb.add_noise(x, snr, "white", seed=0)
+        achieved = 10 * np.log10((x**2).sum() / ((y - x) ** 2).sum())
+        frames = torch.as_tensor(frame_audio(y, 22050))
+        p = {n: detectors[n].fake_probability(frames).numpy().round(2) for n in shown}
+        print(f"{snr} dB requested, {achieved:.2f} dB measured: p(fake) {p}")
+    assert abs(achieved - 20) < 0.5, achieved
+
 # %% [markdown]
 # ### Exercise 2: a codec that keeps the high band
 #
@@ -460,6 +478,32 @@ display(Markdown(found.markdown()))
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    import numpy as np
+    import torch
+
+    from gpwave import perturb
+    from gpwave.data import frame_audio
+
+    x, sr = audio[chosen["fake"]], 22050
+
+    def share_above(y, hz=8000):
+        power = np.abs(np.fft.rfft(y)) ** 2
+        return power[np.fft.rfftfreq(len(y), 1 / sr) > hz].sum() / power.sum()
+
+    print(f"clean: {share_above(x):.2%} of the energy above 8 kHz")
+    for kbps in (64, 32):
+        y = perturb.codec_round_trip(x, sr, "mp3", kbps)
+        frames = torch.as_tensor(frame_audio(y, sr))
+        p = {n: detectors[n].fake_probability(frames).numpy().round(2) for n in shown}
+        print(
+            f"mp3 {kbps}: {perturb.encoded_kbps(x, sr, 'mp3', kbps):.1f} kbit/s, "
+            f"{share_above(y):.2%} above 8 kHz, p(fake) {p}"
+        )
+    assert 0 <= share_above(y) <= share_above(x) + 0.05
+
 # %% [markdown]
 # ### Exercise 3: loudness
 #
@@ -491,3 +535,13 @@ display(Markdown(found.markdown()))
 # fig = robustness.plot_sweep(table)
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 3: the solution above, run in quick builds with a check of its result.
+if quick:
+    sweep = {"gain": [-36, -24, -12, 12, 24]}
+    table, frame_scores = robustness.perturbation_sweep(
+        detectors, clips, audio, sweep, frames_per_clip, n_boot, seed
+    )
+    fig = robustness.plot_sweep(table)
+    assert set(table["kind"]) >= {"gain"}
