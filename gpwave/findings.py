@@ -106,9 +106,9 @@ class ChapterFindings:
 
 #: Said first in every finding of a quick build.
 QUICK_NOTE = (
-    "**Quick build:** the detectors below trained on a handful of frames for one epoch "
-    "and most of the numbers come from a few frames, so these findings only show that "
-    "the pipeline runs."
+    "**Quick build:** the book's detectors trained on a handful of frames for one epoch "
+    "and most numbers come from a few frames: these findings only show that the "
+    "pipeline runs."
 )
 
 
@@ -460,7 +460,8 @@ def paired_sentence(row: pd.Series, name: str) -> str:
         return f"On {name} the model without dilation was better by {points}."
     if side < 0:
         return f"On {name} the model with dilation was better by {points}."
-    return f"On {name} the test set shows no difference: {points}, an interval containing 0."
+    return (f"On {name} the two cannot be told apart: the difference is {100 * d:+.1f} points "
+            f"(paired 95 % CI {100 * lo:+.1f} to {100 * hi:+.1f}), which contains 0.")  # fmt: skip
 
 
 def ablation_findings(

@@ -58,7 +58,7 @@ def test_ablation_findings_say_which_model_won():
     text = found.markdown()
     assert "without dilation was better by 8.4 points" in text
     assert "+5.4 to +13.5" in text
-    assert "no difference" in text
+    assert "cannot be told apart: the difference is -1.0 points" in text
     assert found.rows[0].verdict_trained == "not at this scale"
 
 
