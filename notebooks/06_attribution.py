@@ -173,9 +173,15 @@ display(
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Integrated gradients averaged over test frames, per input coefficient (packets \u00d7 time), for the real and the fake class.", "name": "fig-ig-maps"}}
 fig = attribution.plot_maps(ig)
+for cax in fig.axes:  # label the colour bars
+    if getattr(cax, "_colorbar", None) is not None:
+        cax._colorbar.set_label("mean attribution (signed)")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Saliency (absolute gradient) averaged over test frames, for the real and the fake class.", "name": "fig-saliency-maps"}}
 fig = attribution.plot_maps(sal, absolute=True, cmap="viridis")
+for cax in fig.axes:  # label the colour bars
+    if getattr(cax, "_colorbar", None) is not None:
+        cax._colorbar.set_label("mean |gradient|")
 
 # %% [markdown]
 # ## Marginals over frequency
