@@ -135,7 +135,11 @@ for ax in fig.axes:
 rows = fingerprints.fingerprint_rows(
     data_dir, spectra, out_dir=out / "audio", seconds=fingerprint_seconds
 )
-display(HTML(widgets.audio_table(rows)))
+caption = (
+    "Per generator: one second of real speech, one second of the generator and its audible "
+    "fingerprint (listen at low volume)."
+)
+display(HTML(widgets.audio_table(rows, caption=caption)))
 
 # %% [markdown]
 # ## Explorer

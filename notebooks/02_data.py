@@ -104,8 +104,8 @@ index.groupby("split")["utterance"].nunique().rename("utterances").to_frame()
 
 # %% tags=["hide-input"]
 for utterance in example_utterances:
-    display(HTML(f"<h3>{utterance}</h3>"))
-    display(HTML(widgets.audio_table(data.utterance_rows(data_dir, utterance))))
+    caption = f"Sentence {utterance}: the real recording and every generator's version."
+    display(HTML(widgets.audio_table(data.utterance_rows(data_dir, utterance), caption=caption)))
 
 # %% [markdown]
 # ## What we found

@@ -234,7 +234,8 @@ chosen = {"real": int(clips.index[clips["label"] == 0][0]), "fake": int(fakes[0]
 shown = [n for n in [*paper_models, ROBUST] if n in detectors]
 rows = robustness.listening_rows(clips, audio, frame_scores, listen, chosen, shown, seed)
 print(f"fake: {clips['folder'][chosen['fake']]}, {Path(clips['file'][chosen['fake']]).name}")
-display(HTML(audio_table(rows)))
+caption = "One real and one fake utterance under each condition, with each detector's p(fake)."
+display(HTML(audio_table(rows, caption=caption)))
 
 # %% [markdown]
 # ## New speakers and end-to-end TTS
