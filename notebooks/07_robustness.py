@@ -519,9 +519,8 @@ if quick:
 # features (`level_norm`, `gpwave.models.standardize_level`), so a gain cancels before
 # the model sees the frame: their curves are flat (up to floating-point rounding). The
 # paper's released models have no level normalisation, so their scores may move with
-# the level: paper-sym5's does, most at the extremes (about 15 % EER at −36 and +12 dB,
-# 45 % at +24 dB, when this was written), because the log power its first layer sees
-# shifts by the gain in dB; paper-stft's hardly moves (at most 5 % EER). `gpwave-robust`
+# the level: paper-sym5's does, most at the extremes, because the log power its first
+# layer sees shifts by the gain in dB; paper-stft's moves much less. `gpwave-robust`
 # keeps their preprocessing, and its head saw random gains from −24 to +12 dB in
 # training, yet it moves the most of the three at low levels (near chance at −36 dB): the
 # embeddings it weighs shift with the level, and one linear head fitted on a few hundred
