@@ -354,7 +354,8 @@ def test_exercise_solutions_run_in_quick_builds_with_a_check(source: Path) -> No
         assert check is not None and check.cell_type == "code", f"{where}: no check cell"
         assert "remove-cell" in check.metadata.get("tags", []), f"{where}: check cell shown"
         (guard,) = ast.parse(check.source).body
-        assert isinstance(guard, ast.If) and ast.unparse(guard.test) == "quick", where
+        assert isinstance(guard, ast.If), where
+        assert ast.unparse(guard.test).split(" and ")[0] == "quick", f"{where}: not run when quick"
         solution = ast.parse(code).body
         ran = guard.body[: len(solution)]
         assert [ast.dump(s) for s in ran] == [ast.dump(s) for s in solution], (
