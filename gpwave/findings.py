@@ -623,8 +623,8 @@ def data_findings(
         f"The data holds {real / 60:.1f} minutes of real and {fake / 60:.1f} minutes of "
         f"generated speech in {summary['generator'].nunique() - 1} generator folders.",
         f"The book trains against {seen} ({sec.get(seen, 0):.0f} s of audio) rather than the "
-        f"paper's {paper_seen} ({sec.get(paper_seen, 0):.0f} s), which is too little here "
-        "to train on.",
+        f"paper's {paper_seen} ({sec.get(paper_seen, 0):.0f} s): the mini benchmark holds "
+        f"{sec.get(seen, 0) / max(sec.get(paper_seen, 0), 1):.1f} times as much of it.",
         f"No utterance appears in more than {int(splits_per_utterance.max())} split.",
     ]
     return ChapterFindings("02_data", sentences, [], {"real_seconds": real}, quick)

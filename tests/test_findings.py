@@ -137,7 +137,7 @@ def test_data_training_and_robustness_findings():
                             "seconds": [632.0, 449.0, 66.0]})  # fmt: skip
     found = findings.data_findings(summary, pd.Series([1, 1]), "melgan", "fbmelgan")
     assert "melgan (449 s" in found.markdown() and "fbmelgan (66 s)" in found.markdown()
-    assert "10.5 minutes of real" in found.markdown()
+    assert "10.5 minutes of real" in found.markdown() and "6.8 times as much" in found.markdown()
     metrics = {0: {"steps": 100, "n_train_frames": 660, "converged": False,
                    "best": {"val_eer": 0.45}}}  # fmt: skip
     cols = ["generator", "eer_mean", "eer_ci_low", "eer_ci_high"]
