@@ -363,3 +363,32 @@ def test_exercise_solutions_run_in_quick_builds_with_a_check(source: Path) -> No
         )
         rest = guard.body[len(solution) :]
         assert any(isinstance(s, ast.Assert) for s in rest), f"{where}: no assertion"
+
+
+def test_generated_markdown_from_saved_findings(tmp_path: Path, monkeypatch) -> None:
+    """The build writes the scoreboard and reproduce's numbers from the chapters' JSON."""
+    from gpwave import findings
+
+    monkeypatch.setattr(book, "GENERATED", tmp_path / "generated")
+    results = tmp_path / "results"
+    rows = [["pooled_without_U-Z", 0.02, 0.01, 0.04], ["pooled_unseen", 0.3, 0.2, 0.4],
+            ["melgan", 0.05, 0.0, 0.1]]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["generator", "eer", "eer_ci_low", "eer_ci_high"])
+    own = table.rename(columns={"eer": "eer_mean"}).replace("pooled_without_U-Z", "x")
+    overview = pd.DataFrame({"run": ["dcnn_packets"], "model": ["dcnn"], "best_val_eer": [0.023],
+                             "converged": [True]})  # fmt: skip
+    found = findings.generalization_findings(table, {"dcnn_packets": own}, overview, "melgan")
+    findings.save(found, results)
+    (results / "book_timings.md").write_text("| execution | seconds |\n|---|---|\n| 01 | 3 |\n")
+    score, numbers = book.write_generated(results)
+    text = score.read_text()
+    assert "arxiv.org/abs/2305.13033" in text and "gan-police/audiodeepfake-detection" in text
+    assert "released: **reproduced**" in text and text.count("not measured in this build") == 3
+    said = numbers.read_text()
+    assert (
+        "best validation EER of at most 2.3 %" in said
+        and "MelGAN test EER of at most 5.0 %" in said
+    )
+    assert "| 01 | 3 |" in said
+    empty, _ = book.write_generated(None)
+    assert empty.read_text().count("not measured in this build") == 4
