@@ -509,13 +509,14 @@ def reproduce_numbers(found: dict, timings: Path | None) -> str:
             f"{pct(n.get('cnn_max_seen_eer', float('nan')))}; the DCNN on packets scores "
             f"{pct(n.get('dcnn_packets_seen', float('nan')))} on MelGAN and a pooled EER of "
             f"{pct(n.get('dcnn_packets_pooled', float('nan')))} on the folders it never saw, "
-            f"while the paper's released sym5 model scores at most "
-            f"{pct(n.get('released_worst_folder', float('nan')))} on a single folder "
-            "(the r9y9 folders U–Z included; chapter 04 lists them).\n"
+            f"while the paper's released sym5 model scores a pooled EER of "
+            f"{pct(n.get('released_pooled', float('nan')))} on the unseen folders without the "
+            f"r9y9 folders U–Z (its worst folder: {n.get('released_worst_name', '')}, "
+            f"{pct(n.get('released_worst_folder', float('nan')))}; chapter 04 lists them all).\n"
         )
     if timings is not None and timings.is_file():
-        text += "\nTime per notebook execution in this build (seconds; `reused`: " \
-                "its inputs had not changed):\n\n" + timings.read_text()  # fmt: skip
+        text += "\nTime per notebook execution in this build (seconds; `executed` False: " \
+                "reused, its inputs had not changed):\n\n" + timings.read_text()  # fmt: skip
     return text
 
 

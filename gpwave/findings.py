@@ -337,7 +337,12 @@ def released_generalization(
     every = _row(table, uz_pool) if uz_pool else None
     if every is not None:
         text += f" without the r9y9 folders U–Z, {_eer_text(every)} with them"
-    numbers = {"pooled": float(row["eer"]), "worst_folder": float(folders["eer"].max())}
+    worst = folders.loc[folders["eer"].idxmax()] if len(folders) else None
+    numbers = {
+        "pooled": float(row["eer"]),
+        "worst_folder": float("nan") if worst is None else float(worst["eer"]),
+        "worst_name": "" if worst is None else str(worst["generator"]),
+    }
     return text, verdict(side, paper_scale=True), numbers
 
 
