@@ -770,7 +770,7 @@ def for_people(
     out = df.copy()
     for c in percent:
         out[c] = pct_text(out[c])
-    return out.rename(columns=dict(rename or {})).to_markdown(index=index)
+    return out.rename(columns=dict(rename or {})).to_markdown(index=index, disable_numparse=True)
 
 
 def overview_for_people(overview: pd.DataFrame) -> str:

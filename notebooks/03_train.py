@@ -142,7 +142,7 @@ people = pd.DataFrame(
         "accuracy %": findings.pct_text(summary["accuracy_mean"]),
     }
 )
-display(Markdown(people.to_markdown(index=False)))
+display(Markdown(people.to_markdown(index=False, disable_numparse=True)))
 
 # %% [markdown]
 # ## Throughput

@@ -127,7 +127,11 @@ for name, t in paper_tables.items():
     t = t.set_index("generator").reindex(wide.index)
     wide[f"{name} EER % (95 % CI)"] = findings.eer_with_ci(t)
     wide[f"{name} argmax %"] = findings.pct_text(t["eer_argmax"])
-display(Markdown(wide.rename_axis("folder").reset_index().to_markdown(index=False)))
+display(
+    Markdown(
+        wide.rename_axis("folder").reset_index().to_markdown(index=False, disable_numparse=True)
+    )
+)
 
 # %% [markdown]
 # EER in % with its 95 % interval, per fake folder against all real frames, for the
@@ -289,7 +293,7 @@ side = pd.DataFrame(
         "unseen accuracy %": findings.pct_text(by[evaluate.POOLED]["accuracy_mean"]),
     }
 )
-display(Markdown(side.to_markdown(index=False)))
+display(Markdown(side.to_markdown(index=False, disable_numparse=True)))
 
 # %% [markdown]
 # **Accuracy and EER can disagree.** Accuracy counts frames at one fixed threshold

@@ -87,7 +87,7 @@ people = pd.DataFrame(
         "accuracy % without": findings.pct_text(ablation[("accuracy_mean", ablation_run)]),
     }
 )
-display(Markdown(people.to_markdown(index=False)))
+display(Markdown(people.to_markdown(index=False, disable_numparse=True)))
 
 # %% [markdown]
 # Did both variants learn? A comparison of two untrained networks says nothing about
@@ -149,7 +149,7 @@ display(
                     )
                 ],
             }
-        ).to_markdown(index=False)
+        ).to_markdown(index=False, disable_numparse=True)
     )
 )
 

@@ -157,7 +157,7 @@ def test_tables_for_people():
     md = findings.for_people(t.drop(columns=["eer_ci_low", "eer_ci_high"]), ["eer"],
                              {"eer": "EER %"})  # fmt: skip
     assert md.splitlines()[0].replace(" ", "") == "|generator|EER%|"
-    assert "12.5" in md and "0.125" not in md
+    assert "12.5" in md and "0.125" not in md and "| 50.0 " in md
     ov = pd.DataFrame({"run": ["x"], "seed": [0], "train_frames": [660], "best_val_eer": [0.045],
                        "converged": [True], "reason": ["ok"], "epochs": [3]})  # fmt: skip
     md = findings.overview_for_people(ov)
