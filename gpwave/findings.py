@@ -782,10 +782,10 @@ def overview_for_people(overview: pd.DataFrame) -> str:
         overview: One row per run and seed.
 
     Returns:
-        Markdown: run, seed, model, feature, frames, steps, seconds, best validation
-        EER in %, converged (yes/no).
+        Markdown: run, seed, training frames, steps, seconds, best validation EER in %,
+        converged (yes/no); the run's name says its model and feature.
     """
-    df = overview.drop(columns=["reason", "epochs"], errors="ignore").copy()
+    df = overview.drop(columns=["reason", "epochs", "model", "feature"], errors="ignore").copy()
     df["converged"] = df["converged"].map({True: "yes", False: "**no**"})
     names = {"train_frames": "frames", "train_seconds": "seconds", "best_val_eer": "val. EER %"}
     return for_people(df, ["best_val_eer"], names)

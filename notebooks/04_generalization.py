@@ -246,7 +246,9 @@ print(f"{len(tables)} detectors, seeds per detector: {sorted(set(long['n_seeds']
 
 # %% tags=["hide-input"]
 eer = long.pivot_table(index="generator", columns="detector", values="eer_mean", sort=False)
-short = {label: f"{run}*" if run in flagged else run for run, label in runs.items()}
+short = {
+    label: run.replace("_", " ") + ("*" if run in flagged else "") for run, label in runs.items()
+}
 display(
     Markdown(
         findings.for_people(eer[list(tables)].reset_index(), list(tables), short)

@@ -164,7 +164,9 @@ table["condition"] = [
 wide = table.pivot_table(index="condition", columns="detector", values="eer", sort=False)
 from gpwave import findings
 
-short = {label: f"{run}*" if run in flagged else run for run, label in labels.items()}
+short = {
+    label: run.replace("_", " ") + ("*" if run in flagged else "") for run, label in labels.items()
+}
 display(Markdown(findings.for_people(wide[list(detectors)].reset_index(), list(detectors), short)
                  + "\n\nColumns: the detectors above; * did not converge."))  # fmt: skip
 
