@@ -494,7 +494,7 @@ def ablation_findings(
     side = 0
     if "pooled_unseen" in by.index:
         u = by.loc["pooled_unseen"]
-        sentences.append(paired_sentence(u, "the unseen generators, pooled"))
+        sentences.append(paired_sentence(u, "the unseen generators (pooled)"))
         side = -direction(float(u["ci_low"]), float(u["ci_high"]), 0.0)
     if not converged:
         sentences.append("At least one of the two runs did not learn its training generator, "

@@ -98,8 +98,8 @@ if quick:
 # ```
 #
 # Every frame of every folder is compared with all real frames (`paper_limit` frames per
-# folder in a quick build). `eer` comes from the continuous scores with a 95 % bootstrap
-# interval over utterances; `eer_argmax` is the reference implementation's own metric, the
+# folder in a quick build). The EER comes from the continuous scores with a 95 % bootstrap
+# interval over utterances; the argmax EER is the reference implementation's own metric, the
 # EER of the argmax labels (a {term}`3-point ROC`), so the numbers can be related to the paper's.
 
 # %% tags=["hide-input"]
