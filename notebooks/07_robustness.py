@@ -233,7 +233,7 @@ listen = [c for c in [("white-noise", 20.0), ("mp3", 32.0), ("resample", 8000.0)
 listen = [(robustness.CLEAN, 0.0), *listen]
 fakes = [*clips.index[clips["folder"] == "E_fbmelgan"], *clips.index[clips["label"] == 1]]
 chosen = {"real": int(clips.index[clips["label"] == 0][0]), "fake": int(fakes[0])}
-shown = [n for n in [*paper_models, ROBUST] if n in detectors]
+shown = [n for n in paper_models if n in detectors]  # the released models (table width)
 rows = robustness.listening_rows(clips, audio, frame_scores, listen, chosen, shown, seed)
 print(f"fake: {clips['folder'][chosen['fake']]}, {Path(clips['file'][chosen['fake']]).name}")
 caption = "One real and one fake utterance under each condition, with each detector's p(fake)."
@@ -315,7 +315,10 @@ for name in trio:
     side[name] = t.set_index("generator")[["eer", "eer_ci_low", "eer_ci_high"]]
 side = pd.concat(side, axis=1)
 evaluate.save_table(side.reset_index(), out_dir / "robust_vs_paper_folders")
-display((100 * side).round(1))
+display(Markdown(pd.DataFrame(
+    {"folder": side.index, **{f"{name} EER % (95 % CI)": findings.eer_with_ci(side[name])
+                              for name in trio}}
+).to_markdown(index=False, disable_numparse=True)))  # fmt: skip
 worst_bt = {
     name: float(side[(name, "eer")].drop("pooled B–T", errors="ignore").max()) for name in trio
 }
@@ -332,7 +335,10 @@ comparison = pd.concat({"perturbation": wide[trio], "speakers-tts-mini": spk[tri
 comparison["best paper model"] = comparison[paper_models].min(axis=1)
 comparison["difference"] = comparison[ROBUST] - comparison["best paper model"]
 evaluate.save_table(comparison.reset_index(), out_dir / "robust_vs_paper")
-display((100 * comparison).round(1))
+display(Markdown(findings.for_people(
+    comparison.rename_axis(["set", "condition"]).reset_index(),
+    [*trio, "best paper model", "difference"], short,
+)))  # fmt: skip
 better = (comparison["difference"] < 0).sum()
 worse = (comparison["difference"] > 0).sum()
 display(
