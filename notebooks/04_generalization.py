@@ -23,14 +23,10 @@
 # `gpwave.pretrained`). Then come the detectors this book trains itself on a CPU.
 #
 # Every self-trained detector was trained on real speech against one generator (see
-# [Training a detector](03_train.ipynb)) and tested on the test split of every folder: the
-# training generator and all generators it never saw. Scores are continuous fake
-# log-odds (the logit of the fake probability, which never saturates); the equal error
-# rate (EER) comes from the ROC curve of those scores, accuracy from log-odds 0
-# (probability 0.5). Numbers are the mean ± standard deviation over seeds
-# (the CPU build trains the DCNNs on one seed each, so theirs is empty; the overview
-# below lists every run's seeds); the 95 % bootstrap intervals resample utterances. {term}`pooled_unseen` pools every
-# generator except the training one.
+# [Training a detector](03_train.ipynb)) and tested on the test split of every folder.
+# Scores are fake {term}`log-odds`; the {term}`EER` comes from their ROC curve, accuracy
+# from log-odds 0 (probability 0.5); the 95 % bootstrap intervals resample utterances,
+# and {term}`pooled_unseen` pools every generator except the training one.
 
 # %% [markdown]
 # **The paper and this book.** What the paper claims for each of its four deliverables,
@@ -350,10 +346,8 @@ display((100 * gain_table).round(1))
 
 # %% [markdown]
 # The self-trained detector's curve is flat by construction (its features do not depend
-# on the gain). Where the paper model's EER moves with the gain, it is reading the
-# absolute level of the recording. Whether the self-trained model converged is in the
-# overview above (in a quick build it has not), so compare its *flatness*, not its
-# height.
+# on the gain); where the paper model's EER moves with the gain, it reads the absolute
+# level of the recording. Compare the curves' *flatness*, not their height.
 
 # %% [markdown]
 # ## What we found
