@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 BOOK = REPO / "book"
 EXECUTED = BOOK / "executed"
+#: Markdown the build writes from the chapters' findings (included by the pages).
+GENERATED = BOOK / "_generated"
 HTML = BOOK / "_build" / "html"
 CHAPTERS = (
     "01_fingerprints",
@@ -424,6 +426,8 @@ def build_html() -> int:
     Returns:
         Jupyter Book's exit status.
     """
+    if not (GENERATED / "scoreboard.md").is_file():
+        write_generated(None)  # pages include it: say "not measured" rather than fail
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     shutil.rmtree(HTML, ignore_errors=True)  # no stale pages or assets of earlier builds
     return subprocess.run(jupyter_book_command(), cwd=REPO, env=env, check=False).returncode
@@ -470,6 +474,7 @@ def build(quick: bool = False, results: Path = Path("results"), force: bool = Fa
     except NotebookFailed as err:
         print(f"[book] {err}", file=sys.stderr)
         return 1
+    write_generated(REPO / results)
     t_html = time.perf_counter()
     from gpwave.errors import GpwaveError
 
@@ -489,6 +494,86 @@ def build(quick: bool = False, results: Path = Path("results"), force: bool = Fa
         flush=True,
     )
     return 0
+
+
+# --- generated Markdown: the scoreboard and the numbers of book/reproduce.md --------------
+def scoreboard_page(found: dict) -> str:
+    """The scoreboard include: the paper's links, then one row per deliverable.
+
+    Args:
+        found: Chapter -> :class:`gpwave.findings.ChapterFindings`.
+
+    Returns:
+        Markdown.
+    """
+    from gpwave import findings
+
+    p = findings.PAPER
+    head = (
+        f"Paper: {p['cite']} ([arXiv 2305.13033]({p['arxiv']})); reference implementation "
+        f"and released weights: [gan-police/audiodeepfake-detection]({p['repository']}).\n\n"
+    )
+    return head + findings.scoreboard_markdown(found)
+
+
+def reproduce_numbers(found: dict, timings: Path | None) -> str:
+    """What this build measured of the training runs and the time per notebook.
+
+    Args:
+        found: Chapter -> findings; ``04_generalization``'s numbers are quoted.
+        timings: ``book_timings.md`` of the build, if any.
+
+    Returns:
+        Markdown.
+    """
+    from gpwave.findings import pct
+
+    gen = found.get("04_generalization")
+    if gen is None:
+        text = "This build did not run the generalization chapter; no numbers to report.\n"
+    else:
+        n = gen.numbers
+        text = (
+            f"In the build of this copy{' (a quick build)' if gen.quick else ''}, the "
+            f"{int(n.get('cnn_runs', 0))} CNN runs reach a best validation EER of at most "
+            f"{pct(n.get('cnn_max_val_eer', float('nan')))} and a MelGAN test EER of at most "
+            f"{pct(n.get('cnn_max_seen_eer', float('nan')))}; the DCNN on packets scores "
+            f"{pct(n.get('dcnn_packets_seen', float('nan')))} on MelGAN and a pooled EER of "
+            f"{pct(n.get('dcnn_packets_pooled', float('nan')))} on the folders it never saw, "
+            f"while the paper's released sym5 model scores a pooled EER of "
+            f"{pct(n.get('released_pooled', float('nan')))} on the unseen folders without the "
+            f"r9y9 folders U–Z (its worst folder: {n.get('released_worst_name', '')}, "
+            f"{pct(n.get('released_worst_folder', float('nan')))}; chapter 04 lists them all).\n"
+        )
+    if timings is not None and timings.is_file():
+        text += "\nTime per notebook execution in this build (seconds; `executed` False: " \
+                "reused, its inputs had not changed):\n\n" + timings.read_text()  # fmt: skip
+    return text
+
+
+def write_generated(results: Path | None) -> list[Path]:
+    """Write ``book/_generated/*.md`` from the findings the notebooks saved.
+
+    Notebook: every notebook that saves findings (``gpwave.findings.save``).
+
+    Args:
+        results: The build's results folder (None: no findings, placeholders only).
+
+    Returns:
+        The files written.
+    """
+    from gpwave import findings
+
+    found = findings.load_all(results) if results is not None else {}
+    timings = results / "book_timings.md" if results is not None else None
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    pages = {
+        "scoreboard.md": scoreboard_page(found),
+        "reproduce_numbers.md": reproduce_numbers(found, timings),
+    }
+    for name, text in pages.items():
+        (GENERATED / name).write_text(text)
+    return [GENERATED / name for name in pages]
 
 
 # --- Sphinx extension (loaded by _config.yml: sphinx.extra_extensions) -------------------

@@ -38,6 +38,8 @@ AxisScale = Literal["linear", "log"]
 NoiseColor = Literal["white", "pink"]
 #: Lossy codecs :mod:`gpwave.perturb` encodes and decodes in memory through libsndfile.
 Codec = Literal["mp3", "ogg-opus", "ogg-vorbis"]
+#: Verdicts of the book on a claim of the paper (:mod:`gpwave.findings`).
+Verdict = Literal["reproduced", "not at this scale", "contradicted", "not measured"]
 #: What :func:`gpwave.evaluate.score_waveforms` returns: the fake log-odds (the EER's
 #: score, never saturated) or the fake probability (for people and the 0.5 verdict).
 ScoreKind = Literal["log-odds", "probability"]

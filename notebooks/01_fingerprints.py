@@ -26,6 +26,15 @@
 # `gpwave.fingerprints`, plots them against real speech, shows the difference in dB, and
 # turns each difference back into sound.
 
+# %% [markdown]
+# **The paper and this book.** What the paper claims for each of its four deliverables,
+# what the paper's released detectors and this book's own build show on this data, and
+# a verdict computed from the numbers (the [introduction](../intro.md) explains the
+# verdicts):
+#
+# ```{include} ../_generated/scoreboard.md
+# ```
+
 # %% tags=["hide-input"]
 import os
 from pathlib import Path
@@ -101,6 +110,10 @@ print("paper-sym5, most salient bands (kHz):", ", ".join(f"{k:.2f}" for k in top
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Difference of each generator's mean level-14 Haar packet spectrum to that of real speech, in dB. Dotted: the ten bands the paper's sym5 detector is most sensitive to.", "name": "fig-difference-grid"}}
 fig = plots.plot_difference_grid(spectra)
+fakes = [spec for spec in spectra.values() if spec is not real]
+for ax, spec in zip(fig.axes, fakes, strict=False):  # frames averaged, on every panel
+    ax.set_title(f"{spec.generator} ({spec.n_frames} frames)", fontsize=9)
+fig.suptitle(f"real: {real.generator}, {real.n_frames} frames", fontsize=9)
 for ax in fig.axes:
     for k in top_khz:
         ax.axvline(k, color="k", lw=0.6, ls=":", alpha=0.7)
@@ -122,7 +135,11 @@ for ax in fig.axes:
 rows = fingerprints.fingerprint_rows(
     data_dir, spectra, out_dir=out / "audio", seconds=fingerprint_seconds
 )
-display(HTML(widgets.audio_table(rows)))
+caption = (
+    "Per generator: one second of real speech, one second of the generator and its audible "
+    "fingerprint (listen at low volume)."
+)
+display(HTML(widgets.audio_table(rows, caption=caption)))
 
 # %% [markdown]
 # ## Explorer
@@ -144,6 +161,32 @@ display(HTML(widgets.static_explorer(spectra, audio=rows)))
 # %% tags=["remove-output"]
 if live_explorer:
     display(widgets.explorer(data_dir, spectra=spectra, max_frames=max_frames))
+
+# %% [markdown]
+# ## What we found
+#
+# Each generator's share of its absolute difference to real speech (in dB, summed over
+# bands) that lies at or above 5.5 kHz, against the share a flat difference would have
+# there (`gpwave.findings.high_share`); the sentences below are computed from it.
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+from gpwave import findings
+
+band_hz = real.frequencies
+shares = {
+    spec.generator: findings.high_share(fingerprints.difference_db(spec, real), band_hz)
+    for spec in fakes
+}
+found = findings.fingerprint_findings(
+    shares,
+    findings.uniform_share(band_hz),
+    {spec.generator: spec.n_frames for spec in spectra.values()},
+    quick,
+)
+findings.save(found, results_dir)
+display(Markdown(found.markdown()))
 
 # %% [markdown]
 # ## Exercises
@@ -191,11 +234,25 @@ if live_explorer:
 #     print(
 #         f"level {lev}: {d.size} bands of {width:.2f} Hz, jitter {np.std(np.diff(d)):.2f} dB"
 #     )
-# fig = fingerprints.plot_spectra(
+# fig = plots.plot_spectra(
 #     [fingerprints.real_spectrum(s), s[example_generator]]
 # )
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    n, only = 32, ["ljspeech", example_generator]
+    for lev in (14, 10):
+        s = fingerprints.folder_spectra(
+            data_dir, wavelet=wavelet, level=lev, only_use=only, max_frames=n
+        )
+        d = fingerprints.difference_db(s[example_generator], fingerprints.real_spectrum(s))
+        width = s[example_generator].frequencies[1] - s[example_generator].frequencies[0]
+        print(f"level {lev}: {d.size} bands of {width:.2f} Hz, jitter {np.std(np.diff(d)):.2f} dB")
+    fig = plots.plot_spectra([fingerprints.real_spectrum(s), s[example_generator]])
+    assert d.size == 2**10 and abs(width - 11025 / 2**10) < 0.01
 
 # %% [markdown]
 # ### Exercise 2: another wavelet
@@ -232,3 +289,20 @@ if live_explorer:
 #     )
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    only = ["ljspeech", example_generator]
+    for w in ("haar", "sym5"):
+        s = fingerprints.folder_spectra(data_dir, wavelet=w, level=10, only_use=only, max_frames=32)
+        real10 = fingerprints.real_spectrum(s)
+        d = fingerprints.difference_db(s[example_generator], real10)
+        span = 20 * np.log10(real10.mean.max() / real10.mean.min())
+        print(f"{w}: real spectrum spans {span:.0f} dB, largest |Δ| {np.abs(d).max():.1f} dB")
+    spans = {}
+    for w in ("haar", "sym5"):
+        s = fingerprints.folder_spectra(data_dir, wavelet=w, level=10, only_use=only, max_frames=32)
+        r10 = fingerprints.real_spectrum(s)
+        spans[w] = 20 * np.log10(r10.mean.max() / r10.mean.min())
+    assert spans["sym5"] > spans["haar"], spans

@@ -17,7 +17,8 @@
 # # What is in the data
 #
 # A data set for `gpwave` is a folder of letter-prefixed folders: `A_ljspeech` holds real
-# recordings, every other `<LETTER>_<name>` folder the output of one generator. This
+# recordings, every other `<LETTER>_<name>` folder the output of one generator (the
+# {term}`folder codes`). This
 # chapter shows what the folders hold, how files become one-second frames, how frames are
 # split into train, validation and test sets **by utterance**, and what real and
 # generated versions of the same sentence sound like.
@@ -28,7 +29,7 @@ import os
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
-from gpwave import data, frames, widgets
+from gpwave import data, frames, train, widgets
 
 # %% tags=["parameters", "hide-input"]
 data_dir = os.path.join(os.environ.get("GPWAVE_DATA", "data"), "wavefake-mini")
@@ -58,7 +59,8 @@ fig.tight_layout()
 # Each file is cut into non-overlapping windows of one second; a shorter tail is dropped,
 # never padded with zeros (fakes are padded to multiples of 256 samples, so zeros would
 # be a cue). Utterances, not frames, are assigned to splits, with one seed: all frames
-# of a sentence, real or generated, land in the same split. The protocol (the parameter
+# of a sentence, real or generated, land in the same split. The frames are decoded once
+# into a {term}`frame store`. The protocol (the parameter
 # `protocol_file`, as for `gpwave train`) trains on real speech against MelGAN and makes
 # every other generator's folder test-only; the utterances of those folders are pinned
 # to the test split in every folder, the real one included.
@@ -102,8 +104,23 @@ index.groupby("split")["utterance"].nunique().rename("utterances").to_frame()
 
 # %% tags=["hide-input"]
 for utterance in example_utterances:
-    display(HTML(f"<h3>{utterance}</h3>"))
-    display(HTML(widgets.audio_table(data.utterance_rows(data_dir, utterance))))
+    caption = f"Sentence {utterance}: the real recording and every generator's version."
+    display(HTML(widgets.audio_table(data.utterance_rows(data_dir, utterance), caption=caption)))
+
+# %% [markdown]
+# ## What we found
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+from gpwave import findings
+
+((_, protocol),) = train.read_config(protocol_file)
+found = findings.data_findings(
+    summary, splits_per_utterance, protocol.train_generator, "fbmelgan", quick
+)
+findings.save(found, results_dir)
+display(Markdown(found.markdown()))
 
 # %% [markdown]
 # ## Exercises
@@ -155,6 +172,26 @@ for utterance in example_utterances:
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    ((_, cfg1),) = train.read_config(protocol_file, {"split_seed": 1, "data_dir": str(data_dir)})
+    by_seed1 = index.assign(split=data.assign_splits(index, frames.data_config(cfg1)))
+    display(
+        by_seed1.pivot_table(
+            index="folder",
+            columns="split",
+            values="row",
+            aggfunc="count",
+            fill_value=0,
+        )
+    )
+    print(
+        "most splits per utterance:",
+        by_seed1.groupby("utterance")["split"].nunique().max(),
+    )
+    assert by_seed1.groupby("utterance")["split"].nunique().max() == 1
+
 # %% [markdown]
 # ### Exercise 2: what a split by frame would leak
 #
@@ -195,3 +232,15 @@ for utterance in example_utterances:
 # )
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    random_split = rng.choice(["train", "val", "test"], size=len(index), p=[0.8, 0.1, 0.1])
+    n_splits = index.assign(split=random_split).groupby("utterance")["split"].nunique()
+    print(n_splits.value_counts().sort_index().rename("utterances by number of splits"))
+    print(f"in more than one split: {(n_splits > 1).mean():.0%} of {len(n_splits)} utterances")
+    assert (n_splits > 1).mean() > 0.5, (n_splits > 1).mean()

@@ -20,7 +20,16 @@
 # that see wide frequency context. The ablation (`dcnn_nodil`, as in the paper) drops
 # that dilated block entirely and changes nothing else; the linear head then reads the
 # convolutional features directly. This chapter compares the two trained models on every test folder
-# and plays the test frames that the full model gets right and the ablation gets wrong.
+# and plays test frames on which the two disagree, both ways.
+
+# %% [markdown]
+# **The paper and this book.** What the paper claims for each of its four deliverables,
+# what the paper's released detectors and this book's own build show on this data, and
+# a verdict computed from the numbers (the [introduction](../intro.md) explains the
+# verdicts):
+#
+# ```{include} ../_generated/scoreboard.md
+# ```
 
 # %% tags=["hide-input"]
 import os
@@ -29,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, display
 
-from gpwave import ablation, hub, metrics, report, train, widgets
+from gpwave import ablation, hub, metrics, models, report, train, widgets
 from gpwave.config import resolve_device
 from gpwave.frames import protocol_store
 from gpwave.runs import Run, runs_overview
@@ -50,9 +59,9 @@ store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GP
 # %% [markdown]
 # ## The ablation table
 #
-# EER and accuracy in % per test folder, mean ± standard deviation over seeds, with and
-# without dilation. The CPU build trains both variants on one seed, seed 0 (their standard
-# deviations are empty); the paired difference below compares the two on that seed.
+# EER and accuracy in % per test folder, mean over seeds, with dilation (`run`) and
+# without (`ablation_run`). The CPU build trains both variants on one seed, seed 0; the
+# paired difference below compares the two on that seed.
 
 # %% tags=["hide-input"]
 both = pd.concat(
@@ -66,7 +75,20 @@ report.save_table(both, Path(results_dir) / "dilation" / "ablation")
 ablation_table = both.pivot_table(
     index="generator", columns="run", values=["eer_mean", "eer_std", "accuracy_mean"], sort=False
 )
-display((100 * ablation_table).round(1))
+from IPython.display import Markdown
+
+from gpwave import findings
+
+people = pd.DataFrame(
+    {
+        "folder": ablation_table.index,
+        "EER % with": findings.pct_text(ablation_table[("eer_mean", run)]),
+        "EER % without": findings.pct_text(ablation_table[("eer_mean", ablation_run)]),
+        "accuracy % with": findings.pct_text(ablation_table[("accuracy_mean", run)]),
+        "accuracy % without": findings.pct_text(ablation_table[("accuracy_mean", ablation_run)]),
+    }
+)
+display(Markdown(people.to_markdown(index=False, disable_numparse=True)))
 
 # %% [markdown]
 # Did both variants learn? A comparison of two untrained networks says nothing about
@@ -75,7 +97,9 @@ display((100 * ablation_table).round(1))
 
 # %% tags=["hide-input"]
 overview = runs_overview(results_dir, [run, ablation_run])
-display(overview.drop(columns="reason"))
+said = overview.groupby("run")["converged"].all().map({True: "converged", False: "NOT CONVERGED"})
+display(Markdown(", ".join(f"`{r}` {v}" for r, v in said.items())
+                 + " (the runs' overview is in [Generalization](04_generalization.ipynb))."))  # fmt: skip
 for _, r in overview[~overview["converged"]].iterrows():
     print(f"NOT CONVERGED: {r['run']} seed {r['seed']}: {r['reason']}")
 
@@ -107,7 +131,27 @@ paired, scored = ablation.paired_ablation(
 )
 paired = paired.rename(columns={"eer_a": run, "eer_b": ablation_run})
 report.save_table(paired, Path(results_dir) / "dilation" / "paired_difference")
-display((100 * paired.set_index(["seed", "test_frames"])).round(1))
+display(
+    Markdown(
+        pd.DataFrame(
+            {
+                "seed": paired["seed"],
+                "frames": paired["test_frames"],
+                "EER % with": findings.pct_text(paired[run]),
+                "EER % without": findings.pct_text(paired[ablation_run]),
+                "difference (points)": findings.pct_text(paired["difference"]),
+                "95 % CI": [
+                    f"{a} to {b}"
+                    for a, b in zip(
+                        findings.pct_text(paired["ci_low"]),
+                        findings.pct_text(paired["ci_high"]),
+                        strict=True,
+                    )
+                ],
+            }
+        ).to_markdown(index=False, disable_numparse=True)
+    )
+)
 
 # %% [markdown]
 # ## Frames the dilated model gets right and the ablation gets wrong
@@ -144,6 +188,45 @@ if rows:
     display(HTML(widgets.audio_table(rows, caption=caption)))
 else:
     print("No test frame is right with dilation and wrong without it.")
+
+# %% [markdown]
+# ## Frames the ablation gets right and the dilated model gets wrong
+#
+# The same, the other way round: frames that only the model *without* dilation gets
+# right. Both lists together show that the two networks make different mistakes; the
+# paired difference above is their net balance.
+
+# %% tags=["hide-input"]
+reverse = ablation.disagreements(b, a, frames)
+print(f"{n_frames} test frames; {len(reverse)} right without dilation and wrong with it")
+back = ablation.export_disagreements(
+    reverse, store, Path(results_dir) / "dilation" / "examples_reverse", n=max_examples
+)
+rows = [
+    {
+        "generator": r.generator,
+        "file": Path(r.file).name,
+        "second": r.offset / store.sample_rate,
+        "with dilation": float(metrics.probability(r.score_b)),
+        "without": float(metrics.probability(r.score_a)),
+        "audio": r.clip,
+    }
+    for r in back.itertuples()
+]
+if rows:
+    display(HTML(widgets.audio_table(rows, caption=caption)))
+
+# %% [markdown]
+# ## What we found
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+from gpwave import findings
+
+found = findings.ablation_findings(paired[paired["seed"] == seed], overview, seen, quick)
+findings.save(found, results_dir)
+display(Markdown(found.markdown()))
 
 # %% [markdown]
 # ## Exercises
@@ -198,12 +281,32 @@ else:
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    import torch
+
+    shape = (1, 256, 95)  # channels, packets, time steps: 1 s, sym5, level 8
+    for dil in [(1, 2, 4), (1, 1, 1)]:
+        net = models.build_model("dcnn", shape, dilations=dil).eval()
+        x = torch.randn(2, *shape).transpose(2, 3)
+        h = net.cnn(x).transpose(1, 2)  # time steps as channels
+        h = h.detach().requires_grad_()
+        out = net.dil(h)
+        out[0, :, :, out.shape[-1] // 2].sum().backward()
+        reach = int((h.grad[0].abs().sum(dim=(0, 1)) > 0).sum())
+        print(
+            f"dilations {dil}: {models.count_parameters(net.dil):,} parameters in the block, "
+            f"one output sees {reach} of {h.shape[-1]} frequency positions"
+        )
+    assert dil == (1, 1, 1) and reach < h.shape[-1], (reach, h.shape)
+
 # %% [markdown]
 # ### Exercise 2: does dilation ever hurt?
 #
 # The examples above are frames the model with dilation gets right and the ablation gets
-# wrong. Swap the two score arrays of `scored[seed]` in `evaluate.disagreements` and in
-# `evaluate.paired_table`. Predict: what does the swapped paired table show, and does the
+# wrong. Swap the two score arrays of `scored[seed]` in `ablation.disagreements` and in
+# `report.paired_table`. Predict: what does the swapped paired table show, and does the
 # count of swapped disagreements tell you anything the table does not?
 #
 # ````{admonition} Solution
@@ -218,18 +321,31 @@ else:
 # in one full-budget pair of seed-0 runs 33 of 565 test frames went the dilated model's
 # way and 5 the ablation's; in the book build this page comes from, the count above is
 # far smaller, and a handful of frames either way is no evidence for or against dilation.
-# Listening to both lists (`evaluate.export_disagreements`) is a way to hear what each
+# Listening to both lists (`ablation.export_disagreements`) is a way to hear what each
 # model relies on.
 #
 # ```python
 # frames, a, b = scored[seed]
 # print(
-#     f"right with dilation only: {len(evaluate.disagreements(a, b, frames))}, "
-#     f"right without it only: {len(evaluate.disagreements(b, a, frames))}"
+#     f"right with dilation only: {len(ablation.disagreements(a, b, frames))}, "
+#     f"right without it only: {len(ablation.disagreements(b, a, frames))}"
 # )
-# swapped = evaluate.paired_table(
+# swapped = report.paired_table(
 #     frames, b, a, seen, n_boot=100 if quick else 1000, seed=seed
 # )
 # display((100 * swapped.set_index("test_frames")).round(1))
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    frames, a, b = scored[seed]
+    print(
+        f"right with dilation only: {len(ablation.disagreements(a, b, frames))}, "
+        f"right without it only: {len(ablation.disagreements(b, a, frames))}"
+    )
+    swapped = report.paired_table(frames, b, a, seen, n_boot=100 if quick else 1000, seed=seed)
+    display((100 * swapped.set_index("test_frames")).round(1))
+    straight = report.paired_table(frames, a, b, seen, n_boot=100 if quick else 1000, seed=seed)
+    assert (swapped["difference"] + straight["difference"]).abs().max() < 1e-12

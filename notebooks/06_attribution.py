@@ -26,6 +26,15 @@
 # model (`gpwave.pretrained.paper_detector`), then shows what the model trained in
 # this book's run says.
 
+# %% [markdown]
+# **The paper and this book.** What the paper claims for each of its four deliverables,
+# what the paper's released detectors and this book's own build show on this data, and
+# a verdict computed from the numbers (the [introduction](../intro.md) explains the
+# verdicts):
+#
+# ```{include} ../_generated/scoreboard.md
+# ```
+
 # %% tags=["hide-input"]
 import os
 import time
@@ -39,7 +48,7 @@ from gpwave import attribution, hub
 from gpwave.config import resolve_device
 from gpwave.fingerprints import mean_model_input
 from gpwave.frames import protocol_store
-from gpwave.runs import Run
+from gpwave.runs import Run, runs_overview
 from gpwave.store import select_frames
 
 # %% tags=["parameters", "hide-input"]
@@ -87,7 +96,7 @@ paper_seconds = time.perf_counter() - t0
 print(f"paper-sym5: {paper_ig.n_frames} test frames (real and fake, balanced), "
       f"{paper_n_steps} IG steps, {paper_seconds:.0f} s")  # fmt: skip
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "The paper's sym5 model: share of the mean absolute attribution per packet band for the real and the fake target, integrated gradients and saliency.", "name": "fig-paper-attribution"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The paper's sym5 model: share of the mean absolute attribution per packet band for the fake target, integrated gradients and saliency.", "name": "fig-paper-attribution"}}
 fig = attribution.plot_marginals([paper_ig, paper_sal], target="fake")
 
 # %% tags=["hide-input"]
@@ -164,9 +173,15 @@ display(
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Integrated gradients averaged over test frames, per input coefficient (packets \u00d7 time), for the real and the fake class.", "name": "fig-ig-maps"}}
 fig = attribution.plot_maps(ig)
+for cax in fig.axes:  # label the colour bars
+    if getattr(cax, "_colorbar", None) is not None:
+        cax._colorbar.set_label("mean attribution (signed)")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Saliency (absolute gradient) averaged over test frames, for the real and the fake class.", "name": "fig-saliency-maps"}}
 fig = attribution.plot_maps(sal, absolute=True, cmap="viridis")
+for cax in fig.axes:  # label the colour bars
+    if getattr(cax, "_colorbar", None) is not None:
+        cax._colorbar.set_label("mean |gradient|")
 
 # %% [markdown]
 # ## Marginals over frequency
@@ -177,6 +192,33 @@ fig = attribution.plot_marginals([ig, sal], target="fake")
 # %% tags=["hide-input"]
 share = attribution.high_band_share([ig, sal], high_khz)
 display((100 * share).round(1).rename_axis(f"% of |attribution| above {high_khz} kHz"))
+
+# %% [markdown]
+# ## What we found
+#
+# How much of each model's integrated-gradients attribution for the fake target lies at
+# or above `high_khz`, on the same frames as above, attributed one at a time, with a 95 % bootstrap interval over frames, against
+# the share a flat attribution would put there (the fraction of bands above the cut).
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+from gpwave import findings
+
+paper_pf, paper_hz = findings.per_frame_marginals(paper, store.read(paper_rows), paper_n_steps)
+own_pf, own_hz = findings.per_frame_marginals(detector, frames, n_steps)
+cut = 1000 * high_khz
+own_converged = bool(runs_overview(results_dir, [run])["converged"].all())
+found = findings.attribution_findings(
+    findings.share_interval(paper_pf, paper_hz, cut),
+    findings.share_interval(own_pf, own_hz, cut),
+    findings.uniform_share(own_hz, cut),
+    own_converged,
+    np.sort(khz[top]),
+    quick,
+)
+findings.save(found, results_dir)
+display(Markdown(found.markdown()))
 
 # %% [markdown]
 # ## Exercises
@@ -228,6 +270,35 @@ display((100 * share).round(1).rename_axis(f"% of |attribution| above {high_khz}
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    few = store.read(paper_rows[:4])
+    for steps in (4, 16, 32):
+        r = attribution.attribute(
+            paper,
+            few,
+            "integrated_gradients",
+            "fake",
+            n_steps=steps,
+            batch_size=batch_size,
+            max_frames=None,
+        )
+        print(
+            f"n_steps {steps:>2}: completeness error {r.completeness_error['fake']:.3f}, "
+            f"logit change {r.output_difference['fake']:.2f}"
+        )
+    r4 = attribution.attribute(
+        paper,
+        few,
+        "integrated_gradients",
+        "fake",
+        n_steps=4,
+        batch_size=batch_size,
+        max_frames=None,
+    )
+    assert r.completeness_error["fake"] < r4.completeness_error["fake"]
+
 # %% [markdown]
 # ### Exercise 2: attribution noise between frames
 #
@@ -266,3 +337,23 @@ display((100 * share).round(1).rename_axis(f"% of |attribution| above {high_khz}
 # print(f"{len(tops[0] & tops[1])} of the ten most salient bands shared")
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    rows8 = select_frames(store, "test", balance=True, limit=8)  # 8 + 8
+    tops = []
+    for name, half in (("even", rows8[::2]), ("odd", rows8[1::2])):
+        r = attribution.attribute(
+            paper,
+            store.read(half),
+            "saliency",
+            "both",
+            batch_size=batch_size,
+            max_frames=None,
+        )
+        tops.append(set(np.argsort(r.marginal("fake"))[-10:]))
+        above = attribution.high_band_share([r], high_khz).loc["fake"].iloc[0]
+        print(f"{name} frames: {100 * above:.1f} % of the saliency above {high_khz} kHz")
+    print(f"{len(tops[0] & tops[1])} of the ten most salient bands shared")
+    assert 0 <= len(tops[0] & tops[1]) <= 10 and 0 <= above <= 1

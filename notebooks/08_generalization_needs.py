@@ -294,6 +294,8 @@ for tree_name in ["wavehax", "usfgan"]:
 # ## What we found
 
 # %% tags=["hide-input"]
+from gpwave import findings
+
 first, last = speaker_curve["n"].iloc[0], speaker_curve["n"].iloc[-1]
 sp0 = speaker_curve[speaker_curve["n"] == first].set_index("test")
 sp1 = speaker_curve[speaker_curve["n"] == last].set_index("test")
@@ -306,26 +308,27 @@ best = points.loc[points["eer"].idxmin()]
 
 pct = {k: ", ".join(f"{name} {100 * v:.1f} %" for name, v in t["eer"].items())
        for k, t in {"sp0": sp0, "sp1": sp1, "fa0": fa0, "fa1": fa1}.items()}  # fmt: skip
-display(
-    Markdown(f"""
-- With the cheap probe, going from {first} to {last} training speaker groups moves the
-  EER from ({pct["sp0"]}) to ({pct["sp1"]}).
-- With {len(allowed)} families that the test sets do not contain, going from
-  {family_curve["n"].iloc[0]} to {family_curve["n"].iloc[-1]} families moves it from
-  ({pct["fa0"]}) to ({pct["fa1"]}).
-- Of {len(points)} curve points, {below} have their whole 95 % interval below chance and
-  {above} lie wholly above it (the probe ranks that test set's real speech as *more*
-  fake); the best is {100 * best["eer"]:.1f} % ({best["test"]}, n = {best["n"]}).
-- In the paper's protocol on speakers-train ({len(diag)} diagonal and {len(off)}
-  off-diagonal cells x seeds with enough test frames), the probe of one family scores a mean
-  {100 * np.nanmean(diag):.1f} % on its own family with new speakers and
-  {100 * np.nanmean(off):.1f} % on the other families (validation EER of the chosen
-  setting: {100 * val["mean"].min():.1f} %).
-- A linear probe on mean spectra is the cheapest detector, not the paper's DCNN: these
-  curves bound what a speaker-independent *average spectrum* shows, and say nothing yet
-  about the DCNN, the dilation ablation or a named detector trained on this pool.
-""")
-)
+sentences = [
+    f"With the cheap probe, going from {first} to {last} training speaker groups moves the "
+    f"EER from ({pct['sp0']}) to ({pct['sp1']}).",
+    f"With {len(allowed)} families that the test sets do not contain, going from "
+    f"{family_curve['n'].iloc[0]} to {family_curve['n'].iloc[-1]} families moves it from "
+    f"({pct['fa0']}) to ({pct['fa1']}).",
+    f"Of {len(points)} curve points, {below} have their whole 95 % interval below chance and "
+    f"{above} lie wholly above it (the probe ranks that test set's real speech as *more* "
+    f"fake); the best is {100 * best['eer']:.1f} % ({best['test']}, n = {best['n']}).",
+    f"In the paper's protocol on speakers-train ({len(diag)} diagonal and {len(off)} "
+    "off-diagonal cells x seeds with enough test frames), the probe of one family scores a "
+    f"mean {100 * np.nanmean(diag):.1f} % on its own family with new speakers and "
+    f"{100 * np.nanmean(off):.1f} % on the other families (validation EER of the chosen "
+    f"setting: {100 * val['mean'].min():.1f} %).",
+    "A linear probe on mean spectra is the cheapest detector, not the paper's DCNN: these "
+    "curves bound what a speaker-independent *average spectrum* shows, and say nothing yet "
+    "about the DCNN, the dilation ablation or a named detector trained on this pool.",
+]
+found = findings.ChapterFindings("08_generalization_needs", sentences, quick=quick)
+findings.save(found, results_dir)
+display(Markdown(found.markdown()))
 print(f"chapter time: {time.perf_counter() - t_start:.0f} s")
 
 # %% [markdown]
@@ -378,6 +381,33 @@ print(f"chapter time: {time.perf_counter() - t_start:.0f} s")
 # ```
 # ````
 
+# %% tags=["remove-cell"]
+# Exercise 1: the solution above, run in quick builds with a check of its result.
+if quick:
+    from gpwave import curves, metrics
+
+    p = splits[0]
+    tr, te = p[p["split"] == "train"], p[p["split"] == "test"]
+
+    def frames_of(rows):
+        return train_frames[train_frames["file"].isin(set(rows["file"]))]
+
+    for name, rows in [
+        ("all real", tr[(tr["label"] == 0) | (tr["family"] == "lpcnet")]),
+        ("matched", curves.matched_real(tr, tr["family"] == "lpcnet")),
+    ]:
+        f = frames_of(rows)
+        model = curves.fit_probe(features[f["row"]], f["label"].to_numpy(), 0, c_best)
+        for g in ["lpcnet", "fwgan"]:
+            for test_name, test_rows in [
+                ("all real", te[(te["label"] == 0) | (te["family"] == g)]),
+                ("matched", curves.matched_real(te, te["family"] == g)),
+            ]:
+                t = frames_of(test_rows)
+                e = metrics.eer(t["label"], model.decision_function(features[t["row"]]))
+                print(f"train {name:8s} test {g:6s} vs {test_name:8s} real: EER {e:.2f}")
+    assert 0.0 <= e <= 1.0
+
 # %% [markdown]
 # ### Exercise 2: what resampling leaves behind
 #
@@ -409,3 +439,20 @@ print(f"chapter time: {time.perf_counter() - t_start:.0f} s")
 #     print(tree_name, f"share above 8 kHz: {power[hz > 8000].sum() / power.sum():.2e}")
 # ```
 # ````
+
+# %% tags=["remove-cell"]
+# Exercise 2: the solution above, run in quick builds with a check of its result.
+if quick:
+    import numpy as np
+
+    from gpwave import pool
+
+    for tree_name in ["fwgan", "umelgan"]:
+        f = pool_table[(pool_table["tree"] == tree_name) & (pool_table["label"] == 0)]["file"].iloc[
+            0
+        ]
+        x = pool.load_resampled(f)
+        power = np.abs(np.fft.rfft(x)) ** 2
+        hz = np.fft.rfftfreq(len(x), 1 / 22050)
+        print(tree_name, f"share above 8 kHz: {power[hz > 8000].sum() / power.sum():.2e}")
+    assert power[hz > 8000].sum() / power.sum() > 1e-6  # the 24 kHz tree keeps some

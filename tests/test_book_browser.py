@@ -299,3 +299,104 @@ def test_exercise_solutions_collapsed_until_clicked(driver, base_url: str, page:
     ARTIFACTS.mkdir(exist_ok=True)
     name = page.replace("/", "_").removesuffix(".html")
     section[0].screenshot(str(ARTIFACTS / f"{name}_exercises_open.png"))
+
+
+VERDICTS = ("reproduced", "not at this scale", "contradicted", "not measured")
+SCOREBOARD_PAGES = ["intro.html"] + [
+    p for p in NOTEBOOK_PAGES if p.split("/")[-1][:2] in {"01", "04", "05", "06"}
+]
+
+
+@pytest.mark.parametrize("page", SCOREBOARD_PAGES)
+def test_scoreboard_with_verdicts_and_links(driver, base_url: str, page: str) -> None:
+    _open(driver, base_url + page)
+    rows = driver.execute_script(
+        "const t = Array.from(document.querySelectorAll('main table')).find("
+        "  t => (t.querySelector('thead') || t).textContent.includes('Deliverable'));"
+        "return t ? Array.from(t.querySelectorAll('tbody tr')).map(r => r.textContent) : null;"
+    )
+    assert rows, f"{page}: no scoreboard table"
+    assert len(rows) == 4, f"{page}: {len(rows)} deliverables in the scoreboard"
+    for deliverable, row in zip(("fingerprints", "generalisation", "dilation", "attribution"), rows,
+                                strict=True):  # fmt: skip
+        assert deliverable in row, f"{page}: scoreboard row {row[:60]!r}"
+        assert any(v in row for v in VERDICTS), f"{page}: no verdict in {row[:80]!r}"
+    links = driver.execute_script(
+        "return Array.from(document.querySelectorAll('main a')).map(a => a.href)"
+    )
+    assert any("arxiv.org/abs/2305.13033" in h for h in links), f"{page}: no link to the paper"
+    assert any("github.com/gan-police/audiodeepfake-detection" in h for h in links)
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_chapter_ends_with_what_we_found(driver, base_url: str, page: str) -> None:
+    _open(driver, base_url + page)
+    text = driver.execute_script(
+        "const s = document.querySelector('main section#what-we-found');"
+        "return s ? s.textContent : '';"
+    )
+    assert "%" in text or "utterance" in text, f"{page}: no computed 'What we found'"
+
+
+FETCH_DOWNLOAD = """
+const done = arguments[arguments.length - 1];
+const links = Array.from(document.querySelectorAll('a')).filter(
+  a => a.href.endsWith('.ipynb')
+       && a.closest('.dropdown-download-buttons, .article-header-buttons'));
+if (!links.length) { done({found: false}); return; }
+fetch(links[0].href).then(r => r.ok ? r.json() : null).then(
+  nb => done({found: true, href: links[0].href, cells: nb ? nb.cells.length : -1,
+              outputs: nb ? nb.cells.some(c => (c.outputs || []).length) : false}),
+  e => done({found: true, href: links[0].href, cells: -1, error: String(e)}));
+"""
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_download_button_gives_the_executed_notebook(driver, base_url: str, page: str) -> None:
+    _open(driver, base_url + page)
+    got = driver.execute_async_script(FETCH_DOWNLOAD)
+    assert got.get("found"), f"{page}: no .ipynb download button"
+    assert got["href"].startswith(base_url), f"{page}: download not served locally: {got}"
+    assert got["cells"] > 0 and got["outputs"], f"{page}: download is not the executed notebook"
+
+
+WIDE_TABLES = """
+const col = document.querySelector('main article') || document.querySelector('main');
+const right = col.getBoundingClientRect().right;
+return Array.from(col.querySelectorAll('table')).filter(
+  t => t.getBoundingClientRect().right > right + 1).map(
+  t => [(t.querySelector('th') || t).textContent.trim().slice(0, 40),
+        Math.round(t.getBoundingClientRect().width), Math.round(col.clientWidth)]);
+"""
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_table_wider_than_the_text_column(driver, base_url: str, page: str) -> None:
+    driver.set_window_size(1280, 1600)
+    _open(driver, base_url + page)
+    wide = driver.execute_script(WIDE_TABLES)
+    assert not wide, f"{page}: tables wider than the text column at 1280 px: {wide}"
+
+
+def test_course_map_and_glossary(driver, base_url: str) -> None:
+    _open(driver, base_url + "course.html")
+    text = driver.find_element("css selector", "main").text
+    for heading in ("Learning goals", "Prerequisites", "Chapters, time and dependencies",
+                    "Running a chapter on your own machine"):  # fmt: skip
+        assert heading in text, f"course map lacks {heading!r}"
+    linked = driver.execute_script(
+        "return Array.from(document.querySelectorAll('main table a')).map(a => a.href)"
+    )
+    for page in NOTEBOOK_PAGES:
+        assert any(h.endswith(page) for h in linked), f"course map does not link {page}"
+    _open(driver, base_url + "glossary.html")
+    terms = driver.execute_script(
+        "return Array.from(document.querySelectorAll('main dl.glossary dt')).map(d => d.id)"
+    )
+    assert len(terms) >= 15, f"glossary has {len(terms)} terms"
+    _open(driver, base_url + "method.html")
+    refs = driver.execute_script(
+        "return Array.from(document.querySelectorAll('main a')).filter("
+        "a => a.href.includes('glossary.html#')).map(a => a.href.split('#')[1])"
+    )
+    assert refs and set(refs) <= set(terms), f"method's glossary links {refs} not in {terms}"

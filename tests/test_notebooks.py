@@ -298,19 +298,22 @@ def test_chapter_ends_with_exercises_and_collapsed_solutions(chapter: str) -> No
 
     Each exercise cell starts with '### Exercise k: title' (k = 1, 2, ...), states the task,
     and ends with one MyST dropdown admonition titled 'Solution' (collapsed in the book)
-    that explains the outcome and holds the Python code to run.
+    that explains the outcome and holds the Python code to run; a hidden code cell after
+    it runs that code in quick builds.
     """
     cells = jupytext.read(NOTEBOOKS / f"{chapter}.py").cells
     first_lines = [c.source.strip().splitlines()[0] if c.source.strip() else "" for c in cells]
     starts = [i for i, line in enumerate(first_lines) if line == "## Exercises"]
     assert len(starts) == 1, f"{chapter}: expected one '## Exercises' cell, found {len(starts)}"
-    intro, exercises = cells[starts[0]], cells[starts[0] + 1 :]
+    intro, after = cells[starts[0]], cells[starts[0] + 1 :]
+    exercises = [c for c in after if c.cell_type == "markdown"]
+    checks = [c for c in after if c.cell_type == "code"]  # hidden: see the next test
+    assert all("remove-cell" in c.metadata.get("tags", []) for c in checks), chapter
     assert intro.cell_type == "markdown" and len(intro.source.splitlines()) > 2
     assert "Solution" in intro.source, f"{chapter}: the introduction says how to open solutions"
     assert 2 <= len(exercises) <= 3, f"{chapter}: {len(exercises)} exercises, expected 2-3"
     for k, cell in enumerate(exercises, start=1):
         where = f"{chapter}, exercise {k}"
-        assert cell.cell_type == "markdown", f"{where}: exercises are markdown, not executed"
         lines = cell.source.strip().splitlines()
         heading = EXERCISE_HEADING.fullmatch(lines[0])
         assert heading and int(heading.group(1)) == k, f"{where}: heading {lines[0]!r}"
@@ -327,3 +330,76 @@ def test_chapter_ends_with_exercises_and_collapsed_solutions(chapter: str) -> No
         code, closed, _ = rest.partition("\n```\n")
         assert closed, f"{where}: the solution holds one ```python block"
         ast.parse(code)  # the code to run is valid Python
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_chapters_end_with_computed_findings(source: Path) -> None:
+    """Every chapter says what it found, computed (gpwave.findings), before its exercises."""
+    if not source.stem[:2].isdigit():
+        return
+    text = source.read_text()
+    assert "# ## What we found" in text, f"{source.stem}: no 'What we found' section"
+    assert "findings.save(found, results_dir)" in text, f"{source.stem}: findings not saved"
+    assert text.index("# ## What we found") < text.index("# ## Exercises")
+    if source.stem[:2] in {"01", "04", "05", "06"}:
+        assert "{include} ../_generated/scoreboard.md" in text, f"{source.stem}: no scoreboard"
+
+
+def _solutions_and_checks(source: Path) -> list[tuple[str, object]]:
+    """Each exercise solution's code block and the code cell that follows it."""
+    cells = jupytext.read(source).cells
+    pairs = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "markdown" and "{admonition} Solution" in cell.source:
+            code = re.search(r"```python\n(.*?)```", cell.source, re.S)
+            assert code, f"{source.stem}: a solution without a python block"
+            pairs.append((code.group(1), cells[i + 1] if i + 1 < len(cells) else None))
+    return pairs
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_exercise_solutions_run_in_quick_builds_with_a_check(source: Path) -> None:
+    """After every solution, a hidden cell runs exactly its code when quick, then asserts."""
+    for k, (code, check) in enumerate(_solutions_and_checks(source), start=1):
+        where = f"{source.stem} exercise {k}"
+        assert check is not None and check.cell_type == "code", f"{where}: no check cell"
+        assert "remove-cell" in check.metadata.get("tags", []), f"{where}: check cell shown"
+        (guard,) = ast.parse(check.source).body
+        assert isinstance(guard, ast.If), where
+        assert ast.unparse(guard.test).split(" and ")[0] == "quick", f"{where}: not run when quick"
+        solution = ast.parse(code).body
+        ran = guard.body[: len(solution)]
+        assert [ast.dump(s) for s in ran] == [ast.dump(s) for s in solution], (
+            f"{where}: the check cell does not run the printed solution"
+        )
+        rest = guard.body[len(solution) :]
+        assert any(isinstance(s, ast.Assert) for s in rest), f"{where}: no assertion"
+
+
+def test_generated_markdown_from_saved_findings(tmp_path: Path, monkeypatch) -> None:
+    """The build writes the scoreboard and reproduce's numbers from the chapters' JSON."""
+    from gpwave import findings
+
+    monkeypatch.setattr(book, "GENERATED", tmp_path / "generated")
+    results = tmp_path / "results"
+    rows = [["pooled_without_U-Z", 0.02, 0.01, 0.04], ["pooled_unseen", 0.3, 0.2, 0.4],
+            ["melgan", 0.05, 0.0, 0.1]]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["generator", "eer", "eer_ci_low", "eer_ci_high"])
+    own = table.rename(columns={"eer": "eer_mean"}).replace("pooled_without_U-Z", "x")
+    overview = pd.DataFrame({"run": ["dcnn_packets"], "model": ["dcnn"], "best_val_eer": [0.023],
+                             "converged": [True]})  # fmt: skip
+    found = findings.generalization_findings(table, {"dcnn_packets": own}, overview, "melgan")
+    findings.save(found, results)
+    (results / "book_timings.md").write_text("| execution | seconds |\n|---|---|\n| 01 | 3 |\n")
+    score, numbers = book.write_generated(results)
+    text = score.read_text()
+    assert "arxiv.org/abs/2305.13033" in text and "gan-police/audiodeepfake-detection" in text
+    assert "released: **reproduced**" in text and text.count("not measured in this build") == 3
+    said = numbers.read_text()
+    assert (
+        "best validation EER of at most 2.3 %" in said
+        and "MelGAN test EER of at most 5.0 %" in said
+    )
+    assert "| 01 | 3 |" in said
+    empty, _ = book.write_generated(None)
+    assert empty.read_text().count("not measured in this build") == 4
