@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gpwave import download
+from gpwave import download, transfer
 from gpwave.errors import ChecksumError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_fetch_from_mirror_env_verifies_md5(tmp_path, shared_train, monkeypatch)
     for file, md5 in _small(download.read_manifest(shared_train / "MANIFEST.tsv"))[
         ["file", "md5"]
     ].to_numpy():
-        assert download.file_hash(root / file) == md5
+        assert transfer.file_hash(root / file) == md5
     assert (root / "MANIFEST.tsv").read_bytes() == (shared_train / "MANIFEST.tsv").read_bytes()
 
 
