@@ -137,9 +137,9 @@ class StftGraph(nn.Module):
     pad_mode="reflect")|**2`` (first ``bins`` bins) computed in float64: the reflect
     padding and the framing are one index gather ``(T, n_fft)``, the DFT one product
     with the window times the cosine and sine rows (a convolution of stride ``hop``
-    written as a matmul). float64 because low-power bins lose digits in float32: torch's
-    own float32 STFT moves the released STFT model's log-odds by up to 2e-2 from the
-    float64 value (``tests/test_export.py`` measures it).
+    written as a matmul). float64, as gpwave's own STFT feature: low-power bins lose
+    their digits in float32 (a float32 STFT moved the released STFT model's log-odds by
+    up to 2e-2).
 
     Args:
         n_fft: FFT size (= window length).

@@ -563,7 +563,8 @@ class FeatureExtractor(nn.Module):
     def _stft(self, x: Tensor) -> Tensor:
         c = self.cfg
         n_fft, hop, bins = c.stft_size()
-        power = self._power_spectrogram(x, n_fft, hop)[:, :bins]
+        # float64: bins 100 dB below a frame's peak lose all their digits in a float32 FFT
+        power = self._power_spectrogram(x.double(), n_fft, hop)[:, :bins].to(x.dtype)
         feats = torch.log(power + c.eps) if c.log else power
         return feats.unsqueeze(1)
 

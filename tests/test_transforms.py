@@ -420,3 +420,28 @@ def test_filter_banks_are_built_once_and_survive_inference_mode():
     assert xg.grad is not None and torch.equal(out.detach(), ref)
     assert transforms._filters.cache_info().misses == 1
     assert transforms._filters.cache_info().hits >= 1
+
+
+def test_stft_feature_is_the_float64_log_power_for_float32_frames():
+    """The STFT feature of float32 frames equals librosa's float64 STFT log-power.
+
+    A loud tone over very quiet noise puts bins 100+ dB below the peak; a float32 FFT
+    gets those bins' power wrong by orders of magnitude (the released STFT model's
+    log-odds moved by up to 2e-2), so the feature computes the STFT in float64.
+    """
+    import librosa
+
+    from gpwave.transforms import FeatureConfig, FeatureExtractor
+
+    sr, n = 22050, 22050
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(0)
+    x = (0.9 * np.sin(2 * np.pi * 440 * t) + 1e-6 * rng.standard_normal(n)).astype(np.float32)
+    cfg = FeatureConfig(kind="stft", stft_n_fft=511, stft_hop=220)
+    got = FeatureExtractor(cfg)(torch.from_numpy(x)[None])[0, 0].double().numpy()
+    n_fft, hop, bins = cfg.stft_size()
+    spec = librosa.stft(x.astype(np.float64), n_fft=n_fft, hop_length=hop, window="hann",
+                        center=True, pad_mode="reflect")[:bins]  # fmt: skip
+    ref = np.log(np.abs(spec) ** 2 + cfg.eps)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4)
