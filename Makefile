@@ -21,10 +21,11 @@ export GPWAVE_SPEAKERS_TRAIN_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help venv data lint format test test-all rehearsal book book-quick browser-deps web-deps bench gpu-check explore clean
+.PHONY: help venv data lint format test test-all rehearsal book book-paper book-quick browser-deps web-deps bench gpu-check explore clean
 
 help:
 	@echo "make book       build the book (executes notebooks on the mini benchmark) -> book/_build/html"
+	@echo "make book-paper the paper-scale book on a GPU node (full WaveFake, the paper's grid; resumes)"
 	@echo "make test       lint + tests + quick book build + browser check"
 	@echo "make test-all   also the slow tests"
 	@echo "make rehearsal  the README's paper-scale commands on CPU, on synthetic data (~5 min)"
@@ -89,6 +90,12 @@ rehearsal: venv
 
 book-quick: data web-deps
 	$(PY) -m gpwave book --quick
+
+# The paper-scale book on a GPU node (after the README's data steps): the paper's grid on
+# full WaveFake; rerun it after an interruption and it resumes.
+book-paper: data web-deps
+	$(PY) -m gpwave book --matrix configs/book-wavefake.yaml --device $(or $(DEVICE),cuda)
+	@echo "open book/_build/html/index.html"
 
 book: data web-deps
 	$(PY) -m gpwave book

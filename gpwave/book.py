@@ -45,8 +45,10 @@ CHAPTERS = (
     "07_robustness",
     "08_generalization_needs",
 )
-#: The book's run matrix (the 03_train runs that chapters 04-06 compare) and CI settings.
+#: The book's run matrix (the 03_train runs that chapters 04-07 compare) and CI settings.
 MATRIX = REPO / "configs" / "book.yaml"
+#: The paper's grid on full WaveFake, for a GPU node (``gpwave book --matrix``).
+PAPER_MATRIX = REPO / "configs" / "book-wavefake.yaml"
 #: Longest a notebook cell may run (seconds) before the build fails instead of hanging.
 CELL_TIMEOUT = 3600
 #: Attribution on the CPU in the full book build: test frames, IG steps (the self-trained
@@ -91,67 +93,121 @@ def run_matrix(path: Path = MATRIX) -> dict:
     return load_yaml(path)
 
 
-def detector_runs(quick: bool) -> dict[str, dict]:
-    """The training runs (parameters of ``03_train``) that chapters 04–06 compare.
+def _rel(path: Path) -> str:
+    """``path`` relative to the repository when inside it (notebooks run from there)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def detector_runs(quick: bool, matrix: Path = MATRIX) -> dict[str, dict]:
+    """The training runs (parameters of ``03_train``) that chapters 04–07 compare.
 
     Each run is the matrix's protocol file (or the run's own ``protocol``) plus the
-    run's overrides (see ``configs/book.yaml``); in ``quick`` mode the notebook lays the matrix's
-    ``quick`` overrides over them.
+    run's overrides (see ``configs/book.yaml``; a run's ``label`` names it in the
+    chapters); in ``quick`` mode the notebook lays the matrix's ``quick`` overrides over
+    them. A matrix with ``resume: true`` (the paper-scale one) continues each seed of an
+    interrupted run from its ``last.pt``.
 
     Args:
         quick: CI mode (changes nothing here; the notebook applies it).
+        matrix: The run matrix (default ``configs/book.yaml``).
 
     Returns:
         Run name -> the notebook parameters of that run.
     """
-    matrix = run_matrix()
+    m = run_matrix(matrix)
     runs = {}
-    for name, overrides in matrix["runs"].items():
+    for name, overrides in m["runs"].items():
         overrides = dict(overrides)
-        protocol = overrides.pop("protocol", matrix["protocol"])
+        protocol = overrides.pop("protocol", m["protocol"])
+        overrides.pop("label", None)
         runs[name] = {"run_name": name, "protocol_file": protocol, "overrides": overrides}
+        runs[name]["matrix"] = _rel(matrix)
+        if m.get("resume"):
+            runs[name]["resume"] = True
     return runs
 
 
-def plan(quick: bool, results_dir: str, data_dir: str) -> list[Execution]:
+def run_labels(matrix: Path = MATRIX) -> dict[str, str]:
+    """Run name -> the label chapters 04 and 07 show, for runs whose matrix entry has one."""
+    return {n: o["label"] for n, o in run_matrix(matrix)["runs"].items() if "label" in o}
+
+
+def _training(common: dict, matrix: Path, quick: bool, device: str | None) -> list[Execution]:
+    """One ``03_train`` execution per run of the matrix (the chapter run is shown)."""
+    chapter_run = run_matrix(matrix)["chapter_run"]
+    out = []
+    for name, p in detector_runs(quick, matrix).items():
+        if device:
+            p = {**p, "overrides": {**p["overrides"], "device": device}}
+        out.append(Execution(f"03_train-{name}", "03_train", {**common, **p}, name == chapter_run))
+    return out
+
+
+def plan(
+    quick: bool,
+    results_dir: str,
+    data_dir: str,
+    matrix: Path = MATRIX,
+    device: str | None = None,
+    mini_dir: str | None = None,
+) -> list[Execution]:
     """All executions of one book build, in dependency order.
 
     Args:
         quick: CI mode (passed to every notebook as ``quick``).
         results_dir: Results folder the notebooks read and write (relative to the repo).
-        data_dir: Root of the letter-prefixed data tree.
+        data_dir: Root of the letter-prefixed data tree the matrix trains and tests on.
+        matrix: The run matrix (``configs/book.yaml``; ``configs/book-wavefake.yaml`` is
+            the paper's grid on full WaveFake).
+        device: Where models run (None: each notebook's ``auto``).
+        mini_dir: The mini benchmark, for chapter 08's test folders (default: data_dir).
 
     Returns:
         The executions; each one's ``deps`` come before it.
     """
+    m = run_matrix(matrix)
     common = {"quick": quick, "results_dir": results_dir, "data_dir": data_dir}
-    runs, chapter_run = detector_runs(quick), run_matrix()["chapter_run"]
-    train = [
-        Execution(f"03_train-{name}", "03_train", {**common, **p}, name == chapter_run)
-        for name, p in runs.items()
-    ]
+    dev = {"device": device} if device else {}
+    protocol = {"protocol_file": m["protocol"]}
+    labels = {"runs": run_labels(matrix)} if run_labels(matrix) else {}
+    chapters = m.get("chapters", {})
+    pair = m.get("ablation", {"run": "dcnn_packets", "ablation_run": "dcnn_nodil"})
+    train = _training(common, matrix, quick, device)
     trained = tuple(e.name for e in train)
+    speakers = str(Path(data_dir).parent / "speakers-tts-mini")
+    mini = mini_dir or data_dir
+    attribution = chapters.get("06_attribution", {} if quick else ATTRIBUTION_CPU)
     return [
-        Execution("01_fingerprints", "01_fingerprints", {**common, "live_explorer": False}),
-        Execution("02_data", "02_data", dict(common)),
+        Execution(
+            "01_fingerprints",
+            "01_fingerprints",
+            {**common, **dev, "live_explorer": False, **chapters.get("01_fingerprints", {})},
+        ),
+        Execution("02_data", "02_data", {**common, **protocol}),
         *train,
-        Execution("04_generalization", "04_generalization", dict(common), deps=trained),
+        Execution(
+            "04_generalization",
+            "04_generalization",
+            {**common, **dev, **labels, **chapters.get("04_generalization", {})},
+            deps=trained,
+        ),
         Execution(
             "05_dilation",
             "05_dilation",
-            {**common, "run": "dcnn_packets", "ablation_run": "dcnn_nodil"},
-            deps=("03_train-dcnn_packets", "03_train-dcnn_nodil"),
+            {**common, **dev, **protocol, **pair},
+            deps=(f"03_train-{pair['run']}", f"03_train-{pair['ablation_run']}"),
         ),
         Execution(
             "06_attribution",
             "06_attribution",
-            {**common, "run": "dcnn_packets", **({} if quick else ATTRIBUTION_CPU)},
-            deps=("03_train-dcnn_packets",),
+            {**common, **dev, **protocol, "run": pair["run"], **({} if quick else attribution)},
+            deps=(f"03_train-{pair['run']}",),
         ),
         Execution(
             "07_robustness",
             "07_robustness",
-            {**common, "speakers_dir": str(Path(data_dir).parent / "speakers-tts-mini")},
+            {**common, **dev, **protocol, **labels, "speakers_dir": speakers},
             deps=trained,
         ),
         Execution(
@@ -159,8 +215,9 @@ def plan(quick: bool, results_dir: str, data_dir: str) -> list[Execution]:
             "08_generalization_needs",
             {
                 **common,
-                "speakers_dir": str(Path(data_dir).parent / "speakers-tts-mini"),
-                "train_dir": str(Path(data_dir).parent / "speakers-train"),
+                "data_dir": mini,
+                "speakers_dir": str(Path(mini).parent / "speakers-tts-mini"),
+                "train_dir": str(Path(mini).parent / "speakers-train"),
             },
         ),
     ]
@@ -318,20 +375,34 @@ def book_data_dir() -> Path:
     return Path(os.environ.get("GPWAVE_DATA", REPO / "data")) / "wavefake-mini"
 
 
-def execute_all(quick: bool, results: Path, force: bool, data_dir: Path) -> list[Execution]:
+def execute_all(
+    quick: bool,
+    results: Path,
+    force: bool,
+    data_dir: Path,
+    matrix: Path = MATRIX,
+    device: str | None = None,
+) -> list[Execution]:
     """Execute (or reuse) every notebook of the book in dependency order.
+
+    An execution whose inputs (sources, data listing, parameters, upstream results) did
+    not change since it last finished is reused; an interrupted one is executed again
+    (with a ``resume: true`` matrix, its training continues from each seed's last.pt).
 
     Args:
         quick: CI mode.
         results: Results folder (absolute or relative to the repository).
         force: Re-execute everything.
         data_dir: Root of the data tree.
+        matrix: The run matrix.
+        device: Where models run (None: each notebook's ``auto``).
 
     Returns:
         The executions, in order.
     """
     results_rel = os.path.relpath(results if results.is_absolute() else REPO / results, REPO)
-    executions = plan(quick, results_rel, shown_path(data_dir))
+    mini = book_data_dir()
+    executions = plan(quick, results_rel, shown_path(data_dir), matrix, device, shown_path(mini))
     stamps = REPO / results_rel / ".book"
     stamps.mkdir(parents=True, exist_ok=True)
     common = sources_digest() + data_digest(data_dir)
@@ -450,27 +521,46 @@ def _size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
-def build(quick: bool = False, results: Path = Path("results"), force: bool = False) -> int:
+def build(
+    quick: bool = False,
+    results: Path = Path("results"),
+    force: bool = False,
+    matrix: Path = MATRIX,
+    data: Path | None = None,
+    device: str | None = None,
+) -> int:
     """Execute every notebook with papermill and build the HTML book.
 
     Notebook: every notebook in notebooks/ (this builds them all).
 
     Args:
-        quick: CI mode: few frames, one epoch, one seed; results under ``results/quick``.
-        results: Results folder (checkpoints, tables, clips, stamps).
+        quick: CI mode: few frames, one epoch, one seed; results under ``<results>/quick``.
+        results: Results folder (checkpoints, tables, clips, stamps); a matrix other than
+            the default one writes under ``<results>/<matrix name>``.
         force: Re-execute notebooks even if their inputs did not change.
+        matrix: The run matrix (``configs/book-wavefake.yaml``: the paper's grid).
+        data: The data tree (default: ``$GPWAVE_DATA/<the matrix's data>``, the mini
+            benchmark for ``configs/book.yaml``).
+        device: Where models run: cpu, cuda, cuda:N (None: CUDA if present).
 
     Returns:
         0 on success, 1 if a notebook or the Jupyter Book build failed.
     """
     start = time.perf_counter()
-    results = Path(results) / "quick" if quick else Path(results)
-    data_dir = book_data_dir()
+    matrix = Path(matrix)
+    m = run_matrix(matrix)
+    results = Path(results)
+    if matrix.resolve() != MATRIX.resolve():
+        results = results / matrix.stem
+    results = results / "quick" if quick else results
+    default = Path(os.environ.get("GPWAVE_DATA", REPO / "data")) / m.get("data", "wavefake-mini")
+    data_dir = Path(data) if data is not None else default
     if not (data_dir / "A_ljspeech").is_dir():
-        print(f"[book] no data at {data_dir}: run `make data` first", file=sys.stderr)
+        print(f"[book] no data at {data_dir}: run `make data` (or fetch and arrange the "
+              "data the matrix names) first", file=sys.stderr)  # fmt: skip
         return 1
     try:
-        execute_all(quick, results, force, data_dir)
+        execute_all(quick, results, force, data_dir, matrix, device)
     except NotebookFailed as err:
         print(f"[book] {err}", file=sys.stderr)
         return 1

@@ -294,7 +294,8 @@ def _cmd_fingerprint(args: argparse.Namespace) -> int:
 def _cmd_book(args: argparse.Namespace) -> int:
     from gpwave import book
 
-    return book.build(quick=args.quick, results=args.results, force=args.force)
+    return book.build(quick=args.quick, results=args.results, force=args.force,
+                      matrix=args.matrix, data=args.data, device=args.device)  # fmt: skip
 
 
 # --- gpwave export ------------------------------------------------------------------------
@@ -460,6 +461,19 @@ def _add_outputs(sub: Any) -> None:
     b.add_argument("--quick", action="store_true", help="few frames and epochs (CI)")
     b.add_argument("--results", type=Path, default=Path("results"), help="results folder")
     b.add_argument("--force", action="store_true", help="re-execute even if inputs are unchanged")
+    b.add_argument(
+        "--matrix", type=Path, default=Path("configs/book.yaml"),
+        help="run matrix: configs/book.yaml (mini benchmark, CPU) or configs/book-wavefake.yaml "
+        "(the paper's grid on full WaveFake, a GPU node); results go to RESULTS/<its name>",
+    )  # fmt: skip
+    b.add_argument("--data", type=Path, default=None,
+                   help="data tree (default: $GPWAVE_DATA/<the matrix's data>)")  # fmt: skip
+    b.add_argument(
+        "--device",
+        type=_device,
+        default=None,
+        help="where the notebooks run models: cpu, cuda, cuda:N (None: auto)",
+    )
     b.set_defaults(func=_cmd_book)
 
 

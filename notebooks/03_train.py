@@ -57,12 +57,13 @@ overrides = {}  # TrainConfig keys that differ from the protocol, e.g. {"model":
 store_dir = (
     None  # frame store; None: the one `gpwave data prepare` builds under $GPWAVE_DATA/stores
 )
+matrix = "configs/book.yaml"  # the run matrix whose `quick` overrides a quick build lays over
 progress = False  # progress bars (papermill -p progress True on a long GPU run)
 resume = False  # continue each seed from its last.pt (an interrupted papermill run)
 
 # %% tags=["hide-output"]
 if quick:
-    overrides = {**overrides, **book.run_matrix()["quick"]}
+    overrides = {**overrides, **book.run_matrix(book.REPO / matrix)["quick"]}
 here = {"data_dir": str(data_dir), **({"store_dir": str(store_dir)} if store_dir else {})}
 ((_, cfg),) = train.read_config(protocol_file, {"progress": progress, **overrides, **here})
 run = runs.Run(results_dir, run_name)

@@ -137,11 +137,49 @@ def test_plan_runs_training_before_its_readers(tmp_path: Path) -> None:
                 assert reader.parameters[key] in runs
 
 
-def test_plan_parameters_exist_in_notebooks(tmp_path: Path) -> None:
-    for ex in book.plan(quick=False, results_dir="results", data_dir=str(tmp_path)):
-        declared = _parameters(NOTEBOOKS / f"{ex.notebook}.py")
-        unknown = set(ex.parameters) - set(declared)
-        assert not unknown, f"{ex.name}: parameters {unknown} not in the parameters cell"
+@pytest.mark.parametrize("matrix", [book.MATRIX, book.PAPER_MATRIX], ids=lambda p: p.stem)
+def test_plan_parameters_exist_in_notebooks(tmp_path: Path, matrix: Path) -> None:
+    for quick in (False, True):
+        plan = book.plan(quick, "results", str(tmp_path), matrix, device="cuda")
+        for ex in plan:
+            declared = _parameters(NOTEBOOKS / f"{ex.notebook}.py")
+            unknown = set(ex.parameters) - set(declared)
+            assert not unknown, f"{ex.name}: parameters {unknown} not in the parameters cell"
+
+
+def test_the_paper_scale_plan_is_the_papers_grid(tmp_path: Path) -> None:
+    """Packets and STFT, each with and without dilation, 5 seeds, the LFCC-GMM, on CUDA."""
+    from gpwave.train import read_config
+
+    plan = {e.name: e for e in book.plan(False, "r", str(tmp_path), book.PAPER_MATRIX, "cuda")}
+    runs = {e.parameters["run_name"]: e.parameters for e in plan.values()
+            if e.notebook == "03_train"}  # fmt: skip
+    assert set(runs) == {"dcnn_packets", "dcnn_nodil", "dcnn_stft", "dcnn_stft_nodil", "gmm_lfcc"}
+    for name, p in runs.items():
+        assert p["resume"] is True and p["overrides"]["device"] == "cuda"
+        assert p["protocol_file"] == "configs/wavefake.yaml"
+        ((_, cfg),) = read_config(REPO / p["protocol_file"], p["overrides"])
+        assert cfg.train_generator == "fbmelgan" and cfg.seeds == [0, 1, 2, 3, 4], name
+    kinds = {(runs[n]["overrides"]["model"], runs[n]["overrides"]["feature"]["kind"]) for n in runs}
+    assert {("dcnn", "packets"), ("dcnn_nodil", "packets"), ("dcnn", "stft"),
+            ("dcnn_nodil", "stft"), ("gmm", "lfcc")} == kinds  # fmt: skip
+    assert plan["06_attribution"].parameters["max_frames"] >= 2000
+    assert plan["05_dilation"].parameters["ablation_run"] == "dcnn_nodil"
+    assert plan["04_generalization"].parameters["train_generator"] == "fbmelgan"
+    assert set(plan["04_generalization"].parameters["runs"]) == set(runs)
+    assert all(e.parameters.get("device", "cuda") == "cuda" for e in plan.values()
+               if e.notebook != "08_generalization_needs")  # fmt: skip
+
+
+def test_book_cli_builds_from_a_matrix_and_device(monkeypatch) -> None:
+    from gpwave.cli import main
+
+    seen = {}
+    monkeypatch.setattr(book, "build", lambda **kw: seen.update(kw) or 0)
+    argv = ["book", "--matrix", "configs/book-wavefake.yaml", "--device", "cpu", "--data", "d"]
+    assert main(argv) == 0
+    assert seen["matrix"] == Path("configs/book-wavefake.yaml") and seen["device"] == "cpu"
+    assert seen["data"] == Path("d") and seen["quick"] is False
 
 
 @pytest.mark.parametrize("chapter", ["04_generalization", "07_robustness"])
