@@ -137,18 +137,18 @@ summary = pd.DataFrame(
       "fake frames": int((t["label"] == 1).sum())}
      for name, t in {"speakers-train": train_frames, **tests}.items()]
 )  # fmt: skip
-display(summary)
+display(Markdown(summary.to_markdown(index=False)))
 split_sizes = (
     splits[seeds[0]].groupby("split")
     .agg(files=("file", "size"), speakers=("speaker", "nunique"), groups=("group", "nunique"))
 )  # fmt: skip
-display(split_sizes)
-print(
+display(Markdown(split_sizes.reset_index().to_markdown(index=False)))
+display(Markdown(
     f"{len(frames)} frames, features (sym5 level 8) in {feature_seconds:.0f} s; "
     f"{pool_table['speaker'].nunique()} speaker labels, {pool_table['family'].nunique() - 1} "
     f"vocoder families in speakers-train; real share of its frames "
-    f"{(train_frames['label'] == 0).mean():.2f}"
-)
+    f"{(train_frames['label'] == 0).mean():.2f}."
+))  # fmt: skip
 
 # %% [markdown]
 # ## The probe's one setting, chosen on validation speakers
@@ -160,7 +160,8 @@ print(
 val_rows = curves.validation_eers(features, train_frames, splits, c_grid)
 val = val_rows.groupby("C")["eer"].agg(["mean", "min", "max"])
 c_best = float(val["mean"].idxmin())
-display((100 * val).round(1))
+display(Markdown((100 * val).round(1).reset_index().rename(columns={
+    "mean": "mean EER %", "min": "min %", "max": "max %"}).to_markdown(index=False)))  # fmt: skip
 display(Markdown(f"Chosen: C = {c_best:g} (validation EER {100 * val['mean'].min():.1f} %, "
                  f"mean over {len(seeds)} split seeds)."))  # fmt: skip
 

@@ -35,9 +35,15 @@ WAVEFAKE_JSUT = ["jsut_multi_band_melgan", "jsut_parallel_wavegan"]
 EXTENSION = ["ljspeech_avocodo", "ljspeech_bigvgan"]
 
 
+#: Utterances the data chapter plays as examples (its ``example_utterances``): every
+#: synthetic set holds them, so the paper-scale book's chapter 02 finds them here too.
+EXAMPLE_UTTERANCES = ["LJ050-0029", "LJ008-0217"]
+
+
 def utterances(n: int) -> list[str]:
-    """``n`` LJSpeech-style utterance ids."""
-    return [f"LJ{1 + i // 50:03d}-{1 + i % 50:04d}" for i in range(n)]
+    """``n`` LJSpeech-style utterance ids, the data chapter's examples first."""
+    ids = [f"LJ{1 + i // 50:03d}-{1 + i % 50:04d}" for i in range(n)]
+    return (EXAMPLE_UTTERANCES + ids)[:n] if n >= len(EXAMPLE_UTTERANCES) else ids
 
 
 def speech(utt: str, seconds: float) -> np.ndarray:
