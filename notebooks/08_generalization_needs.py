@@ -207,10 +207,14 @@ plt.show()
 
 # %% tags=["hide-input"]
 display(Markdown("**EER against the number of training speaker groups** (probe, all families):"))
-display(curves.curve_table(speaker_curve, list(tests)))
+display(
+    Markdown(curves.curve_table(speaker_curve, list(tests)).reset_index().to_markdown(index=False))
+)
 display(Markdown("**EER against the number of vocoder families** (probe, families unseen "
                  "in the tests, all training speakers):"))  # fmt: skip
-display(curves.curve_table(family_curve, list(tests)))
+display(
+    Markdown(curves.curve_table(family_curve, list(tests)).reset_index().to_markdown(index=False))
+)
 
 # %% [markdown]
 # ## The paper's protocol with many speakers
@@ -236,7 +240,6 @@ valid = protocol[enough]
 matrix = valid.pivot_table(index="train", columns="test", values="eer", aggfunc="mean",
                            dropna=False).reindex(index=protocol_families,
                                                  columns=protocol_families)  # fmt: skip
-display((100 * matrix).round(0))
 diag = valid[valid["train"] == valid["test"]]["eer"]
 off = valid[valid["train"] != valid["test"]]["eer"]
 print(
