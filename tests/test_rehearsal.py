@@ -209,7 +209,8 @@ def test_readme_paper_scale_commands_run_verbatim_on_cpu(tmp_path, monkeypatch):
                 out = work / run[run.index("--out") + 1]
                 last = out / "seed0" / "last.pt"
                 last.unlink(missing_ok=True)
-                resumed = [a for a in run if a != "--resume"]
+                # the same run started afresh over the one the README trained before, killed
+                resumed = [*(a for a in run if a != "--resume"), "--overwrite"]
                 _kill_after_first_epoch(resumed, env, work, last)
                 assert torch.load(last, weights_only=True)["epoch"] == 1
             proc = subprocess.run(run, env=env, cwd=work, capture_output=True, text=True)
@@ -219,10 +220,14 @@ def test_readme_paper_scale_commands_run_verbatim_on_cpu(tmp_path, monkeypatch):
                 assert [r["epoch"] for r in m["resumes"]] == [1]
                 assert len(m["history"]) == TINY["epochs"] and (out / "seed0" / "best.pt").is_file()
 
-    # one store, built by `gpwave data prepare` and reused by every later command
+    # one store of the full tree, built by `gpwave data prepare` and reused by every later
+    # command (the book's chapters 07 and 08 keep their own stores of the other sets)
     assert shards_after_prepare and len(shards_after_prepare) == 12  # A + 9 WaveFake + 2 ext.
-    assert _shards(data) == shards_after_prepare
-    assert len(list(data.glob("stores/*/store.json"))) == 1
+    now = _shards(data)
+    assert {k: now[k] for k in shards_after_prepare} == shards_after_prepare
+    full = [p for p in data.glob("stores/*/store.json")
+            if json.loads(p.read_text())["config"]["root"].endswith("wavefake-full")]  # fmt: skip
+    assert len(full) == 1
     assert list(work.rglob("store.json")) == []
     cli_run = torch.load(work / "runs" / "wavefake" / "seed0" / "best.pt", weights_only=True)
     assert cli_run["config"]["train_generator"] == "fbmelgan"
