@@ -124,3 +124,39 @@ def export_disagreements(
     top["clip"] = clips
     top.to_csv(out_dir / "disagreements.csv", index=False)
     return top
+
+
+def listening_rows(
+    examples: pd.DataFrame, sample_rate: int, columns: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Rows of an audio table for exported disagreements, probabilities per model.
+
+    Notebook: notebooks/05_dilation.py
+
+    Args:
+        examples: :func:`export_disagreements`' rows (``generator``, ``file``, ``offset``,
+            ``clip`` and the two log-odds ``score_a``/``score_b``).
+        sample_rate: Of the frame store (``offset`` is in samples).
+        columns: Shown name -> score column, in display order, e.g.
+            ``{"with dilation": "score_b", "without": "score_a"}``.
+
+    Returns:
+        One dict per frame: generator, file name, second, each model's fake probability,
+        audio (for :func:`gpwave.widgets.audio_table`).
+
+    Example:
+        >>> t = pd.DataFrame({"generator": ["melgan"], "file": ["/x/a.wav"], "offset": [44100],
+        ...                   "score_a": [0.0], "score_b": [2.0], "clip": ["c.wav"]})
+        >>> row = listening_rows(t, 22050, {"b": "score_b", "a": "score_a"})[0]
+        >>> list(row), row["second"], round(row["b"], 3), row["a"]
+        (['generator', 'file', 'second', 'b', 'a', 'audio'], 2.0, 0.881, 0.5)
+    """
+    from gpwave.metrics import probability
+
+    rows = []
+    for r in examples.itertuples():
+        row = {"generator": r.generator, "file": Path(r.file).name,
+               "second": r.offset / sample_rate}  # fmt: skip
+        row.update({name: float(probability(getattr(r, col))) for name, col in columns.items()})
+        rows.append({**row, "audio": r.clip})
+    return rows

@@ -170,7 +170,8 @@ def plan(
     common = {"quick": quick, "results_dir": results_dir, "data_dir": data_dir}
     dev = {"device": device} if device else {}
     protocol = {"protocol_file": m["protocol"]}
-    labels = {"runs": run_labels(matrix)} if run_labels(matrix) else {}
+    named = run_labels(matrix)
+    labels = {"runs": named} if named else {}
     chapters = m.get("chapters", {})
     pair = m.get("ablation", {"run": "dcnn_packets", "ablation_run": "dcnn_nodil"})
     train = _training(common, matrix, quick, device)

@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, display
 
-from gpwave import ablation, hub, metrics, models, report, train, widgets
+from gpwave import ablation, hub, models, report, train, widgets
 from gpwave.config import resolve_device
 from gpwave.frames import protocol_store
 from gpwave.runs import Run, runs_overview
@@ -171,18 +171,11 @@ examples = ablation.export_disagreements(
 n_frames = len(frames)
 print(f"{n_frames} test frames; {len(disagree)} right with dilation and wrong without it")
 
+
 # %% tags=["hide-input"]
-rows = [
-    {
-        "generator": r.generator,
-        "file": Path(r.file).name,
-        "second": r.offset / store.sample_rate,
-        "with dilation": float(metrics.probability(r.score_a)),
-        "without": float(metrics.probability(r.score_b)),
-        "audio": r.clip,
-    }
-    for r in examples.itertuples()
-]
+rows = ablation.listening_rows(
+    examples, store.sample_rate, {"with dilation": "score_a", "without": "score_b"}
+)
 caption = "Fake probability of each model (threshold 0.5); ljspeech frames are real."
 if rows:
     display(HTML(widgets.audio_table(rows, caption=caption)))
@@ -202,17 +195,9 @@ print(f"{n_frames} test frames; {len(reverse)} right without dilation and wrong 
 back = ablation.export_disagreements(
     reverse, store, Path(results_dir) / "dilation" / "examples_reverse", n=max_examples
 )
-rows = [
-    {
-        "generator": r.generator,
-        "file": Path(r.file).name,
-        "second": r.offset / store.sample_rate,
-        "with dilation": float(metrics.probability(r.score_b)),
-        "without": float(metrics.probability(r.score_a)),
-        "audio": r.clip,
-    }
-    for r in back.itertuples()
-]
+rows = ablation.listening_rows(  # here the ablation is model a
+    back, store.sample_rate, {"with dilation": "score_b", "without": "score_a"}
+)
 if rows:
     display(HTML(widgets.audio_table(rows, caption=caption)))
 
