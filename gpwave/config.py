@@ -323,6 +323,14 @@ class TrainConfig:
         publish: At the end, copy the best checkpoint of the first seed to
             ``$GPWAVE_DATA/models/<publish>.pt`` with ``<publish>.json`` (provenance),
             loadable as ``--model <publish>`` (:func:`gpwave.hub.publish`).
+        pool: A many-speaker training set of several trees with a ``MANIFEST.tsv``
+            (``${GPWAVE_DATA}/speakers-train``) joined to ``data_dir``'s training and
+            validation frames (:mod:`gpwave.poolstore`): split by speaker across its
+            trees with ``split_seed``, its test speakers never read, real and fake
+            balanced within each tree, every file resampled to ``sample_rate``.
+        pool_families: Vocoder families of the pool's fakes to train on
+            (:func:`gpwave.pool.family_of`, e.g. ``[melgan]``; None: all). A tree joins
+            only with fakes of these families, and then with its own real files.
         compile: ``torch.compile`` the training step's model (validation stays eager).
             On this 2-core CPU it made DCNN training steps 1.8x faster than before but
             costs about a minute of compilation per process (``benchmarks/bench_train.py``):
@@ -370,6 +378,8 @@ class TrainConfig:
     freeze_batchnorm: bool = False
     distill: float = 0.0
     publish: str | None = None
+    pool: str | None = None
+    pool_families: list[str] | None = None
 
     def __post_init__(self) -> None:
         """Check every field's type and range (ints widen to floats); see :data:`RULES`.
@@ -455,6 +465,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a training folder, not one inside a data set that is test only (the registry's "
         "test_only sets, e.g. speakers-tts-mini: never train or tune on them)",
     ),
+    "pool": (
+        _not_test_only,
+        "a training set of several trees (speakers-train), not a test-only set",
+    ),
+    "pool_families": (lambda v: len(v) > 0, "null or a non-empty list of vocoder families"),
     "sample_rate": (lambda v: v > 0, "a positive integer (Hz)"),
     "seconds": (lambda v: v > 0, "a positive number of seconds"),
     "split": (_is_split, "three fractions >= 0 (train, val, test) that sum to 1"),

@@ -235,15 +235,21 @@ def _resampled_length(n: int, rate: int, sample_rate: int) -> int:
     return n if rate == sample_rate else math.ceil(n * sample_rate / rate)
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def load_audio(
+    path: str | Path, sample_rate: int = SAMPLE_RATE, upsample: bool = False
+) -> np.ndarray:
     """Decode an audio file to mono float32 at ``sample_rate``.
 
     Stereo is averaged to mono; a higher rate is downsampled with soxr (HQ); a lower
-    rate is refused, since upsampling would invent a spectrum the detector must not see.
+    rate is refused, since upsampling would invent a spectrum the detector must not see,
+    unless ``upsample`` (a training pool whose real and fake files of one tree share
+    their rate: both classes are resampled alike, and neither carries content above the
+    old Nyquist frequency).
 
     Args:
         path: The audio file (any format libsndfile reads: 8/16/24-bit PCM, float, FLAC).
         sample_rate: The target rate in Hz.
+        upsample: Resample a lower rate up instead of refusing it.
 
     Returns:
         The samples, shape (N,), float32.
@@ -254,7 +260,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """
     path = Path(path)
     info = _info(path)
-    if info.samplerate < sample_rate:
+    if info.samplerate < sample_rate and not upsample:
         raise AudioError(
             path,
             f"sample rate {info.samplerate} Hz is below {sample_rate} Hz; upsampling is refused",
@@ -304,6 +310,8 @@ class DataConfig:
         split: Fractions of utterances for train, val, test.
         seed: Seed of the utterance split.
         dtype: Sample format of the store, "int16" or "float16".
+        upsample: Resample files below ``sample_rate`` up (a training pool's trees,
+            :mod:`gpwave.poolstore`) instead of skipping them.
     """
 
     root: str | Path
@@ -314,6 +322,7 @@ class DataConfig:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     dtype: StoreDtype = "int16"
+    upsample: bool = False
 
     @property
     def frame_length(self) -> int:
@@ -327,6 +336,8 @@ class DataConfig:
         d["only_use"] = None if self.only_use is None else list(self.only_use)
         d["only_test_folders"] = list(self.only_test_folders)
         d["split"] = list(self.split)
+        if not self.upsample:  # stores prepared before the option keep their key
+            del d["upsample"]
         return d
 
 
@@ -379,7 +390,7 @@ def _plan_shard(
     for f in src.files():
         try:
             info = _info(f)
-            if info.samplerate < cfg.sample_rate:
+            if info.samplerate < cfg.sample_rate and not cfg.upsample:
                 raise AudioError(
                     f,
                     f"sample rate {info.samplerate} Hz is below {cfg.sample_rate} Hz; "

@@ -97,14 +97,25 @@ def open_store(cfg: TrainConfig, d: dist.Dist, progress: bool) -> Any:
     store_dir = resolve_path(cfg.store_dir) or default_store_dir(dcfg)
     if d.lead:
         store = prepare_store(dcfg, store_dir=store_dir, progress=progress)
+        if cfg.pool is not None:  # decode the pool's trees once, before the other ranks
+            from gpwave.poolstore import open_union
+
+            open_union(store, resolve_path(cfg.pool), dcfg, cfg.split_seed, progress=progress)
     dist.barrier(d)
     if not d.lead:  # the lead has just checked and written it: open, don't list the data
         store = FrameStore.open(store_dir)
+    if cfg.pool is not None:
+        from gpwave.poolstore import open_union
+
+        store = open_union(store, resolve_path(cfg.pool), dcfg, cfg.split_seed)
     return store
 
 
 def select_rows(cfg: TrainConfig, store: Any, split: str, limit: int | None) -> np.ndarray:
     """Balanced rows of real and the trained-against generator in one split.
+
+    With ``cfg.pool`` the training and validation rows of the pool's trees are added
+    (:func:`gpwave.poolstore.pool_rows`); test rows are the protocol's only.
 
     Args:
         cfg: The run's config (real, train_generator, split_seed).
@@ -117,8 +128,9 @@ def select_rows(cfg: TrainConfig, store: Any, split: str, limit: int | None) -> 
     """
     from gpwave.store import select_frames
 
-    return select_frames(
-        store,
+    main = getattr(store, "members", [store])[0]  # a pool's union: the protocol's store first
+    rows = select_frames(
+        main,
         split,
         [cfg.train_generator],
         real=cfg.real,
@@ -126,6 +138,12 @@ def select_rows(cfg: TrainConfig, store: Any, split: str, limit: int | None) -> 
         limit=limit,
         seed=cfg.split_seed,
     )
+    if cfg.pool is None or split == "test":
+        return rows
+    from gpwave.poolstore import pool_rows
+
+    extra = pool_rows(store, split, cfg.pool_families, limit, cfg.split_seed)
+    return np.sort(np.concatenate([rows, extra])).astype(np.int64)
 
 
 class Frames:

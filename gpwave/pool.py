@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-import soxr
 
 from gpwave.constants import REAL_LETTER, SAMPLE_RATE
 from gpwave.data import discover_sources, frame_audio, load_audio, split_of, utterance_id
@@ -301,8 +300,8 @@ def load_resampled(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarr
 
     Real and fake files go through this same function, so the rate of a file (and the
     resampler's band edge) cannot tell the classes apart; upsampling a 16 kHz file adds
-    no content above 8 kHz, on either side. Decoding and its checks are
-    :func:`gpwave.data.load_audio` at the file's own rate.
+    no content above 8 kHz, on either side: :func:`gpwave.data.load_audio` with
+    ``upsample``, as the frame store decodes a pool's trees (:mod:`gpwave.poolstore`).
 
     Notebook: notebooks/08_generalization_needs.py
 
@@ -313,11 +312,7 @@ def load_resampled(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarr
     Returns:
         Mono float32 samples at ``sample_rate``.
     """
-    rate = sf.info(str(path)).samplerate
-    x = load_audio(path, sample_rate=rate)
-    if rate != sample_rate:
-        x = soxr.resample(x, rate, sample_rate, quality="HQ").astype(np.float32)
-    return x
+    return load_audio(path, sample_rate=sample_rate, upsample=True)
 
 
 def pair_frames(

@@ -100,16 +100,15 @@ def _shard_key(src: Source, cfg: DataConfig) -> str:
     for p in src.files():
         st = p.stat()
         files.append([p.name, st.st_size, st.st_mtime_ns])
-    return _hash(
-        {
-            "version": STORE_VERSION,
-            "folder": str(src.path.resolve()),
-            "sample_rate": cfg.sample_rate,
-            "frame_length": cfg.frame_length,
-            "dtype": cfg.dtype,
-            "files": files,
-        }
-    )
+    key = {
+        "version": STORE_VERSION,
+        "folder": str(src.path.resolve()),
+        "sample_rate": cfg.sample_rate,
+        "frame_length": cfg.frame_length,
+        "dtype": cfg.dtype,
+        "files": files,
+    }
+    return _hash({**key, "upsample": True} if cfg.upsample else key)
 
 
 def _shard_complete(shard: Path, key: str) -> bool:
@@ -137,7 +136,7 @@ def _decode_into(
     rows, skipped, pos = [], [], 0
     for f, planned in tqdm(plan, desc=desc, unit="file", disable=not progress, leave=False):
         try:
-            x = data.load_audio(f, cfg.sample_rate)
+            x = data.load_audio(f, cfg.sample_rate, upsample=cfg.upsample)
             frames = data.frame_audio(x, cfg.frame_length)[:planned]
             if len(frames) == 0:
                 raise AudioError(f, "shorter than one window after decoding")
@@ -224,7 +223,8 @@ def default_store_dir(cfg: DataConfig) -> Path:
     from gpwave.download import default_data_dir
 
     d = cfg.to_dict()
-    key = _hash([STORE_VERSION, d["root"], cfg.sample_rate, cfg.frame_length, cfg.dtype])
+    parts = [STORE_VERSION, d["root"], cfg.sample_rate, cfg.frame_length, cfg.dtype]
+    key = _hash(parts + ["upsample"] if cfg.upsample else parts)
     return default_data_dir() / "stores" / key[:16]
 
 

@@ -389,7 +389,7 @@ def test_interrupted_prepare_keeps_finished_folders(tmp_path, monkeypatch):
     real_load = data.load_audio
     calls = []
 
-    def interrupt_in_b(path, sample_rate=22050):
+    def interrupt_in_b(path, sample_rate=22050, upsample=False):
         if "B_melgan" in str(path):
             raise KeyboardInterrupt
         calls.append(Path(path).parent.name)
@@ -403,7 +403,7 @@ def test_interrupted_prepare_keeps_finished_folders(tmp_path, monkeypatch):
 
     calls.clear()
 
-    def counting(path, sample_rate=22050):
+    def counting(path, sample_rate=22050, upsample=False):
         calls.append(Path(path).parent.name)
         return real_load(path, sample_rate)
 

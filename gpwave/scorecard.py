@@ -1,0 +1,135 @@
+"""The targets of a detector that generalises, and each detector's scorecard against them.
+
+A detector trained on many speakers and vocoders (chapter 08) is compared with the two
+released models on the same frames: new VCTK speakers and end-to-end TTS
+(speakers-tts-mini, pooled per tree), every WaveFake-style folder B-T and the mean over
+folders U-Z of the mini benchmark's test split, and the mean EER over chapter 07's
+perturbed conditions. Each number keeps its 95 % interval where one exists.
+
+Notebook: notebooks/08_generalization_needs.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target: a column of the scorecard and the EER it must not exceed.
+
+    Args:
+        column: The scorecard column.
+        limit: The largest EER that meets the target.
+        text: What the column measures, for a reader.
+    """
+
+    column: str
+    limit: float
+    text: str
+
+
+#: The targets of issue 22, in the scorecard's column order.
+TARGETS: tuple[Target, ...] = (
+    Target("VCTK pooled", 0.07, "new VCTK speakers, six vocoders pooled"),
+    Target("TTS pooled", 0.03, "end-to-end TTS (Tacotron 2 + WaveGlow/HiFi-GAN) pooled"),
+    Target("B–T worst", 0.05, "the worst WaveFake-style folder B–T of the mini test split"),
+    Target("U–Z mean", 0.20, "mean over the folders U–Z of the mini test split"),
+    Target("perturbed mean", np.nan, "mean over chapter 07's perturbed conditions"),
+)
+
+
+def _pooled(speakers: pd.DataFrame, detector: str, tree: str) -> pd.Series:
+    rows = speakers[(speakers["detector"] == detector) & (speakers["folder"] == f"{tree}/pooled")]
+    if len(rows) != 1:
+        raise ValueError(f"{detector}: no pooled row of tree {tree!r} in the speakers table")
+    return rows.iloc[0]
+
+
+def _mini(table: pd.DataFrame, letters: Mapping[str, str]) -> tuple[pd.Series, float]:
+    """The worst B-T folder's row and the U-Z mean of one detector's mini test table."""
+    letter = table["generator"].map(letters)
+    bt = table[letter.between("B", "T")]
+    uz = table[letter >= "U"]
+    return bt.loc[bt["eer"].idxmax()], float(uz["eer"].mean())
+
+
+def scorecard(
+    mini: Mapping[str, pd.DataFrame],
+    letters: Mapping[str, str],
+    speakers: pd.DataFrame,
+    perturbed: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per detector: its EER against each target, with intervals where known.
+
+    Notebook: notebooks/08_generalization_needs.py
+
+    Args:
+        mini: Detector -> its table on the mini benchmark's test split (one row per
+            generator: ``generator``, ``eer``, ``eer_ci_low``, ``eer_ci_high``), all
+            on the same frames.
+        letters: Generator name -> its folder's letter (``hifigan`` -> ``C``).
+        speakers: :func:`gpwave.evaluate.score_trees`'s table (``detector``,
+            ``folder`` with ``vctk/pooled`` and ``tts/pooled`` rows).
+        perturbed: :func:`gpwave.robustness.perturbation_sweep`'s table (``detector``,
+            ``kind``, ``eer``); its ``clean`` rows are left out of the mean.
+
+    Returns:
+        Columns per target (:data:`TARGETS`) with ``... low``/``... high`` intervals for
+        the pooled ones, plus ``B–T worst folder``; one row per detector of ``mini``.
+
+    Example:
+        >>> t = pd.DataFrame({"generator": ["hifigan", "wavenet"], "eer": [0.04, 0.3],
+        ...                   "eer_ci_low": [0.0, 0.2], "eer_ci_high": [0.1, 0.4]})
+        >>> sp = pd.DataFrame({"detector": "d", "folder": ["vctk/pooled", "tts/pooled"],
+        ...                    "eer": [0.05, 0.02], "eer_ci_low": 0.0, "eer_ci_high": 0.1})
+        >>> pe = pd.DataFrame({"detector": "d", "kind": ["clean", "mp3"], "eer": [0.0, 0.1]})
+        >>> card = scorecard({"d": t}, {"hifigan": "C", "wavenet": "U"}, sp, pe)
+        >>> card.loc["d", ["VCTK pooled", "B–T worst", "U–Z mean", "perturbed mean"]].tolist()
+        [0.05, 0.04, 0.3, 0.1]
+    """
+    rows = {}
+    for det, table in mini.items():
+        worst, uz = _mini(table, letters)
+        row: dict[str, object] = {}
+        for name, tree in (("VCTK pooled", "vctk"), ("TTS pooled", "tts")):
+            p = _pooled(speakers, det, tree)
+            row |= {name: p["eer"], f"{name} low": p["eer_ci_low"],
+                    f"{name} high": p["eer_ci_high"]}  # fmt: skip
+        row |= {"B–T worst": worst["eer"], "B–T worst low": worst["eer_ci_low"],
+                "B–T worst high": worst["eer_ci_high"], "B–T worst folder": worst["generator"],
+                "U–Z mean": uz}  # fmt: skip
+        pert = perturbed[(perturbed["detector"] == det) & (perturbed["kind"] != "clean")]
+        row["perturbed mean"] = float(pert["eer"].mean()) if len(pert) else np.nan
+        rows[det] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def verdicts(card: pd.DataFrame, perturbed_limit: float) -> pd.DataFrame:
+    """Whether each detector meets each target (True/False; NaN where not measured).
+
+    Notebook: notebooks/08_generalization_needs.py
+
+    Args:
+        card: :func:`scorecard`'s table.
+        perturbed_limit: The perturbed-mean target (paper-stft's own mean).
+
+    Returns:
+        One boolean column per target.
+
+    Example:
+        >>> card = pd.DataFrame({"VCTK pooled": [0.05], "TTS pooled": [0.04], "B–T worst": [0.05],
+        ...                      "U–Z mean": [0.1], "perturbed mean": [np.nan]}, index=["d"])
+        >>> verdicts(card, 0.2).loc["d"].tolist()
+        [True, False, True, True, nan]
+    """
+    out = {}
+    for t in TARGETS:
+        limit = perturbed_limit if t.column == "perturbed mean" else t.limit
+        v = card[t.column].astype(float)
+        out[t.column] = [np.nan if np.isnan(x) else bool(x <= limit + 1e-12) for x in v]
+    return pd.DataFrame(out, index=card.index, dtype=object)
