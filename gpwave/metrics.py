@@ -204,7 +204,7 @@ def resample_counts(n_groups: int, n_boot: int = 1000, seed: int = 0) -> np.ndar
 
     Example:
         >>> resample_counts(3, n_boot=2, seed=0).tolist()
-        [[1, 0, 2], [2, 0, 1]]
+        [[0, 2, 1], [3, 0, 0]]
     """
     pick = np.random.default_rng(seed).integers(0, n_groups, (n_boot, n_groups))
     flat = (pick + n_groups * np.arange(n_boot)[:, None]).ravel()
