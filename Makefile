@@ -111,6 +111,7 @@ bench: data
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_onnx.py
+	$(PY) benchmarks/bench_bootstrap.py
 
 # The live explorer: Voila on 127.0.0.1 only, offline (notebooks/jupyter holds its config
 # and a template without CDN stylesheets); EXPLORE_DATA: any letter-prefixed tree.

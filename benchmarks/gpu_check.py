@@ -8,7 +8,10 @@
    fall, and their frames/s beside float32's;
 4. ``torchrun --nproc-per-node 1`` + NCCL + SyncBatchNorm: ``gpwave train`` on the mini
    protocol for a few steps, with AMP, finishing with a checkpoint and a test table;
-5. ``gpwave evaluate`` and ``gpwave detect`` on CUDA, whose scores match the CPU's.
+5. ``gpwave evaluate`` and ``gpwave detect`` on CUDA, whose scores match the CPU's;
+6. test scoring as training does it on CUDA (reader workers, 256-frame batches, float16
+   trunk with a float32 head) against the CPU's float32 scores: close, no new ties, the
+   same EER within one frame; and the EER bootstrap in torch on CUDA = numpy's.
 
 Without CUDA it says so and exits 0 (nothing to check). Each failure is an assertion
 with the numbers. Needs the mini benchmark and the released models (``make data``).
@@ -150,6 +153,48 @@ def check_detect_evaluate(data: Path) -> dict:
     return {"detect_max_prob_diff_cpu_cuda": max(diffs), "evaluate_rows": len(table)}
 
 
+def check_scoring(data: Path, device: str = "cuda", limit: int = 300) -> dict:
+    """Mixed-precision store scoring on ``device`` vs float32 on the CPU (paper-sym5).
+
+    ``limit`` test frames per folder of real, MelGAN and HiFi-GAN; ``device="cpu"``
+    runs the same comparisons on the CPU (where amp is off), as the tests do.
+    """
+    from gpwave import evaluate, hub, metrics
+    from gpwave.frames import protocol_store
+
+    store = protocol_store(REPO / "configs" / "mini.yaml", data)
+    frames = evaluate.split_frames(store, "test", ["melgan", "hifigan"], limit=limit)
+    rows, y = frames["row"].to_numpy(), frames["label"].to_numpy()
+    cpu_det, det = hub.resolve("paper-sym5", "cpu"), hub.resolve("paper-sym5", device)
+    t0 = time.perf_counter()
+    ref = evaluate.score_frames(cpu_det, store, rows)  # float32, 64-frame batches
+    t1 = time.perf_counter()
+    amp = evaluate.score_frames(det, store, rows, workers=2, amp=True)
+    t2 = time.perf_counter()
+    fp32 = evaluate.score_frames(det, store, rows, workers=2)
+    err32 = float(np.abs(fp32 - ref).max())
+    assert err32 < 1e-3 * max(1.0, float(np.abs(ref).max())), f"fp32 off by {err32:.2e}"
+    err = np.abs(amp - ref) / (1.0 + np.abs(ref))
+    assert float(np.median(err)) < 0.01 and float(err.max()) < 0.1, f"amp off: {err.max():.3f}"
+    ties_ref, ties_amp = len(ref) - len(np.unique(ref)), len(amp) - len(np.unique(amp))
+    assert ties_amp <= ties_ref + len(ref) // 100, f"amp tied {ties_amp} frames ({ties_ref})"
+    frame = 1.0 / min(int(y.sum()), int(len(y) - y.sum()))
+    e_ref, e_amp = metrics.eer(y, ref), metrics.eer(y, amp)
+    assert abs(e_amp - e_ref) <= frame + 1e-9, f"amp EER {e_amp:.4f} vs CPU {e_ref:.4f}"
+    groups = frames["utterance"].to_numpy(str)
+    t3 = time.perf_counter()
+    boot = metrics.bootstrap_eers(y, [ref], groups, 1000, 0)
+    t4 = time.perf_counter()
+    boot_dev = metrics.bootstrap_eers(y, [ref], groups, 1000, 0, device=device)
+    t5 = time.perf_counter()
+    assert boot.shape == boot_dev.shape and np.allclose(boot, boot_dev, rtol=0, atol=1e-12)
+    return {"score_cpu_fp32_frames_per_s": len(rows) / (t1 - t0),
+            "score_amp_frames_per_s": len(rows) / (t2 - t1),
+            "score_amp_max_rel_err": float(err.max()), "score_amp_ties": ties_amp,
+            "eer_cpu_amp": [e_ref, e_amp],
+            "bootstrap_1000_numpy_s": t4 - t3, "bootstrap_1000_device_s": t5 - t4}  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path(os.environ.get("GPWAVE_DATA", REPO / "data")) / "wavefake-mini"
@@ -169,6 +214,7 @@ def main() -> int:
         ("AMP training steps", lambda: check_amp(x)),
         ("torchrun + NCCL + SyncBatchNorm", lambda: check_torchrun_train(args.data, out)),
         ("evaluate and detect on CUDA", lambda: check_detect_evaluate(args.data)),
+        ("test scoring in mixed precision, bootstrap on CUDA", lambda: check_scoring(args.data)),
     ]:
         t0 = time.perf_counter()
         results.update(check())

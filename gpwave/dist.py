@@ -43,9 +43,9 @@ class Dist:
 
 
 #: Process-group timeout (``$GPWAVE_DIST_TIMEOUT`` seconds overrides it). Rank 0 alone
-#: decodes the frame store on a first run (minutes for all of WaveFake) and scores and
-#: bootstraps the test split at the end while the other ranks wait in a barrier: NCCL's
-#: 10-minute default watchdog would kill such a run.
+#: decodes the frame store on a first run (minutes for all of WaveFake) while the other
+#: ranks wait in a barrier: NCCL's 10-minute default watchdog would kill such a run.
+#: (The test split is scored by all ranks, :func:`gpwave.evaluate.training_test_table`.)
 DIST_TIMEOUT = timedelta(hours=2)
 
 
@@ -149,3 +149,41 @@ def mean_over_ranks(x: torch.Tensor, d: Dist) -> torch.Tensor:
     x = x.clone()
     tdist.all_reduce(x)
     return x / d.world
+
+
+def broadcast_module(module: torch.nn.Module, d: Dist) -> None:
+    """Give every process the lead's parameters and buffers, in place (no-op alone).
+
+    Args:
+        module: The same architecture on every process (e.g. the detector whose best
+            weights only the lead has loaded).
+        d: This process's place.
+    """
+    if d.world <= 1:
+        return
+    with torch.no_grad():
+        for t in [*module.parameters(), *module.buffers()]:
+            buf = t.detach().contiguous()  # channels-last weights travel as plain ones
+            tdist.broadcast(buf, src=0)
+            t.copy_(buf)
+
+
+def all_gather(obj: Any, d: Dist) -> list[Any]:
+    """Every process's ``obj``, in rank order, on every process (``[obj]`` alone).
+
+    Args:
+        obj: A picklable object (e.g. this rank's scores).
+        d: This process's place.
+
+    Returns:
+        The list of the ``world`` objects.
+
+    Example:
+        >>> all_gather([1.5], Dist())
+        [[1.5]]
+    """
+    if d.world <= 1:
+        return [obj]
+    out: list[Any] = [None] * d.world
+    tdist.all_gather_object(out, obj)
+    return out

@@ -11,7 +11,8 @@ information). The metrics of those scores are in :mod:`gpwave.metrics`, the tabl
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,86 +21,223 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from gpwave import hub, report
-from gpwave.config import resolve_device
+from gpwave import dist, hub, report
+from gpwave.config import TrainConfig, resolve_device
 from gpwave.constants import ScoreKind, check_option
-
+from gpwave.frames import batch_loader, loader_workers, to_device
 
 # --- scoring --------------------------------------------------------------------------
+#: Frames per forward pass when none is given: 256 on CUDA (a GPU idles on 64), 64
+#: elsewhere (the CPU's numbers are those of every table scored before).
+BATCH_SIZE = {"cuda": 256, "cpu": 64}
+
+
+def scoring_batch_size(device: str | torch.device) -> int:
+    """The default frames per forward pass on ``device`` (:data:`BATCH_SIZE`).
+
+    Example:
+        >>> scoring_batch_size("cpu"), scoring_batch_size("cuda:1")
+        (64, 256)
+    """
+    return BATCH_SIZE.get(torch.device(device).type, BATCH_SIZE["cpu"])
+
+
+def autocast_dtype(device: str | torch.device, amp: bool) -> torch.dtype | None:
+    """The autocast dtype of scoring: float16 with ``amp`` on CUDA, else None (float32).
+
+    The CPU always scores in float32, so its tables stay those of every earlier run.
+
+    Example:
+        >>> autocast_dtype("cuda:0", True), autocast_dtype("cpu", True)
+        (torch.float16, None)
+    """
+    return torch.float16 if amp and torch.device(device).type == "cuda" else None
+
+
+@contextmanager
+def float32_head(model: torch.nn.Module) -> Iterator[None]:
+    """Run ``model.fc`` (the last layer) in float32 inside an autocast region.
+
+    Under float16 autocast the logits would be float16: 11 significant bits, so log-odds
+    near 20 come in steps of 1/64 and frames the detector is sure of tie, and ties move
+    the EER (an EER of tied scores is 0.5 whatever their order). The trunk's output is
+    cast up and the head's weights are float32, so the logits keep float32's resolution.
+
+    Args:
+        model: A model with a linear ``fc`` head (:class:`gpwave.models.DCNN`, LCNN,
+            linear probe).
+    """
+    head = model.fc
+    plain = head.forward
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return plain(x.float())
+
+    head.forward = forward
+    try:
+        yield
+    finally:
+        del head.forward
+
+
+@contextmanager
+def scoring_precision(detector: Any, device: str | torch.device, amp: bool) -> Iterator[None]:
+    """Autocast of :func:`autocast_dtype` for the trunk, the head in float32; else nothing.
+
+    The features are float32 either way (:meth:`gpwave.models.Detector.raw_features`);
+    a model without a linear ``fc`` head (the GMM) scores in float32.
+
+    Args:
+        detector: The detector.
+        device: Where it scores.
+        amp: Mixed precision asked for (the run's ``amp``).
+    """
+    dtype = autocast_dtype(device, amp)
+    model = getattr(detector, "model", None)
+    if dtype is None or not isinstance(getattr(model, "fc", None), torch.nn.Linear):
+        yield
+        return
+    with torch.autocast(torch.device(device).type, dtype=dtype), float32_head(model):
+        yield
+
+
+def _score_batch(
+    detector: Any, w: torch.Tensor, gain: float, kind: ScoreKind, amp: bool
+) -> torch.Tensor:
+    with torch.no_grad(), scoring_precision(detector, w.device, amp):
+        w = w * gain
+        return detector.fake_log_odds(w) if kind == "log-odds" else detector.fake_probability(w)
+
+
+def _device_of(detector: Any, device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    weights = next(iter(detector.parameters()), None)
+    return weights.device if weights is not None else torch.device("cpu")
+
+
 def score_waveforms(
     detector: torch.nn.Module,
     frames: np.ndarray | torch.Tensor,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     gain: float = 1.0,
     progress: bool = False,
     desc: str = "scoring",
     kind: ScoreKind = "log-odds",
+    amp: bool = False,
 ) -> np.ndarray:
     """Fake log-odds (or probabilities) of waveform frames ``(n, N)``.
 
     Args:
         detector: A :class:`gpwave.models.Detector` (put in eval mode here).
         frames: Waveforms.
-        batch_size: Frames per forward pass.
+        batch_size: Frames per forward pass (None: :func:`scoring_batch_size`).
         device: Where to run (default: the detector's device).
         gain: Multiply the waveforms by this factor first (gain-invariance checks).
         progress: Show a progress bar over the frames.
         desc: The progress bar's label.
         kind: ``log-odds`` (every EER) or ``probability`` (saturates; for verdicts).
+        amp: Mixed precision on CUDA (:func:`scoring_precision`); ignored on the CPU.
 
     Returns:
         float64 scores ``(n,)``.
     """
     check_option(kind, ScoreKind, "kind")
     detector.eval()
-    device = device or next(detector.parameters()).device
+    device = _device_of(detector, device)
+    batch_size = batch_size or scoring_batch_size(device)
     x = torch.as_tensor(np.asarray(frames, dtype=np.float32))
-    out = []
     starts = range(0, len(x), batch_size)
     bar = tqdm(starts, desc=desc, unit="batch", leave=False, disable=not progress)
-    with torch.no_grad():
-        for i in bar:
-            w = x[i : i + batch_size].to(device) * gain
-            z = detector.fake_log_odds(w) if kind == "log-odds" else detector.fake_probability(w)
-            out.append(z.cpu())
-    return torch.cat(out).double().numpy() if out else np.empty(0)
+    out = [_score_batch(detector, x[i : i + batch_size].to(device), gain, kind, amp) for i in bar]
+    return torch.cat([z.cpu() for z in out]).double().numpy() if out else np.empty(0)
+
+
+def _read_batches(
+    store: Any, rows: np.ndarray, batches: list[np.ndarray], device: torch.device, workers: int
+) -> Iterator[torch.Tensor]:
+    """Float32 waveforms of each batch of positions into ``rows``, on the device.
+
+    A frame store is read by training's input pipeline (:func:`gpwave.frames.batch_loader`:
+    ``workers`` reader processes, pinned memory on CUDA, int16 until the device); any
+    other object with ``read(rows)`` (float32 frames) is read in this process.
+    """
+    if not hasattr(store, "read_stored"):
+        for idx in batches:
+            yield torch.as_tensor(np.asarray(store.read(rows[idx]), np.float32)).to(device)
+        return
+    labels = torch.zeros(len(rows), dtype=torch.long)
+    for x, y in batch_loader(store, rows, labels, batches, str(device), workers):
+        yield to_device(x, y, str(device))[0]
+
+
+def rank_batches(n: int, batch_size: int, d: dist.Dist) -> list[np.ndarray]:
+    """This rank's batches of positions ``0..n-1``: batches ``rank, rank + world, ...``.
+
+    Every batch is one that a single process scores (consecutive positions,
+    ``batch_size`` each), so the scores do not depend on how many processes share them.
+
+    Example:
+        >>> [b.tolist() for b in rank_batches(7, 2, dist.Dist(rank=1, world=2))]
+        [[2, 3], [6]]
+    """
+    starts = range(0, n, batch_size)[d.rank :: d.world]
+    return [np.arange(i, min(i + batch_size, n)) for i in starts]
 
 
 def score_frames(
     detector: torch.nn.Module,
     store: Any,
     rows: Sequence[int],
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     gain: float = 1.0,
     progress: bool = False,
     kind: ScoreKind = "log-odds",
+    *,
+    workers: int = 0,
+    amp: bool = False,
+    d: dist.Dist | None = None,
 ) -> np.ndarray:
-    """Fake log-odds (or probabilities) of frame-store rows, read batch by batch.
+    """Fake log-odds (or probabilities) of frame-store rows, read ahead batch by batch.
+
+    In a multi-process run every rank scores its share (:func:`rank_batches`) and
+    every rank receives all scores (:func:`gpwave.dist.all_gather`): the same scores in
+    the same order as one process's, bit for bit on the same kind of device.
 
     Args:
-        detector: A trained detector.
-        store: A :class:`gpwave.store.FrameStore`.
+        detector: A trained detector (each rank's copy must hold the same weights).
+        store: A :class:`gpwave.store.FrameStore` (or anything with ``read(rows)``).
         rows: Row numbers.
-        batch_size: Frames per forward pass.
-        device: Where to run.
+        batch_size: Frames per forward pass (None: :func:`scoring_batch_size`).
+        device: Where to run (default: the detector's device).
         gain: Multiply the waveforms by this factor first.
-        progress: Show a progress bar.
+        progress: Show a progress bar (on the lead process).
         kind: ``log-odds`` or ``probability`` (:func:`score_waveforms`).
+        workers: Reader processes (:func:`gpwave.frames.loader_workers` in training).
+        amp: Mixed precision on CUDA (:func:`scoring_precision`); ignored on the CPU.
+        d: This process's place in a multi-process run (None: one process).
 
     Returns:
         float64 scores aligned with ``rows``.
     """
+    check_option(kind, ScoreKind, "kind")
     rows = np.asarray(rows, dtype=np.int64)
-    starts = range(0, len(rows), batch_size)
+    d = d or dist.Dist()
+    detector.eval()
+    device = _device_of(detector, device)
+    mine = rank_batches(len(rows), batch_size or scoring_batch_size(device), d)
+    bar = tqdm(mine, desc="scoring", unit="batch", disable=not (progress and d.lead))
     out = [
-        score_waveforms(
-            detector, store.read(rows[i : i + batch_size]), batch_size, device, gain, kind=kind
-        )
-        for i in tqdm(starts, desc="scoring", unit="batch", disable=not progress)
+        _score_batch(detector, w, gain, kind, amp)
+        for w, _ in zip(_read_batches(store, rows, mine, device, workers), bar, strict=True)
     ]
-    return np.concatenate(out) if out else np.empty(0)
+    mine_scores = [z.double().cpu().numpy() for z in out]  # one sync at the end
+    parts = dist.all_gather(mine_scores, d)  # rank r holds batches r, r + world, ...
+    batches = [parts[k % d.world][k // d.world] for k in range(sum(map(len, parts)))]
+    return np.concatenate(batches) if batches else np.empty(0)
 
 
 def split_frames(
@@ -143,9 +281,10 @@ def split_scores(
     generators: Sequence[str] | None = None,
     seed: int = 0,
     gain: float = 1.0,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress: bool = False,
     limit: int | None = None,
+    **kwargs: Any,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Index rows and fake log-odds of the frames :func:`split_frames` selects.
 
@@ -156,17 +295,18 @@ def split_scores(
         generators: Fake generators to include (None: all).
         seed: Seed of the ``limit`` sample.
         gain: Multiply test audio by this factor (gain-invariance checks).
-        batch_size: Frames per forward pass.
+        batch_size: Frames per forward pass (None: :func:`scoring_batch_size`).
         progress: Show a progress bar.
         limit: At most this many frames per folder (seeded sample; None: all).
+        **kwargs: Passed to :func:`score_frames` (``device``, ``workers``, ``amp``, ``d``).
 
     Returns:
         ``(frames, scores)``: the store's index rows and their scores, aligned.
     """
     frames = split_frames(store, split, generators, limit, seed)
-    scores = score_frames(
-        detector, store, frames["row"].to_numpy(), batch_size, gain=gain, progress=progress
-    )
+    rows = frames["row"].to_numpy()
+    scores = score_frames(detector, store, rows, batch_size, gain=gain, progress=progress,
+                          **kwargs)  # fmt: skip
     return frames, scores
 
 
@@ -179,10 +319,11 @@ def score_split(
     n_boot: int = 1000,
     seed: int = 0,
     gain: float = 1.0,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress: bool = False,
     limit: int | None = None,
     pools: dict[str, Sequence[str]] | None = None,
+    **kwargs: Any,
 ) -> pd.DataFrame:
     """Score the real and fake frames of a split and tabulate per generator.
 
@@ -203,18 +344,61 @@ def score_split(
         n_boot: Bootstrap resamples for the CIs.
         seed: Seed of the bootstrap and of the ``limit`` sample.
         gain: Multiply test audio by this factor (gain-invariance checks).
-        batch_size: Frames per forward pass.
+        batch_size: Frames per forward pass (None: :func:`scoring_batch_size`).
         progress: Show a progress bar.
         limit: At most this many frames per folder (seeded sample; None: all).
         pools: Extra pooled rows (see :func:`gpwave.report.table_from_scores`).
+        **kwargs: Passed to :func:`score_frames` (``device``, ``workers``, ``amp``, ``d``).
 
     Returns:
-        DataFrame with :data:`gpwave.report.TABLE_COLUMNS`.
+        DataFrame with :data:`gpwave.report.TABLE_COLUMNS`; the bootstrap runs on the
+        scoring device when that is CUDA (:func:`gpwave.metrics.bootstrap_eers`).
     """
     frames, scores = split_scores(
-        detector, store, split, generators, seed, gain, batch_size, progress, limit
+        detector, store, split, generators, seed, gain, batch_size, progress, limit, **kwargs
     )
-    return report.table_from_scores(frames, scores, seen, n_boot, seed, pools)
+    device = _device_of(detector, kwargs.get("device"))
+    return report.table_from_scores(frames, scores, seen, n_boot, seed, pools, device=device)
+
+
+def training_test_table(
+    detector: torch.nn.Module, store: Any, cfg: TrainConfig, seed: int, device: str, d: dist.Dist
+) -> pd.DataFrame | None:
+    """A training run's test table, scored by all of its processes; on the lead only.
+
+    Every rank scores its share of the test frames with the lead's weights (broadcast
+    first, :func:`gpwave.dist.broadcast_module`), with the run's reader workers
+    (:func:`gpwave.frames.loader_workers`), the device's batch size
+    (:func:`scoring_batch_size`) and, on CUDA with ``cfg.amp``, float16 autocast with
+    a float32 head (:func:`scoring_precision`); the lead gathers the scores in order and
+    bootstraps the table on its device. On the CPU the table is bit for bit the one
+    process's of :func:`score_split`.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        detector: The run's detector, best weights loaded on the lead.
+        store: The frame store.
+        cfg: The run's config (``eval_test``, ``test_generators``, ``limit_test``...).
+        seed: The run's seed (bootstrap and ``limit_test`` sample).
+        device: This process's device.
+        d: This process's place.
+
+    Returns:
+        The table on the lead when ``cfg.eval_test``; None otherwise.
+    """
+    if not cfg.eval_test:
+        return None
+    dist.broadcast_module(detector, d)
+    frames, scores = split_scores(
+        detector, store, "test", cfg.test_generators, seed, progress=cfg.progress,
+        limit=cfg.limit_test, device=device, workers=loader_workers(cfg, device),
+        amp=cfg.amp, d=d,
+    )  # fmt: skip
+    if not d.lead:
+        return None
+    return report.table_from_scores(frames, scores, [cfg.train_generator], cfg.n_boot, seed,
+                                    device=device)  # fmt: skip
 
 
 def tree_utterances(
@@ -253,7 +437,7 @@ def score_tree(
     seed: int = 0,
     limit: int | None = None,
     store_dir: str | Path | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
 ) -> pd.DataFrame:
     """Per-group tables of several detectors on every frame of a letter-prefixed tree.
 
@@ -270,7 +454,7 @@ def score_tree(
         seed: Seed of the ``limit`` sample and of the bootstrap.
         limit: At most this many frames per folder (None: all).
         store_dir: Frame-store location (default: the data module's default).
-        batch_size: Frames per forward pass.
+        batch_size: Frames per forward pass (None: :func:`scoring_batch_size`).
 
     Returns:
         :data:`gpwave.report.TABLE_COLUMNS` plus ``detector``, detector by detector.

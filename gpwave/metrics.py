@@ -188,6 +188,133 @@ def group_bootstrap(
     return values
 
 
+def resample_counts(n_groups: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """How often each group is drawn in each bootstrap resample, drawn all at once.
+
+    The draws are exactly :func:`group_bootstrap`'s: one ``(n_boot, n_groups)`` call of
+    the generator gives the same integers as ``n_boot`` calls of ``n_groups`` each.
+
+    Args:
+        n_groups: Number of groups.
+        n_boot: Bootstrap resamples.
+        seed: Seed of the resampling.
+
+    Returns:
+        int64 counts ``(n_boot, n_groups)``; each row sums to ``n_groups``.
+
+    Example:
+        >>> resample_counts(3, n_boot=2, seed=0).tolist()
+        [[0, 2, 1], [3, 0, 0]]
+    """
+    pick = np.random.default_rng(seed).integers(0, n_groups, (n_boot, n_groups))
+    flat = (pick + n_groups * np.arange(n_boot)[:, None]).ravel()
+    return np.bincount(flat, minlength=n_boot * n_groups).reshape(n_boot, n_groups)
+
+
+#: Frames x resamples weighed at once by :func:`bootstrap_eers` (bounds its memory:
+#: 2**20 float64 weights are 8 MiB per array; larger blocks were no faster).
+BOOT_CHUNK = 2**20
+
+
+def bootstrap_eers(
+    labels: Sequence[int],
+    scores: Sequence[Sequence[float]],
+    groups: Sequence[Any],
+    n_boot: int = 1000,
+    seed: int = 0,
+    device: Any = None,
+) -> np.ndarray:
+    """EERs of every usable group resample (:func:`group_bootstrap`'s), without a loop.
+
+    A resample is a weighting of the frames (each frame counts as often as its group was
+    drawn, :func:`resample_counts`); the ROC of a weighting is a cumulative sum of the
+    weights in score order, so the EERs of a block of resamples are a few array
+    operations. Integer weights make the ROC exact, so on the CPU every value equals
+    ``eer(labels[idx], scores[idx])`` of the loop, bit for bit; on CUDA (torch, float64)
+    they agree to rounding. Resamples with only one class are skipped, as there.
+
+    Notebook: notebooks/04_generalization.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: One or more score arrays aligned with ``labels`` (e.g. two detectors'
+            for a paired difference); all are resampled alike.
+        groups: Group id (utterance) of each frame.
+        n_boot: Bootstrap resamples.
+        seed: Seed of the resampling.
+        device: None or ``cpu``: numpy; a CUDA device: torch on that device.
+
+    Returns:
+        float64 ``(len(scores), n_usable)``.
+
+    Example:
+        >>> y, g = [0, 1, 0, 1], ["u", "u", "v", "v"]
+        >>> bootstrap_eers(y, [[0.1, 0.9, 0.2, 0.8], [0.9, 0.1, 0.8, 0.2]], g, n_boot=3)
+        array([[0., 0., 0.],
+               [1., 1., 1.]])
+    """
+    y = np.asarray(labels).astype(np.float64).reshape(-1)
+    _, gid = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    counts = resample_counts(int(gid.max()) + 1 if gid.size else 0, n_boot, seed)
+    counts = counts.astype(np.float64)  # integers below 2**53: sums stay exact
+    on_cuda = device is not None and str(device).startswith("cuda")
+    out = []
+    for s in scores:
+        s = np.asarray(s, dtype=np.float64).reshape(-1)
+        order = np.argsort(-s, kind="mergesort")  # as in roc()
+        last = np.r_[np.nonzero(np.diff(s[order]))[0], len(s) - 1]
+        args = (counts, gid[order], y[order], last)
+        out.append(_eers_torch(*args, device) if on_cuda else _eers_numpy(*args))
+    return np.stack(out) if out else np.empty((0, 0))
+
+
+def _eers_numpy(counts: np.ndarray, gid: np.ndarray, y: np.ndarray, last: np.ndarray):
+    step = max(1, BOOT_CHUNK // max(1, len(y)))
+    parts = [
+        _weighted_eers(counts[i : i + step][:, gid], y, last, np.take_along_axis, np.where)
+        for i in range(0, len(counts), step)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _eers_torch(counts, gid, y, last, device) -> np.ndarray:
+    import torch
+
+    def t(a: np.ndarray) -> Any:
+        return torch.as_tensor(a, device=device)
+
+    counts, gid, y, last = t(counts), t(gid), t(y), t(last)
+    step = max(1, BOOT_CHUNK // max(1, len(y)))
+    parts = [
+        _weighted_eers(counts[i : i + step][:, gid], y, last, torch.take_along_dim, torch.where)
+        for i in range(0, len(counts), step)
+    ]
+    return torch.cat(parts).cpu().numpy() if parts else np.empty(0)
+
+
+def _weighted_eers(w: Any, y: Any, last: Any, take: Callable, where: Callable) -> Any:
+    """:func:`eer` of each row of frame weights ``w`` (score order), numpy or torch alike.
+
+    ``y`` are the labels and ``last`` the last position of each distinct score, in the
+    same order. The arithmetic is :func:`roc` + :func:`eer`'s, step by step, so equal
+    weights give equal floats; the ROC's (0, 0) point is implicit (its d is 1).
+    """
+    tp = (w * y).cumsum(1)[:, last]
+    fp = w.cumsum(1)[:, last] - tp  # integers: exact
+    ok = (tp[:, -1] > 0) & (fp[:, -1] > 0)  # both classes drawn
+    tp, fp = tp[ok], fp[ok]
+    fpr = fp / fp[:, -1:]
+    d = (1.0 - tp / tp[:, -1:]) - fpr
+    j = ((d <= 0) * 1).argmax(1)[:, None]  # first ROC point with FNR <= FPR
+    jp = j - (j > 0) * 1
+    dj, fj = take(d, j, 1)[:, 0], take(fpr, j, 1)[:, 0]
+    first = j[:, 0] == 0
+    dp = where(first, 1.0, take(d, jp, 1)[:, 0])
+    fp0 = where(first, 0.0, take(fpr, jp, 1)[:, 0])
+    t = dp / (dp - dj)
+    return where(dj == 0, fj, fp0 + t * (fj - fp0))
+
+
 def percentile_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
     """Central percentile interval of bootstrap values; ``(nan, nan)`` if there are none.
 
@@ -215,8 +342,12 @@ def eer_ci(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    device: Any = None,
 ) -> tuple[float, float]:
     """Bootstrap confidence interval of the EER, resampling groups (utterances).
+
+    The resamples are :func:`group_bootstrap`'s (same seed, same draws, same values);
+    :func:`bootstrap_eers` computes their EERs all at once.
 
     Args:
         labels: 1 fake, 0 real.
@@ -225,6 +356,7 @@ def eer_ci(
         n_boot: Bootstrap resamples.
         level: Coverage of the interval.
         seed: Seed of the resampling.
+        device: Where the resamples' EERs are computed (:func:`bootstrap_eers`).
 
     Returns:
         ``(low, high)`` percentile interval; ``(nan, nan)`` if no resample has both classes.
@@ -235,8 +367,7 @@ def eer_ci(
         (0.0, 0.0)
     """
     y, s = _check_binary(np.asarray(labels), np.asarray(scores))
-    values = group_bootstrap(y, groups, lambda i: eer(y[i], s[i]), n_boot, seed)
-    return percentile_interval(values, level)
+    return percentile_interval(bootstrap_eers(y, [s], groups, n_boot, seed, device)[0], level)
 
 
 def paired_eer_difference(
@@ -247,6 +378,7 @@ def paired_eer_difference(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    device: Any = None,
 ) -> tuple[float, float, float]:
     """EER(A) - EER(B) on the same frames, with a paired bootstrap interval.
 
@@ -261,6 +393,7 @@ def paired_eer_difference(
         n_boot: Bootstrap resamples.
         level: Coverage of the interval.
         seed: Seed of the resampling.
+        device: Where the resamples' EERs are computed (:func:`bootstrap_eers`).
 
     Returns:
         ``(difference, low, high)``; a negative difference means A has the lower EER.
@@ -274,8 +407,8 @@ def paired_eer_difference(
     b = np.asarray(scores_b, dtype=float)
     if b.shape != a.shape:
         raise ValueError(f"scores_b has shape {b.shape}, scores_a {a.shape}")
-    values = group_bootstrap(y, groups, lambda i: eer(y[i], a[i]) - eer(y[i], b[i]), n_boot, seed)
-    return (eer(y, a) - eer(y, b), *percentile_interval(values, level))
+    ea, eb = bootstrap_eers(y, [a, b], groups, n_boot, seed, device)
+    return (eer(y, a) - eer(y, b), *percentile_interval(ea - eb, level))
 
 
 def mcnemar_test(

@@ -36,6 +36,7 @@ def metrics_row(
     groups: np.ndarray,
     n_boot: int = 1000,
     seed: int = 0,
+    device: Any = None,
 ) -> dict[str, Any]:
     """One table row: EER with bootstrap CI, accuracy at log-odds 0 and the argmax EER.
 
@@ -46,6 +47,7 @@ def metrics_row(
         groups: Utterance of each frame.
         n_boot: Bootstrap resamples (0: no CI).
         seed: Seed of the bootstrap.
+        device: Where the bootstrap runs (:func:`gpwave.metrics.bootstrap_eers`).
 
     Returns:
         Dict with the :data:`TABLE_COLUMNS`.
@@ -55,7 +57,8 @@ def metrics_row(
         >>> row["eer"], row["accuracy"], row["n_frames"]
         (0.0, 1.0, 4)
     """
-    low, high = eer_ci(labels, scores, groups, n_boot, seed=seed) if n_boot else (np.nan,) * 2
+    ci = eer_ci(labels, scores, groups, n_boot, seed=seed, device=device) if n_boot else None
+    low, high = ci or (np.nan, np.nan)
     return {
         "generator": generator,
         "n_frames": int(len(labels)),
@@ -75,6 +78,7 @@ def table_from_scores(
     seed: int = 0,
     pools: dict[str, Sequence[str]] | None = None,
     by: str = "generator",
+    device: Any = None,
 ) -> pd.DataFrame:
     """Per-generator table (each fake generator vs all real frames) plus pooled rows.
 
@@ -88,6 +92,7 @@ def table_from_scores(
             ``seen``), e.g. ``{"pooled_without_U-Z": ["wavenet", ...]}``.
         by: The column whose values make the rows (``generator``; or e.g. a folder,
             speaker or system column); ``seen`` and ``pools`` name its values.
+        device: Where the bootstrap runs (None: numpy on the CPU; a CUDA device: torch).
 
     Returns:
         DataFrame with :data:`TABLE_COLUMNS` (the row names in ``generator``), one row
@@ -111,11 +116,11 @@ def table_from_scores(
     rows = []
     for g in pd.unique(gens[~real]):
         m = real | (gens == g)
-        rows.append(metrics_row(g, labels[m], scores[m], utts[m], n_boot, seed))
+        rows.append(metrics_row(g, labels[m], scores[m], utts[m], n_boot, seed, device))
     for name, left_out in {POOLED: (), **(pools or {})}.items():
         m = real | ~np.isin(gens, [*seen, *left_out])
         if 0 < labels[m].sum() < m.sum():
-            rows.append(metrics_row(name, labels[m], scores[m], utts[m], n_boot, seed))
+            rows.append(metrics_row(name, labels[m], scores[m], utts[m], n_boot, seed, device))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 

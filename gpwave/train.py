@@ -528,11 +528,8 @@ class Trainer:
             **runs.convergence_check(self.state["best"], cfg, self.files.dir, d.lead),
             **times, "git_commit": commit, "data_manifest_hash": data_hash,
         }  # fmt: skip
-        if cfg.eval_test and d.lead:
-            table = evaluate.score_split(
-                det, self.store, "test", cfg.test_generators, seen=[cfg.train_generator],
-                n_boot=cfg.n_boot, seed=self.seed, progress=cfg.progress, limit=cfg.limit_test,
-            )  # fmt: skip
+        table = evaluate.training_test_table(det, self.store, cfg, self.seed, self.device, d)
+        if table is not None:  # the lead's, scored by every rank (cfg.eval_test)
             report.save_table(table, self.files.test_table)
             metrics["test"] = json.loads(table.to_json(orient="records"))
         if d.lead:

@@ -208,3 +208,132 @@ def test_inference_speed_is_measured_on_the_detectors_own_device(monkeypatch):
     )
     assert evaluate.inference_speed(det, n_frames=2, batch_size=2) > 0
     assert seen and all(torch.device(d).type == "cpu" for d in seen)
+
+
+# --- scoring on several processes, with reader workers, in mixed precision --------------
+def _dcnn_run_config(tmp_path: Path) -> Path:
+    import yaml
+    from _detector_data import base_config, make_detector_tree
+
+    root = make_detector_tree(tmp_path / "data")
+    raw = base_config(root, tmp_path / "store", model="dcnn", n_boot=40, limit_test=60)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    return tmp_path / "cfg.yaml"
+
+
+@pytest.mark.slow
+def test_test_table_of_two_gloo_processes_is_the_one_process_table(tmp_path):
+    """torchrun, 2 CPU processes: each scores its batches, the lead's table is one process's.
+
+    Rank 1 starts from other weights (the lead's are broadcast) and scores in batches of
+    8, so both ranks score several batches and the gathered order matters.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from gpwave import config, frames
+    from gpwave.models import Detector
+    from gpwave.store import prepare_store
+
+    cfg_path = _dcnn_run_config(tmp_path)
+    cfg = config.TrainConfig.from_dict(config.load_yaml(cfg_path))
+    store = prepare_store(frames.data_config(cfg), store_dir=cfg.store_dir, progress=False)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    script = str(repo / "tests" / "_dist_score_check.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           "2", script, str(cfg_path), str(tmp_path)]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    torch.manual_seed(0)
+    det = Detector(cfg.feature_config, cfg.model, cfg.n_samples).eval()
+    torch.set_num_threads(1)  # as the ranks (OMP_NUM_THREADS=1)
+    one = evaluate.score_split(det, store, "test", cfg.test_generators, [cfg.train_generator],
+                               cfg.n_boot, 0, batch_size=8, limit=cfg.limit_test)  # fmt: skip
+    frames_, scores = evaluate.split_scores(det, store, "test", cfg.test_generators, 0,
+                                            batch_size=8, limit=cfg.limit_test)  # fmt: skip
+    assert len(scores) > 4 * 8  # several batches per rank
+    for rank in (0, 1):  # every rank gathers every score, in row order
+        np.testing.assert_array_equal(np.load(tmp_path / f"scores{rank}.npy"), scores)
+    with torch.no_grad():  # independent of the batching: one forward pass
+        z = det(torch.from_numpy(store.read(frames_["row"].to_numpy())))
+    np.testing.assert_allclose(scores, (z[:, 1] - z[:, 0]).numpy(), rtol=1e-4, atol=1e-4)
+    two = pd.read_csv(tmp_path / "table.csv")
+    pd.testing.assert_frame_equal(two, one, check_exact=True, check_dtype=False)
+
+
+def test_rank_batches_cover_every_frame_once_in_single_process_batches():
+    for n, batch, world in [(0, 4, 2), (7, 2, 2), (50, 8, 3), (9, 64, 4)]:
+        shares = [evaluate.rank_batches(n, batch, dist_place(r, world)) for r in range(world)]
+        ordered = [shares[k % world][k // world] for k in range(sum(map(len, shares)))]
+        ref = [np.arange(i, min(i + batch, n)) for i in range(0, n, batch)]
+        assert [b.tolist() for b in ordered] == [b.tolist() for b in ref]
+
+
+def dist_place(rank, world):
+    from gpwave import dist
+
+    return dist.Dist(rank=rank, world=world)
+
+
+def test_store_scoring_with_reader_workers_equals_a_direct_forward(tmp_path):
+    """The loader path (int16 read ahead in 2 processes) gives the frames store.read gives."""
+    from gpwave import config, frames
+    from gpwave.models import Detector
+    from gpwave.store import prepare_store
+
+    cfg = config.TrainConfig.from_dict(config.load_yaml(_dcnn_run_config(tmp_path)))
+    store = prepare_store(frames.data_config(cfg), store_dir=cfg.store_dir, progress=False)
+    torch.manual_seed(0)
+    det = Detector(cfg.feature_config, "linear", cfg.n_samples).eval()
+    rows = np.arange(len(store))[::3]
+    with torch.no_grad():
+        ref = [det.fake_log_odds(torch.from_numpy(store.read(rows[i : i + 64])))
+               for i in range(0, len(rows), 64)]  # fmt: skip
+    ref = torch.cat(ref).double().numpy()
+    plain = evaluate.score_frames(det, store, rows)
+    read_ahead = evaluate.score_frames(det, store, rows, workers=2)
+    np.testing.assert_array_equal(plain, ref)  # 64-frame batches on the CPU, as before
+    np.testing.assert_array_equal(read_ahead, ref)
+
+
+def test_scoring_precision_is_float32_on_the_cpu_and_float16_with_amp_on_cuda():
+    assert evaluate.autocast_dtype("cpu", amp=True) is None
+    assert evaluate.autocast_dtype("cuda", amp=False) is None
+    assert evaluate.autocast_dtype(torch.device("cuda", 1), amp=True) is torch.float16
+    assert evaluate.scoring_batch_size("cpu") == 64  # the numbers of every earlier table
+    assert evaluate.scoring_batch_size("cuda:0") > 64
+
+
+def test_amp_scoring_keeps_the_head_in_float32_so_sure_frames_do_not_tie(monkeypatch):
+    """Half-precision logits tie the frames a detector is sure of; the float32 head does not.
+
+    CUDA's float16 cannot run here, so the CPU's bfloat16 autocast (8 significant bits,
+    coarser still) stands in for it through the same code path.
+    """
+    from gpwave.models import Detector
+    from gpwave.transforms import FeatureConfig
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    waves = (rng.normal(0, 1, (40, 5512)) * (0.05 + 0.05 * y[:, None])).astype(np.float32)
+    torch.manual_seed(0)
+    det = Detector(FeatureConfig(), "dcnn", 5512).eval()
+    with torch.no_grad():  # sure of every frame, and spread out (an untrained DCNN is not)
+        det.model.fc.weight.mul_(20.0)
+        det.model.fc.bias.copy_(torch.tensor([0.0, 40.0]))
+    fp32 = evaluate.score_waveforms(det, waves)
+    assert np.array_equal(evaluate.score_waveforms(det, waves, amp=True), fp32)  # CPU: no amp
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        z = det(torch.from_numpy(waves)).float()
+    naive = (z[:, 1] - z[:, 0]).numpy()  # the whole model in half precision
+    assert len(np.unique(fp32)) == len(waves)
+    assert len(np.unique(naive)) < 10  # steps of 1/4 near 40: the frames tie
+    monkeypatch.setattr(evaluate, "autocast_dtype", lambda device, amp: torch.bfloat16)
+    half = evaluate.score_waveforms(det, waves, amp=True)
+    assert len(np.unique(half)) == len(waves)  # no ties: the head ran in float32
+    np.testing.assert_allclose(half, fp32, rtol=1e-3)  # the trunk's rounding only
+    assert abs(metrics.eer(y, half) - metrics.eer(y, fp32)) <= 1 / 20 + 1e-9  # one frame
+    assert "forward" not in vars(det.model.fc)  # the head is restored afterwards

@@ -23,12 +23,22 @@ def test_without_cuda_it_says_so_and_exits_0():
 
 
 def test_every_cuda_branch_is_checked():
-    """The script checks the five branches the README promises (by their check functions)."""
+    """The script checks the six branches the README promises (by their check functions)."""
     text = SCRIPT.read_text()
     for check in ("check_packets", "check_channels_last", "check_amp",
-                  "check_torchrun_train", "check_detect_evaluate"):  # fmt: skip
+                  "check_torchrun_train", "check_detect_evaluate", "check_scoring"):  # fmt: skip
         assert f"def {check}(" in text and f"{check}(" in text.split("def main")[1]
     assert '"--nproc-per-node", "1"' in text and "device=cuda" in text
+
+
+@pytest.mark.slow
+def test_the_scoring_check_holds_on_the_cpu(mini_root, monkeypatch):
+    """check_scoring's comparisons run (amp is off on the CPU, so they must hold exactly)."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import gpu_check
+
+    out = gpu_check.check_scoring(mini_root, "cpu", limit=40)
+    assert out["score_amp_max_rel_err"] == 0.0 and out["score_amp_ties"] == 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

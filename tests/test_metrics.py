@@ -191,3 +191,80 @@ def test_mcnemar_hand_computed():
     b = np.r_[-np.ones(5), np.ones(3)]
     assert metrics.mcnemar_test(y, a, b) == (5, 0, 0.0625)
     assert metrics.mcnemar_test(y, a, a) == (0, 0, 1.0)
+
+
+def _loop_bootstrap(y, s, groups, n_boot, seed):
+    """The resampling written out: draw groups one resample at a time, skip one-class ones."""
+    names = sorted(set(groups))
+    members = [np.nonzero(np.asarray(groups) == g)[0] for g in names]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_boot):
+        idx = np.concatenate([members[g] for g in rng.integers(0, len(names), len(names))])
+        if 0 < y[idx].sum() < len(idx):
+            out.append([metrics.eer(y[idx], x[idx]) for x in s])
+    return np.array(out).T
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_vectorised_bootstrap_gives_the_loops_resamples_and_eers_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 400))
+    groups = [f"u{g}" for g in rng.integers(0, int(rng.integers(2, 40)), n)]
+    y = rng.integers(0, 2, n)
+    # rounded scores: ties within and across groups, and between the classes
+    s = [np.round(rng.normal(y * 0.7, 1.0), 1), np.round(rng.normal(y * 1.5, 1.0), 0)]
+    ref = _loop_bootstrap(y, s, groups, 300, seed)
+    new = metrics.bootstrap_eers(y, s, groups, 300, seed)
+    assert new.shape == ref.shape and new.shape[1] > 200
+    assert (new == ref).all()  # same draws, same resamples, same floats
+    a = (1 - 0.95) / 2  # as percentile_interval computes it (not exactly 0.025)
+    ref_ci = (np.quantile(ref[0], a), np.quantile(ref[0], 1 - a))
+    assert metrics.eer_ci(y, s[0], groups, 300, seed=seed) == ref_ci
+    _, low, high = metrics.paired_eer_difference(y, s[0], s[1], groups, 300, seed=seed)
+    assert (low, high) == (np.quantile(ref[0] - ref[1], a), np.quantile(ref[0] - ref[1], 1 - a))
+
+
+def test_vectorised_bootstrap_in_small_blocks_and_in_torch_agrees(monkeypatch):
+    """Blocks of resamples (memory bound) and torch (the CUDA path, run on the CPU here)."""
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 500)
+    s = rng.normal(y, 1.0)
+    groups = rng.integers(0, 60, 500)
+    whole = metrics.bootstrap_eers(y, [s], groups, 200, 3)
+    monkeypatch.setattr(metrics, "BOOT_CHUNK", 500 * 7)  # 7 resamples per block
+    assert (metrics.bootstrap_eers(y, [s], groups, 200, 3) == whole).all()
+    _, gid = np.unique(groups.astype(str), return_inverse=True)
+    order = np.argsort(-s, kind="mergesort")
+    last = np.r_[np.nonzero(np.diff(s[order]))[0], len(s) - 1]
+    counts = metrics.resample_counts(60, 200, 3).astype(float)
+    on_torch = metrics._eers_torch(counts, gid[order], y[order].astype(float), last, "cpu")
+    np.testing.assert_allclose(on_torch, whole[0], rtol=0, atol=1e-12)
+
+
+def test_resample_counts_are_the_loops_draws():
+    rng = np.random.default_rng(5)
+    draws = [rng.integers(0, 9, 9) for _ in range(50)]
+    ref = np.array([np.bincount(d, minlength=9) for d in draws])
+    assert (metrics.resample_counts(9, 50, 5) == ref).all()
+
+
+def test_vectorised_bootstrap_ci_covers_like_scipys_percentile_bootstrap():
+    """Frames as groups: scipy.stats.bootstrap's percentile CI, up to resampling noise."""
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(11)
+    y = np.repeat([0, 1], 150)
+    s = rng.normal(y * 1.2, 1.0)
+    low, high = metrics.eer_ci(y, s, np.arange(len(y)), n_boot=2000, seed=1)
+    ref = bootstrap(
+        (np.arange(len(y)),),
+        lambda i: metrics.eer(y[i], s[i]) if 0 < y[i].sum() < len(i) else np.nan,
+        n_resamples=2000,
+        method="percentile",
+        vectorized=False,
+        random_state=2,
+    )
+    assert low == pytest.approx(ref.confidence_interval.low, abs=0.015)
+    assert high == pytest.approx(ref.confidence_interval.high, abs=0.015)
