@@ -160,3 +160,54 @@ def listening_rows(
         row.update({name: float(probability(getattr(r, col))) for name, col in columns.items()})
         rows.append({**row, "audio": r.clip})
     return rows
+
+
+def seed_ablation(
+    scores: Mapping[tuple[str, int], np.ndarray],
+    labels: np.ndarray,
+    groups: np.ndarray,
+    variants: tuple[str, str],
+    n_boot: int = 1000,
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[float, float, float]]:
+    """Two variants trained with the same seeds, scored on the same frames: EERs and pairs.
+
+    Notebook: notebooks/08_generalization_needs.py
+
+    Args:
+        scores: ``(variant, seed)`` -> fake log-odds of the frames.
+        labels: 1 fake, 0 real, per frame.
+        groups: Utterance of each frame (bootstrap unit).
+        variants: ``(a, b)``: the difference is EER(a) - EER(b).
+        n_boot: Bootstrap resamples of each interval (seeded by the run's seed).
+
+    Returns:
+        ``(per_run, per_seed, (mean, low, high))``: each run's EER (%) with its interval;
+        each seed's paired difference (points) with its paired bootstrap interval; the
+        mean difference over the seeds both variants have, with its t-interval.
+
+    Example:
+        >>> y, g = np.array([0, 0, 1, 1]), np.array(["u", "v", "u", "v"])
+        >>> s = {("a", 0): np.array([0.0, 1.0, 2.0, 3.0]),
+        ...      ("b", 0): np.array([0.0, 3.0, 2.0, 1.0])}
+        >>> runs, pairs, mean = seed_ablation(s, y, g, ("a", "b"), n_boot=0)
+        >>> runs["EER %"].tolist(), pairs["difference (points)"].tolist()
+        ([0.0, 50.0], [-50.0])
+    """
+    from gpwave import metrics
+
+    rows = []
+    for (variant, seed), sc in scores.items():
+        low, high = metrics.eer_ci(labels, sc, groups, n_boot=n_boot, seed=seed) if n_boot else (
+            np.nan, np.nan)  # fmt: skip
+        rows.append({"variant": variant, "seed": seed, "EER %": 100 * metrics.eer(labels, sc),
+                     "low": 100 * low, "high": 100 * high})  # fmt: skip
+    a, b = variants
+    seeds = sorted({k for v, k in scores if v == a} & {k for v, k in scores if v == b})
+    pairs = []
+    for k in seeds:
+        d, low, high = metrics.paired_eer_difference(labels, scores[(a, k)], scores[(b, k)],
+                                                     groups, n_boot=n_boot, seed=k)  # fmt: skip
+        pairs.append({"seed": k, "difference (points)": 100 * d, "low": 100 * low,
+                      "high": 100 * high})  # fmt: skip
+    per_seed = pd.DataFrame(pairs, columns=["seed", "difference (points)", "low", "high"])
+    return pd.DataFrame(rows), per_seed, metrics.mean_t_interval(per_seed["difference (points)"])

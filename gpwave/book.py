@@ -220,6 +220,7 @@ def plan(
                 "speakers_dir": str(Path(mini).parent / "speakers-tts-mini"),
                 "train_dir": str(Path(mini).parent / "speakers-train"),
             },
+            deps=(*trained, "07_robustness"),
         ),
     ]
 

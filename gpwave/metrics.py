@@ -445,3 +445,32 @@ def mcnemar_test(
     n, k = only_a + only_b, min(only_a, only_b)
     tail = sum(comb(n, i) for i in range(k + 1)) / 2**n
     return only_a, only_b, float(min(1.0, 2 * tail))
+
+
+def mean_t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of a few values (one per seed) and its Student-t interval.
+
+    The interval treats the values as independent draws (e.g. seeds); with fewer than
+    two values it is undefined (NaN).
+
+    Notebook: notebooks/08_generalization_needs.py
+
+    Args:
+        values: The values.
+        level: Coverage of the interval.
+
+    Returns:
+        ``(mean, low, high)``.
+
+    Example:
+        >>> [round(v, 3) for v in mean_t_interval([1.0, 2.0, 3.0])]
+        [2.0, -0.484, 4.484]
+    """
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    mean = float(x.mean()) if x.size else float("nan")
+    if x.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half

@@ -219,3 +219,27 @@ def pool_rows(
             rows = rng.choice(rows, limit, replace=False)
         out.append(rows)
     return np.sort(np.concatenate(out)).astype(np.int64)
+
+
+def held_out_rows(union: StoreUnion, exclude: Sequence[str] = ()) -> np.ndarray:
+    """Rows of the pool's test speakers: real and fake frames no training split reads.
+
+    Only trees that keep fakes after ``exclude`` contribute, with their own real frames
+    (as in training, the classes come from the same trees); silent frames are left out.
+
+    Notebook: notebooks/08_generalization_needs.py
+
+    Args:
+        union: The union (:func:`open_union`).
+        exclude: Vocoder families whose fakes are left out (the training families, when
+            the question is unseen vocoders).
+
+    Returns:
+        Sorted union rows.
+    """
+    idx = union.index
+    part = idx[(idx["tree"] != "") & (idx["split"] == HELD_OUT) & ~idx["silent"].astype(bool)]
+    fake = (part["label"] == 1) & ~part["family"].isin(list(exclude))
+    trees = set(part.loc[fake, "tree"])
+    keep = part["tree"].isin(trees) & ((part["label"] == 0) | fake)
+    return np.sort(part.loc[keep, "row"].to_numpy(np.int64))

@@ -133,3 +133,94 @@ def verdicts(card: pd.DataFrame, perturbed_limit: float) -> pd.DataFrame:
         v = card[t.column].astype(float)
         out[t.column] = [np.nan if np.isnan(x) else bool(x <= limit + 1e-12) for x in v]
     return pd.DataFrame(out, index=card.index, dtype=object)
+
+
+def _cell(card: pd.DataFrame, det: str, column: str) -> str:
+    v = card.loc[det, column]
+    if pd.isna(v):
+        return "not measured"
+    text = f"{100 * v:.1f} %"
+    if f"{column} low" in card.columns:
+        low, high = card.loc[det, f"{column} low"], card.loc[det, f"{column} high"]
+        text += f" [{100 * low:.1f}–{100 * high:.1f}]"
+    if column == "B–T worst":
+        text += f" ({card.loc[det, 'B–T worst folder']})"
+    return text
+
+
+def markdown(card: pd.DataFrame, met: pd.DataFrame, perturbed_limit: float) -> str:
+    """The scorecard as a Markdown table: one row per target, one column per detector.
+
+    Notebook: notebooks/08_generalization_needs.py
+
+    Args:
+        card: :func:`scorecard`'s table.
+        met: :func:`verdicts`'s table.
+        perturbed_limit: The perturbed-mean target.
+
+    Returns:
+        Markdown; each cell is the EER in percent, its interval, and whether it meets
+        the target ("meets" / "misses").
+
+    Example:
+        >>> card = pd.DataFrame({"VCTK pooled": [0.05], "VCTK pooled low": [0.0],
+        ...     "VCTK pooled high": [0.1], "TTS pooled": [np.nan], "B–T worst": [0.05],
+        ...     "B–T worst folder": ["hifigan"], "U–Z mean": [0.1],
+        ...     "perturbed mean": [0.2]}, index=["d"])
+        >>> print(markdown(card, verdicts(card, 0.2), 0.2).splitlines()[2])
+        | VCTK pooled ≤ 7.0 % | 5.0 % [0.0–10.0], meets |
+    """
+    lines = ["| target | " + " | ".join(card.index) + " |",
+             "|:--|" + "--:|" * len(card.index)]  # fmt: skip
+    for t in TARGETS:
+        limit = perturbed_limit if t.column == "perturbed mean" else t.limit
+        cells = []
+        for det in card.index:
+            ok = met.loc[det, t.column]
+            word = "" if pd.isna(ok) else (", meets" if ok else ", misses")
+            cells.append(_cell(card, det, t.column) + word)
+        lines.append(f"| {t.column} ≤ {100 * limit:.1f} % | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary(card: pd.DataFrame, met: pd.DataFrame, detector: str, reference: str) -> str:
+    """One sentence: which targets ``detector`` meets and misses, next to ``reference``.
+
+    Notebook: notebooks/08_generalization_needs.py
+
+    Args:
+        card: :func:`scorecard`'s table.
+        met: :func:`verdicts`'s table.
+        detector: The detector the sentence is about.
+        reference: The detector quoted beside it.
+
+    Returns:
+        The sentence.
+
+    Example:
+        >>> card = pd.DataFrame({"VCTK pooled": [0.05, 0.14], "TTS pooled": [0.04, 0.03],
+        ...     "B–T worst": [0.05, 0.3], "U–Z mean": [0.1, 0.2],
+        ...     "perturbed mean": [0.3, 0.2]}, index=["d", "r"])
+        >>> print(summary(card, verdicts(card, 0.2), "d", "r"))  # doctest: +NORMALIZE_WHITESPACE
+        d meets 3 of 5 targets (VCTK pooled 5.0 % against r's 14.0 %; B–T worst 5.0 %
+        against 30.0 %; U–Z mean 10.0 % against 20.0 %) and misses 2 (TTS pooled 4.0 %
+        against 3.0 %; perturbed mean 30.0 % against 20.0 %).
+    """
+    row, ref = met.loc[detector], card.loc[reference]
+
+    def said(columns: list[str], first: bool) -> str:
+        return "; ".join(
+            f"{c} {100 * card.loc[detector, c]:.1f} % against "
+            + (f"{reference}'s " if first and i == 0 else "")
+            + f"{100 * ref[c]:.1f} %"
+            for i, c in enumerate(columns)
+        )
+
+    hit = [t.column for t in TARGETS if row[t.column] is True]
+    miss = [t.column for t in TARGETS if row[t.column] is False]
+    text = f"{detector} meets {len(hit)} of {len(hit) + len(miss)} targets"
+    if hit:
+        text += f" ({said(hit, True)})"
+    if miss:
+        text += f" and misses {len(miss)} ({said(miss, not hit)})"
+    return text + "."

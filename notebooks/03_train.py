@@ -125,7 +125,8 @@ fig.tight_layout()
 # continuous fake log-odds (which, unlike the probability, never saturate and tie: see
 # [Method](../method.md)), accuracy at log-odds 0 (probability 0.5), 95 % bootstrap
 # intervals over utterances; `pooled_unseen` pools every generator except the training
-# one. The table of each seed is `seed<k>/test_table.csv`; below, the mean ± standard
+# one. In a distributed run every process scores its share of the test frames
+# (`evaluate.training_test_table`). The table of each seed is `seed<k>/test_table.csv`; below, the mean ± standard
 # deviation over seeds.
 
 # %%

@@ -25,8 +25,8 @@
 # Every self-trained detector was trained on real speech against one generator (see
 # [Training a detector](03_train.ipynb)) and tested on the test split of every folder.
 # Scores are fake {term}`log-odds`; the {term}`EER` comes from their ROC curve, accuracy
-# from log-odds 0 (probability 0.5); the 95 % bootstrap intervals resample utterances,
-# and {term}`pooled_unseen` pools every generator except the training one.
+# from log-odds 0 (probability 0.5); the 95 % bootstrap intervals resample utterances
+# (all resamples' EERs at once: `metrics.bootstrap_eers`), and {term}`pooled_unseen` pools every generator except the training one.
 
 # %% [markdown]
 # **The paper and this book.** What the paper claims for each of its four deliverables,

@@ -59,6 +59,7 @@ runs = {  # self-trained detectors (seed 0 of each run) and their labels
     "lcnn": "LCNN, LFCC",
     "gmm_lfcc": "GMM, LFCC",
     "linear": "linear probe, packets",
+    "speakers": "DCNN, STFT, many speakers (gpwave-speakers)",
 }
 study = {}  # overrides of robustness.Study (sweep, n_real, n_fake, frames_per_clip, n_boot...)
 seed = 0
@@ -68,7 +69,7 @@ store_dir = None  # frame store; None: the one `gpwave data prepare` builds ($GP
 # %% tags=["hide-input"]
 study = robustness.Study.quick(**study) if quick else robustness.Study(**study)
 if quick:
-    runs = {"dcnn_packets": runs["dcnn_packets"], "gmm_lfcc": runs["gmm_lfcc"]}
+    runs = {k: runs[k] for k in ["dcnn_packets", "gmm_lfcc", "speakers"] if k in runs}
 sweep, frames_per_clip, n_boot = study.sweep, study.frames_per_clip, study.n_boot
 dev = resolve_device(device)
 out_dir = Path(results_dir) / "robustness"

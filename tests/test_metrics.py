@@ -268,3 +268,14 @@ def test_vectorised_bootstrap_ci_covers_like_scipys_percentile_bootstrap():
     )
     assert low == pytest.approx(ref.confidence_interval.low, abs=0.015)
     assert high == pytest.approx(ref.confidence_interval.high, abs=0.015)
+
+
+def test_mean_t_interval_matches_scipy():
+    from scipy import stats
+
+    x = [2.0, -1.0, 4.5, 0.5]
+    mean, lo, hi = metrics.mean_t_interval(x, level=0.9)
+    ref = stats.t.interval(0.9, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+    assert mean == pytest.approx(1.5)
+    assert (lo, hi) == pytest.approx(ref)
+    assert np.isnan(metrics.mean_t_interval([3.0])[1])

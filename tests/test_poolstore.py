@@ -121,3 +121,17 @@ def test_a_pool_inside_a_test_only_set_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("GPWAVE_DATA", str(tmp_path))
     with pytest.raises(ConfigError, match="pool="):
         TrainConfig.from_dict({"pool": str(tmp_path / "speakers-tts-mini")})
+
+
+def test_held_out_rows_are_test_speakers_of_trees_with_unseen_fakes(union_cfg):
+    _, union = union_cfg
+    idx = union.index
+    rows = poolstore.held_out_rows(union, exclude=["pwg"])
+    t = idx.iloc[rows]
+    assert set(t["split"]) == {poolstore.HELD_OUT} and set(t["tree"]) == {"one"}
+    assert set(t[t["label"] == 1]["family"]) <= {"melgan", "wavernn"}
+    assert (t["label"] == 0).any()
+    every = poolstore.held_out_rows(union)
+    assert set(idx.iloc[every]["tree"]) == {"one", "two"}
+    train = idx[idx["split"] == "train"]
+    assert not set(t["utterance"].str[1:]) & set(train["utterance"].str[1:])  # no speaker seen
