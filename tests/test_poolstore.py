@@ -135,3 +135,15 @@ def test_held_out_rows_are_test_speakers_of_trees_with_unseen_fakes(union_cfg):
     assert set(idx.iloc[every]["tree"]) == {"one", "two"}
     train = idx[idx["split"] == "train"]
     assert not set(t["utterance"].str[1:]) & set(train["utterance"].str[1:])  # no speaker seen
+
+
+def test_speakers_config_trains_on_the_pool_with_the_mini_protocols_test_folders():
+    from gpwave.config import load_yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    speakers = load_yaml(repo / "configs" / "speakers.yaml")
+    mini = load_yaml(repo / "configs" / "mini.yaml")
+    assert speakers["only_test_folders"] == mini["only_test_folders"]
+    assert speakers["pool"].endswith("/speakers-train") and speakers["publish"]
+    cfg = TrainConfig.from_dict(speakers)
+    assert cfg.init == "paper-stft" and cfg.pool_families is None
