@@ -604,7 +604,7 @@ def scoreboard_markdown(found: Mapping[str, ChapterFindings], link: str = "/exec
 
 # --- chapters 02, 03 and 07 ------------------------------------------------------------------
 def data_findings(
-    summary: pd.DataFrame, splits_per_utterance: pd.Series, seen: str, paper_seen: str,
+    summary: pd.DataFrame | None, splits_per_utterance: pd.Series, seen: str, paper_seen: str,
     quick: bool = False,
 ) -> ChapterFindings:  # fmt: skip
     """Chapter 02's findings: how much audio there is, and that no sentence leaks.
@@ -648,7 +648,8 @@ def training_findings(
 
     Args:
         metrics: Seed -> the metrics :func:`gpwave.train.train_one` returned.
-        summary: :func:`gpwave.evaluate.aggregate_seeds` of the run's test tables.
+        summary: :func:`gpwave.evaluate.aggregate_seeds` of the run's test tables (None:
+            the run had ``eval_test`` off).
         seen: The training generator.
         run_name: The run; the findings are saved as ``03_train-<run_name>``.
         quick: Quick (CI) build.
@@ -664,7 +665,9 @@ def training_findings(
             f"frames and {state} its training generator (best validation EER "
             f"{pct(m['best']['val_eer'])}, the limit is {pct(CONVERGED_EER)})."
         )
-    seen_row, pooled = _row(summary, seen), _row(summary, "pooled_unseen")
+    seen_row, pooled = (
+        (None, None) if summary is None else (_row(summary, seen), _row(summary, "pooled_unseen"))
+    )
     if seen_row is not None and pooled is not None:
         sentences.append(f"Its test EER is {_eer_text(seen_row, 'eer_mean')} on {seen} and "
                          f"{_eer_text(pooled, 'eer_mean')} pooled over unseen ones.")  # fmt: skip
