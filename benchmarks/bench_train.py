@@ -1,18 +1,24 @@
-"""Benchmark: DCNN training and inference frames/s on CPU, today's path vs each candidate.
+"""Benchmark: DCNN training and inference frames/s on CPU, today's step vs each candidate.
 
 DCNN on sym5 level-8 packets (input (1, 256, 95)), batch 32, Adam, features cached in
 memory as the mini protocol trains. Every variant is a separately seeded copy of the same
 model; one timed optimiser step of each variant runs per round, rounds interleaved, so a
 change of load on a shared machine hits every variant alike: the ratios to ``today`` are
-what count. Candidates:
+what count. Variants:
 
-* memory format: ``today`` runs the conv stack NCHW (``DCNN.memory_format =
-  torch.contiguous_format``, NCHW weights: the code before this benchmark);
-  ``channels_last input only`` feeds it channels-last; ``channels_last`` (``+ weights``)
-  also stores the conv weights channels-last (the DCNN's default now).
-* threads: the same step at 1 and at 2 torch threads (``--threads`` is the default).
-* feature cache dtype: batches gathered from a float16 cache and cast to float32.
-* ``torch.compile`` (inductor, C++ on CPU): its compile time is printed on its own.
+* ``today``: the default step (channels-last conv stack, float32).
+* ``bf16``: the same step under bfloat16 autocast (``precision: bf16``, oneDNN's bf16
+  convolutions on AVX-512 BF16; :func:`gpwave.fitting.step_autocast`).
+* ``NCHW``: the conv stack in the contiguous format (the code before channels-last).
+* threads: ``today`` and ``bf16`` at 1 and at 2 torch threads (``--threads`` is the default).
+* ``torch.compile`` (inductor, C++ on CPU) of both: its compile time (first step) is
+  printed on its own; inductor keeps compiled code in its on-disk cache
+  (``/tmp/torchinductor_$USER``), so run the benchmark twice to see what a second
+  process pays.
+
+Each row also gives the step's achieved GFLOP/s (FLOPs of forward + backward counted by
+``torch.utils.flop_counter.FlopCounterMode``) next to the machine's practical peak: the
+GFLOP/s of a 2048 x 2048 matmul in float32 and in bfloat16 at the same threads.
 
 Inference: frames/s of ``model.eval()`` under ``torch.inference_mode`` at several batch
 sizes, both memory formats. Features: gpwave's batched packets vs ptwt's WaveletPacket
@@ -32,7 +38,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from bench_transforms import EPS, SR, ptwt_features
+from torch.utils.flop_counter import FlopCounterMode
 
+from gpwave.fitting import step_autocast
 from gpwave.models import build_model
 from gpwave.transforms import FeatureConfig, FeatureExtractor
 
@@ -41,28 +49,26 @@ CL, NCHW = torch.channels_last, torch.contiguous_format
 
 
 class Variant:
-    """One model + optimiser + input path; ``step()`` is one timed optimiser step."""
+    """One model + optimiser + step precision; ``step()`` is one timed optimiser step."""
 
     def __init__(self, name: str, fmt: torch.memory_format, threads: int, **kw: bool):
         torch.manual_seed(0)
         self.name, self.threads = name, threads
         self.model = build_model("dcnn", SHAPE)
         self.model.memory_format = fmt
-        self.model.to(memory_format=CL if kw.get("weights_cl") else NCHW)
+        self.model.to(memory_format=fmt)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=4e-4, weight_decay=1e-3)
-        self.net: Callable = self.model
-        self.half = kw.get("half_cache", False)
-        self.compile_s = None
-        if kw.get("compile"):
-            self.net = torch.compile(self.model)
+        self.net: Callable = torch.compile(self.model) if kw.get("compile") else self.model
+        self.precision = "bf16" if kw.get("bf16") else "fp32"
+        self.compile_s: float | None = None
         self.times: list[float] = []
 
-    def step(self, cache: dict[torch.dtype, torch.Tensor], idx: torch.Tensor, y: torch.Tensor):
+    def step(self, feats: torch.Tensor, idx: torch.Tensor, y: torch.Tensor) -> float:
         """Gather a batch from the feature cache, forward, backward, Adam step; timed."""
         torch.set_num_threads(self.threads)
         start = time.perf_counter()
-        x = cache[torch.float16 if self.half else torch.float32][idx].float()
-        loss = F.cross_entropy(self.net(x), y)
+        with step_autocast("cpu", amp=True, precision=self.precision):
+            loss = F.cross_entropy(self.net(feats[idx]).float(), y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -70,49 +76,77 @@ class Variant:
 
 
 def train_variants(threads: int, compile_: bool) -> list[Variant]:
-    """Today's path first, then the candidates."""
+    """Today's step first, then the candidates."""
     other = 1 if threads != 1 else 2
-    kept = {"weights_cl": True}
     out = [
-        Variant("today (NCHW, fp32 cache)", NCHW, threads),
-        Variant("channels_last input only", CL, threads),
-        Variant("channels_last input + weights", CL, threads, **kept),
-        Variant("channels_last, fp16 cache", CL, threads, half_cache=True, **kept),
-        Variant("today", NCHW, other),
-        Variant("channels_last", CL, other, **kept),
+        Variant("today (channels_last, fp32)", CL, threads),
+        Variant("bf16 autocast", CL, threads, bf16=True),
+        Variant("NCHW, fp32", NCHW, threads),
+        Variant("NCHW, bf16 autocast", NCHW, threads, bf16=True),
+        Variant("today", CL, other),
+        Variant("bf16 autocast", CL, other, bf16=True),
     ]
     if compile_:
-        out.append(Variant("channels_last + torch.compile", CL, threads, compile=True, **kept))
-        out.append(Variant("channels_last + torch.compile", CL, other, compile=True, **kept))
+        out.append(Variant("torch.compile, fp32", CL, threads, compile=True))
+        out.append(Variant("torch.compile + bf16", CL, threads, compile=True, bf16=True))
     return out
 
 
+def step_flops(batch: int) -> int:
+    """FLOPs of one forward + backward of the DCNN on a batch (FlopCounterMode)."""
+    torch.manual_seed(0)
+    model = build_model("dcnn", SHAPE)
+    x, y = torch.randn(batch, *SHAPE), torch.zeros(batch, dtype=torch.long)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops()
+
+
+def matmul_peak(threads: int, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    """GFLOP/s of an n x n matmul: the practical peak of the CPU's math units."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    ts = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        a @ b
+        ts.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(ts) / 1e9
+
+
 def bench_training(args: argparse.Namespace) -> None:
-    """Interleaved training steps of every variant; prints median frames/s and ratios."""
+    """Interleaved training steps of every variant; prints frames/s, ratios and GFLOP/s."""
     gen = torch.Generator().manual_seed(0)
     feats = torch.randn(256, *SHAPE, generator=gen)
-    cache = {torch.float32: feats, torch.float16: feats.half()}
     variants = train_variants(args.threads, args.compile)
     for v in variants:  # warm-up; compilation happens here
         idx = torch.randint(0, len(feats), (args.batch,), generator=gen)
         y = torch.randint(0, 2, (args.batch,), generator=gen)
         start = time.perf_counter()
-        v.step(cache, idx, y)
+        v.step(feats, idx, y)
         if v.net is not v.model:
             v.compile_s = time.perf_counter() - start
     for _ in range(args.rounds):
         idx = torch.randint(0, len(feats), (args.batch,), generator=gen)
         y = torch.randint(0, 2, (args.batch,), generator=gen)
         for v in variants:
-            v.times.append(v.step(cache, idx, y))
+            v.times.append(v.step(feats, idx, y))
+    flops = step_flops(args.batch)
     base = statistics.median(variants[0].times)
-    print(f"\nTraining step, batch {args.batch}, median of {args.rounds} interleaved rounds")
-    print(f"{'variant':<36} {'threads':>7} {'frames/s':>9} {'vs today':>9}")
+    print(f"\nTraining step, batch {args.batch}, median of {args.rounds} interleaved rounds; "
+          f"{flops / 1e9:.1f} GFLOP per step (forward + backward)")  # fmt: skip
+    print(f"{'variant':<30} {'threads':>7} {'frames/s':>9} {'vs today':>9} {'GFLOP/s':>8}")
     for v in variants:
         t = statistics.median(v.times)
         extra = f"   (compile + first step {v.compile_s:.1f} s)" if v.compile_s else ""
-        print(f"{v.name:<36} {v.threads:>7} {args.batch / t:9.2f} {base / t:8.2f}x{extra}")
-    lookup(cache, args.batch)
+        print(f"{v.name:<30} {v.threads:>7} {args.batch / t:9.2f} {base / t:8.2f}x "
+              f"{flops / t / 1e9:8.1f}{extra}")  # fmt: skip
+    for threads in sorted({args.threads, 1 if args.threads != 1 else 2}):
+        fp32, bf16 = (matmul_peak(threads, d) for d in (torch.float32, torch.bfloat16))
+        print(f"peak ({threads} thread(s), 2048^2 matmul): float32 {fp32:.0f} GFLOP/s, "
+              f"bfloat16 {bf16:.0f} GFLOP/s")  # fmt: skip
+    lookup({torch.float32: feats, torch.float16: feats.half()}, args.batch)
 
 
 def lookup(cache: dict[torch.dtype, torch.Tensor], batch: int) -> None:

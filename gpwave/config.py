@@ -43,6 +43,7 @@ from gpwave.constants import (
     SPLIT,
     ModelName,
     PerturbationKind,
+    Precision,
 )
 from gpwave.errors import ConfigError
 
@@ -273,6 +274,12 @@ class TrainConfig:
         seeds: One run per seed.
         device: "auto" (CUDA if present), "cpu", "cuda" or "cuda:N".
         amp: Mixed precision (float16 autocast + GradScaler) on CUDA; ignored on CPU.
+        precision: Arithmetic of the training step on the CPU
+            (:data:`gpwave.constants.Precision`): ``fp32``, or ``bf16``: the forward pass
+            under bfloat16 autocast (convolutions and matmuls in bfloat16 on oneDNN;
+            float32 weights, loss, gradients' accumulation and optimiser). Validation and
+            test scoring stay float32. Ignored on CUDA (``amp`` decides there). Measured
+            in ``benchmarks/bench_train.py``.
         cache_features: Compute features of the training frames once and keep them in
             memory (fast on CPU for small sets; off for full WaveFake).
         eval_test: Score the test split of every generator at the end.
@@ -361,6 +368,7 @@ class TrainConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     device: str = "auto"
     amp: bool = True
+    precision: Precision = "fp32"
     cache_features: bool = False
     eval_test: bool = True
     n_boot: int = N_BOOT

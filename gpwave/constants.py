@@ -60,6 +60,10 @@ PerturbationKind = Literal[
 #: (:attr:`gpwave.models.GMMDetector.fitting`).
 Fitting = Literal["gradient", "closed-form"]
 
+#: Arithmetic of a CPU training step (:attr:`gpwave.config.TrainConfig.precision`):
+#: float32, or bfloat16 autocast (oneDNN's bf16 kernels on AVX-512 BF16 / AMX CPUs).
+Precision = Literal["fp32", "bf16"]
+
 #: What a published model's name may look like (:func:`gpwave.hub.check_name`).
 MODEL_NAME_PATTERN = r"[a-z0-9][a-z0-9_.-]{0,63}"
 

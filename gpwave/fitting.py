@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gpwave.config import TrainConfig
-from gpwave.constants import Fitting
+from gpwave.constants import Fitting, Precision
 from gpwave.models import Detector
 
 if TYPE_CHECKING:
@@ -114,6 +114,31 @@ def fit_closed_form(det: Detector, data: Frames, seed: int, chunk: int = CHUNK) 
     feats = torch.cat([f.cpu() for f, _ in parts])
     labels = torch.cat([y.cpu() for _, y in parts])
     det.model.fit(feats, labels, seed=seed)
+
+
+def step_autocast(device: str, amp: bool, precision: Precision) -> torch.autocast:
+    """The autocast context of a training step: float16 on CUDA, bfloat16 on the CPU.
+
+    On CUDA ``amp`` turns float16 autocast on (with a GradScaler); on the CPU
+    ``precision="bf16"`` turns bfloat16 autocast on: oneDNN runs the convolutions and
+    matmuls in bfloat16 (twice the throughput of float32 on AVX-512 BF16, half the
+    memory traffic) while weights, gradients and the optimiser stay float32.
+
+    Args:
+        device: The training device (``cpu``, ``cuda:0``...).
+        amp: The config's ``amp``.
+        precision: The config's ``precision`` (:data:`gpwave.constants.Precision`).
+
+    Returns:
+        The (possibly disabled) autocast context.
+
+    Example:
+        >>> step_autocast("cpu", amp=True, precision="bf16").fast_dtype
+        torch.bfloat16
+    """
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.float16, enabled=amp)
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 #: The fitter of each kind of model (:data:`gpwave.constants.Fitting`).

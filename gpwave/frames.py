@@ -161,9 +161,10 @@ class Frames:
         self.store, self.rows, self.det, self.device = store, rows, det, device
         self.labels = torch.as_tensor(store.index["label"].to_numpy()[rows], dtype=torch.long)
         self.cache: torch.Tensor | None = None
-        if cache:
+        if cache:  # raw features from the on-disk cache (shared by runs), normalised here
+            raw = cached_raw_features(det, store, rows, device)
             self.cache = torch.cat(
-                [self._compute(rows[i : i + 64]) for i in range(0, len(rows), 64)]
+                [det.normalizer(raw[i : i + 64]) for i in range(0, len(rows), 64)]
             )
 
     def _compute(self, rows: np.ndarray) -> torch.Tensor:
@@ -319,7 +320,13 @@ def loader_workers(cfg: TrainConfig, device: str) -> int:
 
 
 def fit_normalizer(
-    det: Detector, store: Any, rows: np.ndarray, device: str, batch: int = 64, workers: int = 0
+    det: Detector,
+    store: Any,
+    rows: np.ndarray,
+    device: str,
+    batch: int = 64,
+    workers: int = 0,
+    cache: bool = False,
 ) -> None:
     """Fit the detector's normaliser on the raw features of ``rows``, streamed.
 
@@ -330,12 +337,107 @@ def fit_normalizer(
         device: Where features are computed.
         batch: Frames per step.
         workers: Reader processes (see :func:`batch_loader`).
+        cache: Take the raw features from :func:`cached_raw_features` (computed and
+            stored there on a miss) instead of streaming them; the same statistics.
     """
+    if cache:
+        raw = cached_raw_features(det, store, rows, device, batch)
+        for i in range(0, len(rows), batch):
+            det.normalizer.update(raw[i : i + batch])
+        return
     batches = [np.arange(i, min(i + batch, len(rows))) for i in range(0, len(rows), batch)]
     labels = torch.zeros(len(rows), dtype=torch.long)
     with torch.no_grad():
         for x, y in batch_loader(store, rows, labels, batches, device, workers):
             det.normalizer.update(det.raw_features(to_device(x, y, device)[0]))
+
+
+#: Bumped when the features a detector computes change, so older cache files are not read.
+FEATURE_CACHE_VERSION = 1
+
+
+def feature_cache_path(det: Detector, store: Any, rows: np.ndarray, device: str) -> Path:
+    """Where :func:`cached_raw_features` keeps the raw features of ``rows``.
+
+    The file lives in the store's ``features/`` folder, named by a hash of everything the
+    features depend on: the store's key (its data and preparation), the rows in order,
+    the detector's feature config, ``level_norm`` and frame length, the device type, the
+    torch version, the source of the feature code (:mod:`gpwave.transforms`,
+    :meth:`~gpwave.models.Detector.raw_features`) and :data:`FEATURE_CACHE_VERSION`.
+    Runs that differ only in model, seed or optimiser settings share the file.
+
+    Args:
+        det: The detector.
+        store: The frame store.
+        rows: Store rows, in order.
+        device: Where the features are computed.
+
+    Returns:
+        The ``.npy`` path (it may not exist yet).
+    """
+    import hashlib
+    import inspect
+    import json
+
+    from gpwave import models, transforms
+
+    code = inspect.getsource(transforms) + inspect.getsource(models.Detector.raw_features)
+    code += inspect.getsource(models.standardize_level)
+    code_hash = hashlib.sha256(code.encode()).hexdigest()
+    spec = {"version": FEATURE_CACHE_VERSION, "store": store.meta.get("key", str(store.path)),
+            "feature": det.feature_config.to_dict(), "level_norm": det.level_norm,
+            "n_samples": det.n_samples, "device": torch.device(device).type,
+            "torch": torch.__version__, "code": code_hash}  # fmt: skip
+    h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
+    h.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+    return Path(store.path) / "features" / f"{h.hexdigest()[:24]}.npy"
+
+
+def cached_raw_features(
+    det: Detector, store: Any, rows: np.ndarray, device: str, chunk: int = 64
+) -> torch.Tensor:
+    """Un-normalised features of ``rows``: read from the on-disk cache, else computed and kept.
+
+    The normaliser is fitted per run, so the cache holds raw features
+    (:meth:`gpwave.models.Detector.raw_features`, ``chunk`` frames at a time as
+    :func:`fit_normalizer` streams them: the same values to the bit). The file is
+    written to a temporary name and renamed into place, so concurrent runs never read
+    a partial file (two runs that miss together both compute, the last rename wins
+    with the same content); a file that cannot be read or has the wrong shape is
+    recomputed.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        det: The detector.
+        store: The frame store.
+        rows: Store rows, in order.
+        device: Where features are computed (the result is put there).
+        chunk: Frames per feature computation.
+
+    Returns:
+        Float32 features ``(len(rows), *det.input_shape)`` on ``device``.
+    """
+    path = feature_cache_path(det, store, rows, device)
+    shape = (len(rows), *det.input_shape)
+    try:
+        feats = np.load(path)
+        if feats.shape == shape and feats.dtype == np.float32:
+            return torch.from_numpy(feats).to(device)
+    except (OSError, ValueError, EOFError):
+        pass  # absent or unreadable: compute it
+    with torch.no_grad():
+        parts = [det.raw_features(torch.from_numpy(store.read(rows[i : i + chunk])).to(device))
+                 for i in range(0, len(rows), chunk)]  # fmt: skip
+    out = torch.cat(parts) if parts else torch.empty(shape, device=device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{os.urandom(4).hex()}.npy")
+    try:
+        np.save(tmp, out.cpu().numpy())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
 
 
 def batch_positions(

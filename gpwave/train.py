@@ -57,7 +57,7 @@ from gpwave.config import (
     run_name,
 )
 from gpwave.errors import CheckpointError, ConfigError, DataError
-from gpwave.fitting import FITTERS, Fitter
+from gpwave.fitting import FITTERS, Fitter, step_autocast
 from gpwave.frames import Frames
 from gpwave.models import Detector, count_parameters, load_checkpoint, log_odds, sync_batchnorm
 from gpwave.runs import ConvergenceWarning, SeedRun
@@ -403,7 +403,7 @@ class Trainer:
             self._restore()
         elif fit is not None:
             frames.fit_normalizer(self.det, self.store, self.train_rows, device,
-                                  workers=self.workers)  # fmt: skip
+                                  workers=self.workers, cache=cfg.cache_features)  # fmt: skip
             if fit == "global":
                 from gpwave.pretrained import globalize_normalization
 
@@ -497,7 +497,7 @@ class Trainer:
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
         """One optimiser step on a batch; returns its loss."""
-        with torch.autocast("cuda" if self.amp else "cpu", dtype=torch.float16, enabled=self.amp):
+        with step_autocast(self.device, self.amp, self.cfg.precision):  # bf16 on CPU if asked
             z = self.net(x).float()
             loss = F.cross_entropy(z, y)
             if self.targets is not None:

@@ -218,3 +218,10 @@ def test_bad_augment_spec_is_a_config_error_naming_key_and_value(spec, needle):
     with pytest.raises(ConfigError) as err:
         config.TrainConfig.from_dict({"augment": [spec]})
     assert needle in str(err.value)
+
+
+def test_precision_key_defaults_to_fp32_and_refuses_other_values():
+    assert config.TrainConfig().precision == "fp32"
+    assert config.TrainConfig.from_dict({"precision": "bf16"}).precision == "bf16"
+    with pytest.raises(ConfigError, match="precision='fp16'.*'fp32'.*'bf16'"):
+        config.TrainConfig.from_dict({"precision": "fp16"})

@@ -86,3 +86,76 @@ def test_augment_keeps_the_frame_length_of_a_shift():
     y = frames.augment_batch(x, [{"kind": "shift", "strengths": [0.01], "p": 1.0}], 10000, 0, 0, 0)
     np.testing.assert_array_equal(y[:, :900], x[:, 100:])
     np.testing.assert_array_equal(y[:, 900:], 0)
+
+
+def _detector(cfg):
+    from gpwave.models import Detector
+
+    return Detector(cfg.feature_config, cfg.model, round(cfg.seconds * cfg.sample_rate))
+
+
+def test_feature_cache_misses_then_hits_with_the_features_of_the_frames(tree, monkeypatch):
+    """The cached raw features are the detector's own, per frame; a second call reads them."""
+    cfg = cfg_of(tree, feature={"kind": "packets", "level": 3})
+    store = frames.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
+    rows = select_frames(store, "train", ["melgan"])[:10]
+    det = _detector(cfg)
+    path = frames.feature_cache_path(det, store, rows, "cpu")
+    path.unlink(missing_ok=True)
+    first = frames.cached_raw_features(det, store, rows, "cpu", chunk=4)
+    assert path.is_file() and not [p for p in path.parent.iterdir() if p.name.startswith(".")]
+    with torch.no_grad():
+        ref = torch.stack([det.raw_features(torch.from_numpy(store.read([r])))[0] for r in rows])
+    # log-magnitudes: one frame alone vs in a batch of 4 round differently near eps
+    torch.testing.assert_close(first, ref, rtol=1e-3, atol=1e-2)
+    calls = []
+    monkeypatch.setattr(det, "raw_features", lambda x: calls.append(x) or x)
+    again = frames.cached_raw_features(det, store, rows, "cpu")
+    assert calls == [] and torch.equal(again, first)  # a hit computes nothing
+
+
+def test_feature_cache_key_changes_with_feature_config_rows_and_level_norm(tree):
+    cfg = cfg_of(tree, feature={"kind": "packets", "level": 3})
+    store = frames.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
+    rows = select_frames(store, "train", ["melgan"])[:10]
+    det = _detector(cfg)
+    key = frames.feature_cache_path(det, store, rows, "cpu")
+    assert frames.feature_cache_path(_detector(cfg), store, rows.copy(), "cpu") == key
+    other = _detector(cfg_of(tree, feature={"kind": "packets", "level": 4}))
+    assert frames.feature_cache_path(other, store, rows, "cpu") != key
+    assert frames.feature_cache_path(det, store, rows[::-1], "cpu") != key
+    assert frames.feature_cache_path(det, store, rows[:9], "cpu") != key
+    det.level_norm = not det.level_norm
+    assert frames.feature_cache_path(det, store, rows, "cpu") != key
+    gmm = _detector(cfg_of(tree, feature={"kind": "packets", "level": 3}, model="gmm"))
+    assert frames.feature_cache_path(gmm, store, rows, "cpu") == key  # model: shared
+
+
+def test_feature_cache_recomputes_a_damaged_file(tree):
+    """A truncated file (a writer killed mid-way would leave only its temporary) is redone."""
+    cfg = cfg_of(tree, feature={"kind": "packets", "level": 3})
+    store = frames.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
+    rows = select_frames(store, "train", ["melgan"])[:6]
+    det = _detector(cfg)
+    good = frames.cached_raw_features(det, store, rows, "cpu")
+    path = frames.feature_cache_path(det, store, rows, "cpu")
+    path.write_bytes(path.read_bytes()[:100])
+    assert torch.equal(frames.cached_raw_features(det, store, rows, "cpu"), good)
+    assert np.load(path).shape == tuple(good.shape)
+
+
+def test_fit_normalizer_and_frames_from_the_cache_equal_the_streamed_ones(tree):
+    """The cache changes no number: the same normaliser and the same training features."""
+    cfg = cfg_of(tree, feature={"kind": "packets", "level": 3})
+    store = frames.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
+    rows = select_frames(store, "train", ["melgan"])[:70]
+    streamed, cached = _detector(cfg), _detector(cfg)
+    frames.fit_normalizer(streamed, store, rows, "cpu")
+    frames.fit_normalizer(cached, store, rows, "cpu", cache=True)
+    for name, buf in streamed.normalizer.state_dict().items():
+        assert torch.equal(cached.normalizer.state_dict()[name], buf), name
+    data = frames.Frames(store, rows, cached, "cpu", cache=True)
+    idx = np.arange(len(rows))
+    with torch.no_grad():
+        ref = streamed.features(torch.from_numpy(store.read(rows)))
+    torch.testing.assert_close(data.features(idx)[0], ref, rtol=0, atol=1e-6)

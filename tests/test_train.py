@@ -448,6 +448,19 @@ def test_compiled_training_agrees_with_eager(tree, tmp_path):
         assert h2["val_loss"] == pytest.approx(h1["val_loss"], abs=0.01)
 
 
+def test_bf16_training_is_close_to_fp32_and_deterministic(tree, tmp_path):
+    """`precision: bf16` trains the same model up to bfloat16 rounding, the same each time."""
+    kw = {"model": "lcnn", "max_steps": 4, "lr": 0.001, "eval_test": False, "threads": 1}
+    fp32 = train.train_one(cfg_of(tree, **kw), tmp_path / "fp32", seed=0)
+    bf16 = train.train_one(cfg_of(tree, **kw, precision="bf16"), tmp_path / "a", seed=0)
+    train.train_one(cfg_of(tree, **kw, precision="bf16"), tmp_path / "b", seed=0)
+    _assert_same_run(tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt")
+    for h1, h2 in zip(fp32["history"], bf16["history"], strict=True):
+        assert h2["train_loss"] == pytest.approx(h1["train_loss"], abs=0.02)
+        assert h2["val_loss"] == pytest.approx(h1["val_loss"], abs=0.02)
+    assert [h["train_loss"] for h in fp32["history"]] != [h["train_loss"] for h in bf16["history"]]
+
+
 def test_loader_workers_train_bit_identically_to_none(tree, tmp_path):
     """Reader processes change where frames are read, not the run (dropout RNG included)."""
     cfg = cfg_of(tree, model="lcnn", epochs=2, eval_test=False, lr=0.001, workers=0)
