@@ -16,6 +16,8 @@ Notebook: notebooks/08_generalization_needs.py
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +55,8 @@ class StoreUnion:
         self.members = list(stores)
         self.index = index
         self.path = first.path
+        keys = [s.meta.get("key", str(s.path)) for s in stores]  # rows depend on every member
+        self.meta = {"key": hashlib.sha256(json.dumps(keys).encode()).hexdigest()}
         self.sample_rate, self.frame_length, self.dtype = (
             first.sample_rate,
             first.frame_length,

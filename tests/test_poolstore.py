@@ -147,3 +147,10 @@ def test_speakers_config_trains_on_the_pool_with_the_mini_protocols_test_folders
     assert speakers["pool"].endswith("/speakers-train") and speakers["publish"]
     cfg = TrainConfig.from_dict(speakers)
     assert cfg.init == "paper-stft" and cfg.pool_families is None
+
+
+def test_the_union_key_changes_with_any_member(union_cfg, tmp_path):
+    _, union = union_cfg
+    other = poolstore.StoreUnion(union.members[:2], union.index[union.index["tree"] != "two"])
+    assert union.meta["key"] != other.meta["key"]
+    assert union.meta["key"] != union.members[0].meta["key"]  # not the protocol store's cache
