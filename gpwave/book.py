@@ -133,14 +133,32 @@ def run_labels(matrix: Path = MATRIX) -> dict[str, str]:
     return {n: o["label"] for n, o in run_matrix(matrix)["runs"].items() if "label" in o}
 
 
+#: How a run of the matrix names this build's results folder (``init: {results_dir}/runs/...``).
+RESULTS = "{results_dir}"
+
+
 def _training(common: dict, matrix: Path, quick: bool, device: str | None) -> list[Execution]:
-    """One ``03_train`` execution per run of the matrix (the chapter run is shown)."""
+    """One ``03_train`` execution per run of the matrix (the chapter run is shown).
+
+    A run whose ``init`` starts with :data:`RESULTS` starts from another run of this
+    build (in the build's results folder) and depends on it.
+    """
     chapter_run = run_matrix(matrix)["chapter_run"]
     out = []
     for name, p in detector_runs(quick, matrix).items():
+        init = str(p["overrides"].get("init", ""))
+        if init.startswith(RESULTS):  # a run that starts from another run of this build
+            here = common["results_dir"] + init[len(RESULTS) :]
+            p = {**p, "overrides": {**p["overrides"], "init": here}}
+        runs_before = [e.name.removeprefix("03_train-") for e in out]
+        deps = tuple(
+            f"03_train-{r}" for r in runs_before if init.startswith(f"{RESULTS}/runs/{r}/")
+        )
         if device:
             p = {**p, "overrides": {**p["overrides"], "device": device}}
-        out.append(Execution(f"03_train-{name}", "03_train", {**common, **p}, name == chapter_run))
+        out.append(
+            Execution(f"03_train-{name}", "03_train", {**common, **p}, name == chapter_run, deps)
+        )
     return out
 
 

@@ -635,7 +635,8 @@ RESUMABLE = frozenset(
 )  # fmt: skip
 
 
-_LIST_FIELDS = {"test_generators", "only_test_folders", "split", "seeds", "augment", "freeze"}
+_LIST_FIELDS = {"test_generators", "only_test_folders", "split", "seeds", "augment", "freeze",
+                "pool_families"}
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -690,7 +691,8 @@ def expand_grid(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """Expand list-valued keys into the cartesian product of configs.
 
     Top-level keys and ``feature.*`` keys holding a list span the grid; keys that are
-    lists by nature (``seeds``, ``split``, ``only_test_folders``, ``test_generators``)
+    lists by nature (``seeds``, ``split``, ``only_test_folders``, ``test_generators``,
+    ``pool_families``...)
     span it only when given a list of lists; ``model_kwargs`` never does.
 
     Args:

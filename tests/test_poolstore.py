@@ -154,3 +154,11 @@ def test_the_union_key_changes_with_any_member(union_cfg, tmp_path):
     other = poolstore.StoreUnion(union.members[:2], union.index[union.index["tree"] != "two"])
     assert union.meta["key"] != other.meta["key"]
     assert union.meta["key"] != union.members[0].meta["key"]  # not the protocol store's cache
+
+
+def test_pool_families_is_a_list_not_a_grid_axis():
+    from gpwave.config import expand_grid
+
+    points = expand_grid({"pool_families": ["melgan", "pwg"]})
+    assert len(points) == 1 and points[0]["pool_families"] == ["melgan", "pwg"]
+    assert len(expand_grid({"pool_families": [["melgan"], ["pwg"]]})) == 2
