@@ -290,8 +290,9 @@ plt.show()
 # A run whose best validation EER stays above 20 % is marked not converged in the table.
 
 # %% tags=["hide-input"]
-from gpwave import ablation, dist, evaluate, frames, hub, poolstore
+from gpwave import ablation, dist, evaluate, hub, poolstore
 from gpwave.config import TrainConfig
+from gpwave.frames import open_store, protocol_store
 from gpwave.runs import Run
 
 t0 = time.perf_counter()
@@ -300,7 +301,7 @@ has_ablation = all(trained.values())
 if has_ablation:
     held_cfg = TrainConfig.from_dict({**load_yaml(Path(protocol_file)), "data_dir": data_dir,
                                       "pool": train_dir, "progress": False})  # fmt: skip
-    union = frames.open_store(held_cfg, dist.Dist(), progress=False)
+    union = open_store(held_cfg, dist.Dist(), progress=False)
     held_rows = poolstore.held_out_rows(union, exclude=[ablation_family])
     held = union.index.iloc[held_rows]
     abl_scores = {
@@ -394,7 +395,6 @@ for tree_name in ["wavehax", "usfgan"]:
 
 # %% tags=["hide-input"]
 from gpwave import scorecard
-from gpwave.frames import protocol_store
 
 t0 = time.perf_counter()
 seed_run = Run(results_dir, detector_run).seed(0)

@@ -43,6 +43,7 @@ def test_scorecard_reads_each_target_from_its_table():
     assert met.loc["b"].tolist() == [False, False, False, False, True]
     text = scorecard.markdown(card, met, 0.2)
     assert "| U–Z mean ≤ 20.0 % | 20.0 %, meets | 50.0 %, misses |" in text
+    assert "| perturbed mean ≤ paper-stft's 20.0 % |" in text
 
 
 def test_a_missing_pooled_row_is_an_error_naming_the_detector():
