@@ -58,6 +58,23 @@ def _mini(table: pd.DataFrame, letters: Mapping[str, str]) -> tuple[pd.Series, f
     return bt.loc[bt["eer"].idxmax()], float(uz["eer"].mean())
 
 
+def renamed(table: pd.DataFrame, prefix: str, name: str) -> pd.DataFrame:
+    """A chapter table with every ``detector`` that starts with ``prefix`` renamed ``name``.
+
+    Chapter 07 labels a run (``DCNN, STFT, many speakers (gpwave-speakers)``, with
+    ``(NOT CONVERGED)`` appended when it is); the scorecard uses the model's name.
+
+    Notebook: notebooks/08_generalization_needs.py
+
+    Example:
+        >>> t = pd.DataFrame({"detector": ["paper-stft", "DCNN, STFT (NOT CONVERGED)"]})
+        >>> renamed(t, "DCNN, STFT", "mine")["detector"].tolist()
+        ['paper-stft', 'mine']
+    """
+    ours = table["detector"].str.startswith(prefix)
+    return table.assign(detector=table["detector"].where(~ours, name))
+
+
 def scorecard(
     mini: Mapping[str, pd.DataFrame],
     letters: Mapping[str, str],
