@@ -74,7 +74,10 @@ pd.Series(cfg.to_dict()).to_frame("value")
 #
 # Adam with the paper's defaults, cross entropy, real speech against the training
 # generator; the checkpoint with the lowest validation EER is kept as `best.pt`. Each seed
-# is one `gpwave.train.Trainer`; its files are the ones `gpwave.runs.Run` names.
+# is one `gpwave.train.Trainer`; its files are the ones `gpwave.runs.Run` names. With
+# `cache_features` the features of the training and validation frames are computed once
+# and kept on disk beside the frame store (`frames.cached_raw_features`), shared by every
+# run and seed with the same frames and feature settings.
 
 # %%
 metrics = {}
