@@ -635,8 +635,15 @@ RESUMABLE = frozenset(
 )  # fmt: skip
 
 
-_LIST_FIELDS = {"test_generators", "only_test_folders", "split", "seeds", "augment", "freeze",
-                "pool_families"}
+_LIST_FIELDS = {
+    "test_generators",
+    "only_test_folders",
+    "split",
+    "seeds",
+    "augment",
+    "freeze",
+    "pool_families",
+}
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
