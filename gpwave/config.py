@@ -473,10 +473,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a training folder, not one inside a data set that is test only (the registry's "
         "test_only sets, e.g. speakers-tts-mini: never train or tune on them)",
     ),
-    "pool": (
-        _not_test_only,
-        "a training set of several trees (speakers-train), not a test-only set",
-    ),
+    "pool": (_not_test_only, "a training set of several trees, not a test-only set"),
     "pool_families": (lambda v: len(v) > 0, "null or a non-empty list of vocoder families"),
     "sample_rate": (lambda v: v > 0, "a positive integer (Hz)"),
     "seconds": (lambda v: v > 0, "a positive number of seconds"),
@@ -635,15 +632,8 @@ RESUMABLE = frozenset(
 )  # fmt: skip
 
 
-_LIST_FIELDS = {
-    "test_generators",
-    "only_test_folders",
-    "split",
-    "seeds",
-    "augment",
-    "freeze",
-    "pool_families",
-}
+_LIST_FIELDS = {"test_generators", "only_test_folders", "split", "seeds", "augment", "freeze",
+                "pool_families"}  # fmt: skip
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
