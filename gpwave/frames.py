@@ -95,19 +95,18 @@ def open_store(cfg: TrainConfig, d: dist.Dist, progress: bool) -> Any:
 
     dcfg = data_config(cfg)
     store_dir = resolve_path(cfg.store_dir) or default_store_dir(dcfg)
-    if d.lead:
-        store = prepare_store(dcfg, store_dir=store_dir, progress=progress)
-        if cfg.pool is not None:  # decode the pool's trees once, before the other ranks
-            from gpwave.poolstore import open_union
+    from gpwave.poolstore import open_union
 
-            open_union(store, resolve_path(cfg.pool), dcfg, cfg.split_seed, progress=progress)
+    def joined(store: Any, progress: bool) -> Any:  # the pool's trees, decoded by the lead
+        if cfg.pool is None:
+            return store
+        return open_union(store, resolve_path(cfg.pool), dcfg, cfg.split_seed, progress=progress)
+
+    if d.lead:
+        store = joined(prepare_store(dcfg, store_dir=store_dir, progress=progress), progress)
     dist.barrier(d)
     if not d.lead:  # the lead has just checked and written it: open, don't list the data
-        store = FrameStore.open(store_dir)
-    if cfg.pool is not None:
-        from gpwave.poolstore import open_union
-
-        store = open_union(store, resolve_path(cfg.pool), dcfg, cfg.split_seed)
+        store = joined(FrameStore.open(store_dir), False)
     return store
 
 

@@ -94,11 +94,16 @@ def _detector(cfg):
     return Detector(cfg.feature_config, cfg.model, round(cfg.seconds * cfg.sample_rate))
 
 
-def test_feature_cache_misses_then_hits_with_the_features_of_the_frames(tree, monkeypatch):
-    """The cached raw features are the detector's own, per frame; a second call reads them."""
+def _packets3(tree, n: int):
+    """Config (level-3 packets), store and the first ``n`` MelGAN training rows of ``tree``."""
     cfg = cfg_of(tree, feature={"kind": "packets", "level": 3})
     store = frames.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
-    rows = select_frames(store, "train", ["melgan"])[:10]
+    return cfg, store, select_frames(store, "train", ["melgan"])[:n]
+
+
+def test_feature_cache_misses_then_hits_with_the_features_of_the_frames(tree, monkeypatch):
+    """The cached raw features are the detector's own, per frame; a second call reads them."""
+    cfg, store, rows = _packets3(tree, 10)
     det = _detector(cfg)
     path = frames.feature_cache_path(det, store, rows, "cpu")
     path.unlink(missing_ok=True)
@@ -115,9 +120,7 @@ def test_feature_cache_misses_then_hits_with_the_features_of_the_frames(tree, mo
 
 
 def test_feature_cache_key_changes_with_feature_config_rows_and_level_norm(tree):
-    cfg = cfg_of(tree, feature={"kind": "packets", "level": 3})
-    store = frames.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
-    rows = select_frames(store, "train", ["melgan"])[:10]
+    cfg, store, rows = _packets3(tree, 10)
     det = _detector(cfg)
     key = frames.feature_cache_path(det, store, rows, "cpu")
     assert frames.feature_cache_path(_detector(cfg), store, rows.copy(), "cpu") == key
@@ -133,9 +136,7 @@ def test_feature_cache_key_changes_with_feature_config_rows_and_level_norm(tree)
 
 def test_feature_cache_recomputes_a_damaged_file(tree):
     """A truncated file (a writer killed mid-way would leave only its temporary) is redone."""
-    cfg = cfg_of(tree, feature={"kind": "packets", "level": 3})
-    store = frames.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
-    rows = select_frames(store, "train", ["melgan"])[:6]
+    cfg, store, rows = _packets3(tree, 6)
     det = _detector(cfg)
     good = frames.cached_raw_features(det, store, rows, "cpu")
     path = frames.feature_cache_path(det, store, rows, "cpu")
@@ -146,9 +147,7 @@ def test_feature_cache_recomputes_a_damaged_file(tree):
 
 def test_fit_normalizer_and_frames_from_the_cache_equal_the_streamed_ones(tree):
     """The cache changes no number: the same normaliser and the same training features."""
-    cfg = cfg_of(tree, feature={"kind": "packets", "level": 3})
-    store = frames.protocol_store(cfg.to_dict(), cfg.data_dir, cfg.store_dir)
-    rows = select_frames(store, "train", ["melgan"])[:70]
+    cfg, store, rows = _packets3(tree, 70)
     streamed, cached = _detector(cfg), _detector(cfg)
     frames.fit_normalizer(streamed, store, rows, "cpu")
     frames.fit_normalizer(cached, store, rows, "cpu", cache=True)
