@@ -101,10 +101,36 @@ def _until_changed(driver, before: dict, players: tuple[int, ...], what: str) ->
         raise AssertionError(f"after {what}: plot or players did not change") from None
 
 
+def _open(driver, explorer_url: str, attempts: int = 3) -> dict:
+    """Load the page until the plot and the three players are there: their state.
+
+    On a machine with more runnable processes than cores, headless Chromium now and then
+    stops reading Voila's streamed page half-way ("Executing 3 of 4") although the kernel
+    has finished (the Voila log shows it idle within seconds); a reader would reload, and
+    so does this, with a fresh kernel each time. Three stalled loads fail the test.
+    """
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    stalls = []
+    for attempt in range(attempts):
+        driver.get_log("browser")
+        try:
+            driver.get(explorer_url)
+            return WebDriverWait(driver, 60, poll_frequency=0.2).until(
+                lambda d: (
+                    (s := _state(d))["img"].startswith("data:image/png") and all(s["audio"]) and s
+                )
+            )
+        except TimeoutException as err:
+            stalls.append(f"load {attempt + 1}: {err.msg.splitlines()[0]}")
+    raise AssertionError("the explorer never finished loading: " + "; ".join(stalls))
+
+
 def test_live_explorer_follows_generator_wavelet_and_level(driver, explorer) -> None:
     url, log = explorer
     ARTIFACTS.mkdir(exist_ok=True)
-    driver.set_page_load_timeout(120)  # Voila answers once the notebook has run
+    driver.set_page_load_timeout(60)  # Voila answers once the notebook has run (~5 s here)
     try:
         _drive(driver, url)
     except Exception as err:
@@ -117,13 +143,9 @@ def _drive(driver, explorer_url: str) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
-    driver.get_log("browser")
-    driver.get(explorer_url)
-    ready = WebDriverWait(driver, 60, poll_frequency=0.2).until(
-        lambda d: (s := _state(d))["img"].startswith("data:image/png") and all(s["audio"]) and s
-    )
+    ready = _open(driver, explorer_url)
     assert len(ready["audio"]) == 3 and all(a.startswith("blob:") for a in ready["audio"])
 
     generators = driver.find_element(By.CSS_SELECTOR, ".widget-select-multiple select")
