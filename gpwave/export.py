@@ -256,7 +256,9 @@ def sidecar(name: str, det: Detector, source: Path) -> dict[str, Any]:
         "input": "frames",
         "output": "log_odds",
         "threshold": THRESHOLD,
-        "threshold_on": "mean fake probability (sigmoid of the log-odds) of scorable windows",
+        "threshold_on": "mean fake probability of scorable windows: sigmoid(a * log-odds + b) "
+        "with the calibration (a, b), or sigmoid(log-odds) without one",
+        "calibration": None if det.calibration is None else list(det.calibration),
         "silence_floor_dbfs": SILENCE_FLOOR_DBFS,
         "silence_relative_db": SILENCE_RELATIVE_DB,
         "feature": cfg.kind,

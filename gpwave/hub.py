@@ -276,10 +276,14 @@ def _published_row(name: str) -> dict[str, Any]:
     cfg = prov.get("config") if isinstance(prov.get("config"), dict) else {}
     val = prov.get("validation") if isinstance(prov.get("validation"), dict) else {}
     data = f"{cfg.get('real')} vs {cfg.get('train_generator')} ({cfg.get('data_dir')})"
+    if cfg.get("pool"):
+        families = ", ".join(cfg.get("pool_families") or []) or "all"
+        data += f" + pool {cfg['pool']} (vocoder families: {families})"
     note = prov.get("note") or "; ".join(
         filter(None, [f"trained {prov.get('date', '?')}" + (
             f", best validation EER {val['val_eer']:.3f}" if "val_eer" in val else ""),
             "NOT CONVERGED" if prov.get("converged") is False else "",
+            "verdicts calibrated on validation" if val.get("calibration") else "",
             prov.get("command", "")])
     )  # fmt: skip
     return {"name": name, "feature": prov.get("feature", ""), "licence": prov.get("licence", ""),

@@ -474,3 +474,62 @@ def mean_t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
     return mean, mean - half, mean + half
+
+
+def platt_calibration(
+    labels: Sequence[int], scores: Sequence[float], c: float = 1.0
+) -> list[float] | None:
+    """Platt scaling: ``(a, b)`` so that ``sigmoid(a * score + b)`` is a fake probability.
+
+    A logistic regression of the labels on the scores, both classes weighted equally
+    (a verdict at 0.5 then sits near the EER's operating point, whatever the class
+    ratio) and the slope lightly L2-penalised so that separable scores keep a finite
+    fit. It minimises scikit-learn's ``LogisticRegression(C=c, class_weight="balanced")``
+    objective on the standardised scores (the test suite compares the two); a few
+    Newton steps suffice for two parameters. Training fits it on the validation split
+    of the best epoch, so a detector's verdicts are calibrated where it was selected.
+
+    Notebook: notebooks/03_train.py
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: Fake log-odds.
+        c: Inverse strength of the slope's penalty (per unit of class weight).
+
+    Returns:
+        ``[a, b]`` with ``a > 0`` (a list: it is stored in JSON and checkpoints); None
+        when a class is missing, the scores are constant or do not rise with the fake
+        label (a calibration would invert the verdicts).
+
+    Example:
+        >>> a, b = platt_calibration([0, 0, 0, 1, 1, 1], [4.0, 5.0, 6.0, 6.5, 7.5, 8.5])
+        >>> round(-b / a, 2)  # the calibrated 0.5 lies between the classes
+        6.25
+    """
+    y = np.asarray(labels).astype(float).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    n_fake = y.sum()
+    if y.size != s.size or n_fake in (0, y.size) or not np.isfinite(s).all() or s.std() == 0:
+        return None
+    mu, sd = s.mean(), s.std()
+    x = (s - mu) / sd
+    k = np.where(y == 1, y.size / (2 * n_fake), y.size / (2 * (y.size - n_fake)))
+    theta = np.zeros(2)  # slope and intercept on the standardised scale
+
+    def objective(t: np.ndarray) -> float:
+        z = t[0] * x + t[1]
+        return 0.5 * t[0] ** 2 + c * float(np.sum(k * (np.logaddexp(0, z) - y * z)))
+
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(theta[0] * x + theta[1])))
+        r, w = c * k * (p - y), c * k * p * (1 - p)
+        grad = np.array([theta[0] + np.sum(r * x), np.sum(r)])
+        hess = np.array([[1 + np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]])
+        step, f0 = np.linalg.solve(hess, grad), objective(theta)
+        while objective(theta - step) > f0 and np.abs(step).max() > 1e-12:
+            step = step / 2  # damped Newton: never uphill
+        theta = theta - step
+        if np.abs(step).max() < 1e-10:
+            break
+    a = theta[0] / sd
+    return [float(a), float(theta[1] - a * mu)] if a > 0 else None

@@ -492,6 +492,10 @@ class Detector(nn.Module):
         n_samples: Samples per input frame (e.g. 22050 for 1 s).
         model_kwargs: Passed to :func:`build_model`.
         level_norm: Standardise each frame's RMS before the features (gain invariance).
+        calibration: ``(a, b)``: :meth:`fake_probability` is ``sigmoid(a * log-odds + b)``
+            (:func:`gpwave.metrics.platt_calibration`, fitted by training on the best
+            epoch's validation split); None: the plain softmax. Scores for EERs
+            (:meth:`fake_log_odds`) never use it.
     """
 
     def __init__(
@@ -501,6 +505,7 @@ class Detector(nn.Module):
         n_samples: int = round(FRAME_SECONDS * SAMPLE_RATE),
         model_kwargs: dict[str, Any] | None = None,
         level_norm: bool = True,
+        calibration: Sequence[float] | None = None,
     ):
         super().__init__()
         from gpwave.transforms import FeatureConfig, FeatureExtractor, Normalizer
@@ -511,6 +516,7 @@ class Detector(nn.Module):
         self.n_samples = int(n_samples)
         self.model_kwargs = dict(model_kwargs or {})
         self.level_norm = bool(level_norm)
+        self.calibration = check_calibration(calibration)
         self.extractor = FeatureExtractor(cfg)
         self.input_shape = tuple(int(s) for s in self.extractor.output_shape(self.n_samples))
         self.normalizer = Normalizer(self.input_shape)
@@ -526,6 +532,7 @@ class Detector(nn.Module):
                 k: list(v) if isinstance(v, tuple) else v for k, v in self.model_kwargs.items()
             },  # fmt: skip
             "level_norm": self.level_norm,
+            "calibration": None if self.calibration is None else list(self.calibration),
         }
 
     @classmethod
@@ -537,6 +544,7 @@ class Detector(nn.Module):
             spec["n_samples"],
             spec.get("model_kwargs"),
             spec.get("level_norm", True),
+            spec.get("calibration"),
         )
 
     @property
@@ -577,8 +585,15 @@ class Detector(nn.Module):
 
     @torch.no_grad()
     def fake_probability(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Fake probability ``(B,)``: softmax of the logits, fake column (for display)."""
-        return torch.softmax(self(waveforms).float(), dim=-1)[:, 1]
+        """Fake probability ``(B,)`` for verdicts: calibrated if the detector has a fit.
+
+        With :attr:`calibration` ``(a, b)`` it is ``sigmoid(a * log-odds + b)``, else the
+        softmax of the logits (fake column). Both rank like :meth:`fake_log_odds`.
+        """
+        if self.calibration is None:
+            return torch.softmax(self(waveforms).float(), dim=-1)[:, 1]
+        a, b = self.calibration
+        return torch.sigmoid(a * self.fake_log_odds(waveforms) + b)
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Detector:
@@ -612,6 +627,27 @@ MAX_SAMPLES = 2**24
 MAX_FEATURE_SIZE = 2**24
 
 
+def check_calibration(calibration: Any) -> tuple[float, float] | None:
+    """A detector's calibration ``(a, b)`` as floats, or None.
+
+    Raises:
+        ValueError: Not two finite numbers with ``a > 0``.
+
+    Example:
+        >>> check_calibration([2, -12])
+        (2.0, -12.0)
+    """
+    if calibration is None:
+        return None
+    try:
+        a, b = (float(v) for v in calibration)
+    except (TypeError, ValueError):
+        raise ValueError(f"calibration {calibration!r}: expected two numbers (a, b)") from None
+    if not (math.isfinite(a) and math.isfinite(b) and a > 0):
+        raise ValueError(f"calibration {calibration!r}: expected finite numbers with a > 0")
+    return a, b
+
+
 def check_spec(spec: Any) -> dict[str, Any]:
     """Check a detector spec (:meth:`Detector.spec`) against sane bounds before building it.
 
@@ -642,6 +678,7 @@ def check_spec(spec: Any) -> dict[str, Any]:
     check_option(spec.get("model"), ModelName, "model")
     if not isinstance(spec.get("model_kwargs") or {}, dict):
         raise ValueError(f"model_kwargs={spec.get('model_kwargs')!r}: expected a mapping")
+    check_calibration(spec.get("calibration"))
     cfg = FeatureConfig.from_dict(spec["feature"])
     # output_shape reads only .cfg: the shape without building the extractor's filters
     size = math.prod(FeatureExtractor.output_shape(SimpleNamespace(cfg=cfg), n))

@@ -33,7 +33,7 @@ import torch
 from gpwave import hub, report
 from gpwave.config import TrainConfig
 from gpwave.errors import CheckpointError, ConfigError, DataError
-from gpwave.models import Detector, load_checkpoint
+from gpwave.models import Detector, check_calibration, load_checkpoint
 
 
 class SeedRun:
@@ -236,9 +236,12 @@ def checkpoint(det: Detector, cfg: TrainConfig, seed: int, state: dict[str, Any]
 def restore(path: Path, det: Detector, opt: Any, scaler: Any, device: str) -> dict[str, Any]:
     """Load a ``last.pt`` into the detector, optimiser and grad scaler; return it."""
     ckpt = load_checkpoint(path, map_location=device)
-    if ckpt.get("detector") != det.spec():
+    written = dict(ckpt.get("detector") or {})
+    calibration = written.pop("calibration", None)  # fitted by the run, not configured
+    if written != {k: v for k, v in det.spec().items() if k != "calibration"}:
         raise CheckpointError(f"{path}: was written by a different detector config; cannot resume")
     det.load_state_dict(ckpt["model"])
+    det.calibration = check_calibration(calibration)
     if opt is not None and "optimizer" in ckpt:
         opt.load_state_dict(ckpt["optimizer"])
     if scaler is not None and ckpt.get("scaler"):

@@ -2,10 +2,11 @@
 
 One run trains a :class:`gpwave.models.Detector` on the frames of one real source and one
 generator (frames from :mod:`gpwave.frames`, features computed on the device inside the
-detector), validates every epoch, keeps the best checkpoint by validation EER, and at
-the end scores the test split of every generator. A YAML config whose list-valued keys
-are expanded to their cartesian product describes a grid of runs (like the reference's
-grid search); each run x seed writes the files :class:`gpwave.runs.SeedRun` names.
+detector), validates every epoch, keeps the best checkpoint by validation EER (verdicts
+calibrated on its validation scores) and at the end scores the test split of every
+generator. A YAML config whose list-valued keys are expanded to their cartesian product
+describes a grid of runs (like the reference's grid search); each run x seed writes the
+files :class:`gpwave.runs.SeedRun` names.
 
 Where each job lives: the config and its defaults in :mod:`gpwave.config`
 (:class:`~gpwave.config.TrainConfig`), run folders, checkpoints and provenance in
@@ -203,7 +204,7 @@ def teacher_targets(cfg: TrainConfig, store: Any, rows: np.ndarray, device: str)
         ``(len(rows), 2)`` probabilities (real, fake), float32, on ``device``.
     """
     init = hub.resolve(cfg.init, device)
-    p = evaluate.score_frames(init, store, rows, device=device, kind="probability")
+    p = metrics.probability(evaluate.score_frames(init, store, rows, device=device))  # softmax
     return torch.as_tensor(np.stack([1 - p, p], axis=1), dtype=torch.float32, device=device)
 
 
@@ -437,12 +438,14 @@ class Trainer:
         # the lead validates and every rank takes its numbers: one best epoch, one stop
         val = _validate(self.det.model, self.val, 64, self.workers) if self.d.lead else None
         m = {"epoch": epoch + 1, "train_loss": train_loss, **dist.from_lead(val, self.d)}
-        m["seconds"] = time.perf_counter() - t0
+        calibration, m["seconds"] = m.pop("calibration"), time.perf_counter() - t0
         self.state["history"].append(m)
         self.state["epoch"] = epoch + 1
         is_best = _better(m, self.state["best"], self.cfg.min_delta)
         if is_best:
             self.state["best"] = {k: m[k] for k in ("epoch", "val_eer", "val_loss", "val_acc")}
+            self.state["best"]["calibration"] = calibration
+            self.det.calibration = calibration  # saved in best.pt's spec: verdicts use it
         if self.d.lead:
             self._save(is_best)
         dist.barrier(self.d)
@@ -550,9 +553,8 @@ def _validate(
     with torch.no_grad():
         for f, _ in frames.stream(batches, workers):
             logits.append(model(f).float())
-    logits = [z.cpu() for z in logits]  # one sync for the whole split
+    z = torch.cat([z.cpu() for z in logits])  # one sync for the whole split
     model.train()
-    z = torch.cat(logits)
     y = frames.labels
     s = log_odds(z).double().numpy()  # not the softmax: it would tie the frames it is sure of
     both = 0 < int(y.sum()) < len(y)
@@ -560,6 +562,7 @@ def _validate(
         "val_loss": float(F.cross_entropy(z, y)),
         "val_acc": metrics.accuracy(y.numpy(), s),
         "val_eer": metrics.eer(y.numpy(), s) if both else float("nan"),
+        "calibration": metrics.platt_calibration(y.numpy(), s),
     }
 
 

@@ -73,11 +73,15 @@ pd.Series(cfg.to_dict()).to_frame("value")
 # ## Training, one run per seed
 #
 # Adam with the paper's defaults, cross entropy, real speech against the training
-# generator; the checkpoint with the lowest validation EER is kept as `best.pt`. Each seed
-# is one `gpwave.train.Trainer`; its files are the ones `gpwave.runs.Run` names. With
-# `cache_features` the features of the training and validation frames are computed once
-# and kept on disk beside the frame store (`frames.cached_raw_features`), shared by every
-# run and seed with the same frames and feature settings.
+# generator; the checkpoint with the lowest validation EER is kept as `best.pt`, with a
+# calibration of its verdicts fitted on that epoch's validation scores
+# (`metrics.platt_calibration`: `gpwave detect` reports `sigmoid(a * log-odds + b)`, so
+# that 0.5 sits where the validation errors on real and fake speech balance; EERs never
+# use it, they rank the log-odds). Each seed is one `gpwave.train.Trainer`; its files are
+# the ones `gpwave.runs.Run` names. With `cache_features` the features of the training
+# and validation frames are computed once and kept on disk beside the frame store
+# (`frames.cached_raw_features`), shared by every run and seed with the same frames and
+# feature settings.
 
 # %%
 metrics = {}

@@ -107,7 +107,7 @@ def test_sidecar_says_how_to_frame_and_judge(exported):
     assert (meta["sample_rate"], meta["frame_length"], meta["threshold"]) == (SR, SR, 0.5)
     assert meta["silence_floor_dbfs"] == SILENCE_FLOOR_DBFS
     assert meta["silence_relative_db"] == SILENCE_RELATIVE_DB
-    assert meta["licence"] == "EUPL-1.2"
+    assert meta["licence"] == "EUPL-1.2" and meta["calibration"] is None  # a released model
     prov = meta["provenance"]
     from gpwave.pretrained import checkpoint_path
     from gpwave.transfer import file_hash
@@ -157,7 +157,8 @@ def test_published_model_with_level_norm_and_band_normaliser(tmp_path, monkeypat
     from gpwave.models import Detector
 
     torch.manual_seed(0)
-    det = Detector({"kind": "packets", "wavelet": "db2", "level": 8, "power": 2.0}, "dcnn", 4410)
+    det = Detector({"kind": "packets", "wavelet": "db2", "level": 8, "power": 2.0}, "dcnn", 4410,
+                   calibration=(0.25, -1.5))  # fmt: skip
     x = torch.as_tensor(np.stack([chirp(200, 9000, 0.2), noise(0.2, seed=4)]), dtype=torch.float32)
     det.normalizer.update(det.raw_features(torch.cat([x, 3 * x])))
     det.eval()
@@ -170,6 +171,7 @@ def test_published_model_with_level_norm_and_band_normaliser(tmp_path, monkeypat
     path = export.export_detector("mine", tmp_path / "out")
     meta = json.loads(path.with_suffix(".json").read_text())
     assert (meta["frame_length"], meta["released"]) == (4410, False)
+    assert meta["calibration"] == [0.25, -1.5]  # the page's probability: sigmoid(a lo + b)
     got = _onnx_log_odds(path, x.numpy())
     np.testing.assert_allclose(got, det.fake_log_odds(x).numpy(), rtol=0, atol=1e-4)
 

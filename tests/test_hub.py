@@ -67,6 +67,23 @@ def test_publishing_over_a_name_needs_overwrite_and_keeps_the_old_files(tmp_path
     assert not list(first.parent.glob(".*tmp"))
 
 
+def test_listing_names_a_pool_and_a_calibration_from_the_provenance(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPWAVE_DATA", str(tmp_path / "data"))
+    cfg = {"real": "ljspeech", "train_generator": "melgan", "data_dir": "d/wavefake-mini",
+           "pool": "d/speakers-train", "pool_families": None}  # fmt: skip
+    prov = {"config": cfg, "validation": {"val_eer": 0.165, "calibration": [0.3, -1.0]}}
+    hub.publish(_checkpoint(tmp_path / "a.pt"), "pooled", prov)
+    plain = {"config": {**cfg, "pool": None}, "validation": {"val_eer": 0.2}}
+    hub.publish(_checkpoint(tmp_path / "b.pt"), "plain", plain)
+    rows = hub.list_models().set_index("name")
+    assert rows.loc["pooled", "training_data"] == (
+        "ljspeech vs melgan (d/wavefake-mini) + pool d/speakers-train (vocoder families: all)"
+    )
+    assert "verdicts calibrated on validation" in rows.loc["pooled", "note"]
+    assert rows.loc["plain", "training_data"] == "ljspeech vs melgan (d/wavefake-mini)"
+    assert "calibrated" not in rows.loc["plain", "note"]
+
+
 @pytest.mark.parametrize("name", ["Paper", "paper-sym5", "../x", "", "a b"])
 def test_bad_publish_names_are_refused(name):
     with pytest.raises(ConfigError, match="publish="):

@@ -279,3 +279,50 @@ def test_mean_t_interval_matches_scipy():
     assert mean == pytest.approx(1.5)
     assert (lo, hi) == pytest.approx(ref)
     assert np.isnan(metrics.mean_t_interval([3.0])[1])
+
+
+def _standardised_sklearn_fit(y, s, c=1.0):
+    from sklearn.linear_model import LogisticRegression
+
+    x = (s - s.mean()) / s.std()
+    fit = LogisticRegression(C=c, class_weight="balanced", tol=1e-12, max_iter=10_000)
+    fit.fit(x[:, None], y)
+    a = fit.coef_[0, 0] / s.std()
+    return a, fit.intercept_[0] - a * s.mean()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_platt_calibration_matches_sklearns_balanced_logistic_regression(seed):
+    rng = np.random.default_rng(seed)
+    n_real, n_fake = rng.integers(20, 400, size=2)
+    s = np.r_[rng.normal(3, 2, n_real), rng.normal(6, 1.5, n_fake)]
+    y = np.r_[np.zeros(n_real), np.ones(n_fake)]
+    for c in (1.0, 0.05):
+        np.testing.assert_allclose(metrics.platt_calibration(y, s, c),
+                                   _standardised_sklearn_fit(y, s, c), rtol=1e-6)  # fmt: skip
+
+
+def test_platt_calibration_recovers_the_gaussian_posterior_and_ignores_the_class_ratio():
+    # equal-variance Gaussians N(5, 1) real and N(7, 1) fake, equal weights: the log-odds
+    # of the posterior are 2 s - 12, whatever the class counts
+    rng = np.random.default_rng(0)
+    s = np.r_[rng.normal(5, 1, 60_000), rng.normal(7, 1, 15_000)]
+    y = np.r_[np.zeros(60_000), np.ones(15_000)]
+    a, b = metrics.platt_calibration(y, s)
+    assert a == pytest.approx(2.0, rel=0.03) and b == pytest.approx(-12.0, rel=0.03)
+
+
+def test_platt_calibration_of_separable_scores_is_finite_and_splits_the_classes():
+    s = np.array([4.0, 5.0, 6.0, 6.5, 7.5, 8.5])
+    a, b = metrics.platt_calibration([0, 0, 0, 1, 1, 1], s)
+    assert np.isfinite([a, b]).all() and 6.0 < -b / a < 6.5
+
+
+@pytest.mark.parametrize(
+    "labels,scores",
+    [([0, 0, 0], [1.0, 2.0, 3.0]), ([0, 1, 0, 1], [1.0, 1.0, 1.0, 1.0]),
+     ([0, 0, 1, 1], [4.0, 3.0, 2.0, 1.0]), ([0, 1], [0.0, float("nan")])],
+)  # fmt: skip
+def test_platt_calibration_refuses_what_it_cannot_calibrate(labels, scores):
+    # one class, constant scores, scores that fall with the label, non-finite scores
+    assert metrics.platt_calibration(labels, scores) is None

@@ -214,3 +214,39 @@ def test_every_model_says_how_it_is_fitted():
     assert set(fitting.values()) <= set(get_args(Fitting))
     assert fitting["gmm"] == "closed-form" and fitting["dcnn_nodil"] == "gradient"
     assert Detector(FeatureConfig(kind="lfcc"), "gmm", 2205).fitting == "closed-form"
+
+
+def test_calibration_round_trips_and_sets_the_verdict_probability(tmp_path):
+    from scipy.special import expit
+
+    torch.manual_seed(0)
+    det = Detector(FeatureConfig(kind="lfcc"), "linear", 22050, calibration=[0.5, -2.0]).eval()
+    x = _tone_batch()
+    path = tmp_path / "best.pt"
+    torch.save({"detector": det.spec(), "model": det.state_dict()}, path)
+    loaded = Detector.load(path)
+    assert loaded.calibration == (0.5, -2.0)
+    lo = loaded.fake_log_odds(x).double().numpy()
+    expected = expit(0.5 * lo - 2.0)  # by hand: sigmoid(a * log-odds + b)
+    np.testing.assert_allclose(loaded.fake_probability(x).numpy(), expected, rtol=1e-5)
+    plain = Detector.from_spec({**det.spec(), "calibration": None})
+    plain.load_state_dict(det.state_dict())
+    z = plain.eval()(x)
+    torch.testing.assert_close(plain.fake_probability(x), torch.softmax(z, -1)[:, 1])
+    torch.testing.assert_close(plain.fake_log_odds(x), loaded.fake_log_odds(x))  # EERs unchanged
+
+
+@pytest.mark.parametrize("bad", [[0.0, 1.0], [-1.0, 0.0], [float("nan"), 0.0], [1.0], "ab"])
+def test_a_checkpoint_with_an_unusable_calibration_is_refused(tmp_path, bad):
+    det = Detector(FeatureConfig(kind="lfcc"), "linear", 2205)
+    path = tmp_path / "c.pt"
+    torch.save({"detector": {**det.spec(), "calibration": bad}, "model": det.state_dict()}, path)
+    with pytest.raises(CheckpointError, match="c.pt.*calibration"):
+        Detector.load(path)
+
+
+def test_a_checkpoint_written_before_calibration_existed_loads_uncalibrated(tmp_path):
+    det = Detector(FeatureConfig(kind="lfcc"), "linear", 2205)
+    spec = {k: v for k, v in det.spec().items() if k != "calibration"}
+    torch.save({"detector": spec, "model": det.state_dict()}, tmp_path / "old.pt")
+    assert Detector.load(tmp_path / "old.pt").calibration is None

@@ -109,6 +109,38 @@ def test_train_writes_checkpoints_metrics_and_learns(tree, tmp_path):
     assert m["converged"] and m["stopped"] == "epochs" and m["steps"] > 8
 
 
+def test_best_checkpoint_carries_its_epochs_validation_calibration(tree, tmp_path):
+    from scipy.special import expit
+    from sklearn.linear_model import LogisticRegression
+
+    from gpwave import dist
+
+    cfg = cfg_of(tree, epochs=3, eval_test=False)
+    m = train.train_one(cfg, tmp_path, seed=0)
+    det = Detector.load(tmp_path / "best.pt")
+    assert det.calibration == tuple(m["best"]["calibration"])
+    store = frames.open_store(cfg, dist.Dist(), progress=False)
+    rows = frames.select_rows(cfg, store, "val", cfg.limit_val)
+    s = evaluate.score_frames(det, store, rows).astype(np.float64)
+    y = store.index["label"].to_numpy()[rows]
+    x = (s - s.mean()) / s.std()  # the reference: scikit-learn on the best model's scores
+    ref = LogisticRegression(class_weight="balanced", tol=1e-12, max_iter=10_000).fit(x[:, None], y)
+    a = ref.coef_[0, 0] / s.std()
+    np.testing.assert_allclose(det.calibration, (a, ref.intercept_[0] - a * s.mean()), rtol=1e-3)
+    p = expit(det.calibration[0] * s + det.calibration[1])  # the verdicts' probability
+    assert p[y == 1].mean() > 0.5 > p[y == 0].mean()
+
+
+def test_resume_of_a_checkpoint_without_calibration_fits_one(tree, tmp_path):
+    train.train_one(cfg_of(tree, epochs=1, eval_test=False), tmp_path, seed=0)
+    for name in ("last.pt", "best.pt"):  # as written before verdicts were calibrated
+        ck = torch.load(tmp_path / name, weights_only=True)
+        del ck["detector"]["calibration"], ck["best"]["calibration"]
+        torch.save(ck, tmp_path / name)
+    train.train_one(cfg_of(tree, epochs=3, eval_test=False), tmp_path, seed=0, resume=True)
+    assert Detector.load(tmp_path / "best.pt").calibration is not None
+
+
 def test_normalizer_is_fitted_on_training_frames(tree, tmp_path):
     cfg = cfg_of(tree, epochs=1, eval_test=False)
     train.train_one(cfg, tmp_path, seed=0)

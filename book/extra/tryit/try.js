@@ -4,7 +4,8 @@
  * the model's rate, cut non-overlapping windows of the model's frame length (the
  * incomplete tail dropped), mark silent windows (RMS in dBFS below the floor, or more
  * than the relative margin below the loudest window), score the others with the ONNX
- * graph written by `gpwave export` (frames -> fake log-odds), probability = sigmoid,
+ * graph written by `gpwave export` (frames -> fake log-odds), probability =
+ * sigmoid(a * log-odds + b) with the model's calibration (a, b) (sidecar; none: a = 1, b = 0),
  * file score = mean probability of the scored windows, fake if score >= threshold.
  * Nothing is sent anywhere: onnxruntime-web (WebAssembly) and the models are files of
  * the book. window.gpwaveTry holds the last result (the browser test reads it).
@@ -166,10 +167,11 @@
     const dbfs = windowLevels(x, L), silent = silentWindows(dbfs, meta);
     const scored = dbfs.map((_, w) => w).filter((w) => !silent[w]);
     const lo = await logOdds(sess, meta, x, scored);
+    const [a, b] = meta.calibration || [1, 0];
     const windows = dbfs.map((d, w) => ({
       start: w * seconds, dbfs: Number.isFinite(d) ? d : null, silent: silent[w],
       log_odds: lo.has(w) ? lo.get(w) : null,
-      probability: lo.has(w) ? 1 / (1 + Math.exp(-lo.get(w))) : null,
+      probability: lo.has(w) ? 1 / (1 + Math.exp(-(a * lo.get(w) + b))) : null,
     }));
     const probs = windows.filter((w) => w.probability !== null).map((w) => w.probability);
     const score = probs.length ? probs.reduce((a, b) => a + b, 0) / probs.length : null;
