@@ -288,9 +288,11 @@ plt.show()
 # dilation) on the same frames has a bootstrap interval over utterances; the mean over
 # seeds has a t-interval over seeds (`ablation.seed_ablation`, `metrics.mean_t_interval`).
 # A run whose best validation EER stays above 20 % is marked not converged in the table.
+# For scale, the same frames are also scored by each variant's starting point (its
+# one-speaker run, before fine-tuning) and by the two released models.
 
 # %% tags=["hide-input"]
-from gpwave import ablation, dist, evaluate, hub, poolstore
+from gpwave import ablation, dist, evaluate, hub, metrics, poolstore
 from gpwave.config import TrainConfig
 from gpwave.frames import open_store, protocol_store
 from gpwave.runs import Run
@@ -318,6 +320,20 @@ if has_ablation:
     per_run["converged"] = [converged[key] for key in keys]
     per_run.to_csv(out_dir / "speaker_ablation.csv", index=False)
     per_seed.to_csv(out_dir / "speaker_ablation_paired.csv", index=False)
+    # context on the same frames: each variant's starting point (its one-speaker run before
+    # fine-tuning) and the released DCNNs (trained on full WaveFake)
+    context = {f"{v}, before fine-tuning": load_yaml(Run(results_dir, r).seed(trained[r][0]).config)[
+        "init"] for r, v in ablation_runs.items()}  # fmt: skip
+    context |= {f"{name} (released)": name for name in reference_models}
+    y_held, u_held = held["label"].to_numpy(), held["utterance"].to_numpy()
+    context_rows = []
+    for name, source in context.items():
+        s_ref = evaluate.score_frames(hub.resolve(source), union, held_rows)
+        lo, hi = metrics.eer_ci(y_held, s_ref, u_held, n_boot=n_boot)
+        context_rows.append({"detector": name, "EER %": 100 * metrics.eer(y_held, s_ref),
+                             "low": 100 * lo, "high": 100 * hi})  # fmt: skip
+    context_table = pd.DataFrame(context_rows)
+    context_table.to_csv(out_dir / "speaker_ablation_context.csv", index=False)
     print(f"{len(held)} held-out frames ({int((held['label'] == 0).sum())} real, "
           f"{int((held['label'] == 1).sum())} fake) of trees {', '.join(sorted(set(held['tree'])))}"
           f": {time.perf_counter() - t0:.0f} s")  # fmt: skip
@@ -334,6 +350,9 @@ if has_ablation:
         f"(95 % t-interval over seeds {diff_lo:+.1f} to {diff_hi:+.1f}); a negative "
         "difference means dilation helps."
     ))  # fmt: skip
+    display(Markdown("The same held-out frames scored by each variant's starting point and by "
+                     "the released models:"))  # fmt: skip
+    display(Markdown(context_table.round(1).to_markdown(index=False)))
 
 # %% [markdown]
 # ## Fingerprints of the new vocoder families
@@ -487,6 +506,18 @@ if has_ablation:
         + f"; {int(per_run['converged'].sum())} of {len(per_run)} fine-tuned runs reached "
         "a validation EER within the convergence limit, so these are short fine-tunes of "
         "the one-speaker runs, not detectors trained on the pool."
+    )  # fmt: skip
+    ctx = context_table.set_index("detector")["EER %"]
+    moved = {v: per_run[per_run["variant"] == v]["EER %"].mean() - ctx[f"{v}, before fine-tuning"]
+             for v in ablation_runs.values()}  # fmt: skip
+    sentences.append(
+        "On the same held-out frames the variants' starting points (before fine-tuning) "
+        "score " + ", ".join(f"{ctx[f'{v}, before fine-tuning']:.1f} % ({v})" for v in moved)
+        + ", so fine-tuning on the pool moved them by "
+        + ", ".join(f"{d:+.1f} points ({v}, mean over seeds)" for v, d in moved.items())
+        + "; the released models, trained on full WaveFake, score "
+        + ", ".join(f"{ctx[f'{n} (released)']:.1f} % ({n})" for n in reference_models)
+        + f", and the best detector on these frames is {ctx.idxmin()} at {ctx.min():.1f} %."
     )  # fmt: skip
 found = findings.ChapterFindings("08_generalization_needs", sentences, quick=quick)
 findings.save(found, results_dir)
