@@ -100,7 +100,8 @@ def _tree_config(root: Path, like: DataConfig) -> DataConfig:
 
 
 def _key(path: str) -> str:
-    return os.path.normcase(os.path.abspath(path))
+    """One spelling per file: a symlinked or relative path names the file it points to."""
+    return os.path.normcase(os.path.realpath(path))
 
 
 def pool_index(store: FrameStore, tree: str, table: pd.DataFrame, base: int) -> pd.DataFrame:

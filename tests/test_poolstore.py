@@ -162,3 +162,14 @@ def test_pool_families_is_a_list_not_a_grid_axis():
     points = expand_grid({"pool_families": ["melgan", "pwg"]})
     assert len(points) == 1 and points[0]["pool_families"] == ["melgan", "pwg"]
     assert len(expand_grid({"pool_families": [["melgan"], ["pwg"]]})) == 2
+
+
+def test_a_pool_reached_through_a_symlink_opens_the_same_stores(union_cfg, tmp_path):
+    """The same data under another spelling (a symlinked folder) is the same pool."""
+    cfg, union = union_cfg
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "pool", target_is_directory=True)
+    other = TrainConfig.from_dict({**cfg.to_dict(), "pool": str(link)})
+    again = frames.open_store(other, dist.Dist(), progress=False)
+    cols = ["split", "family", "tree", "label"]
+    pd.testing.assert_frame_equal(again.index[cols], union.index[cols])
