@@ -438,7 +438,7 @@ class Trainer:
         # the lead validates and every rank takes its numbers: one best epoch, one stop
         val = _validate(self.det.model, self.val, 64, self.workers) if self.d.lead else None
         m = {"epoch": epoch + 1, "train_loss": train_loss, **dist.from_lead(val, self.d)}
-        calibration, m["seconds"] = m.pop("calibration"), time.perf_counter() - t0
+        calibration, m["seconds"] = m.pop("calibration", None), time.perf_counter() - t0
         self.state["history"].append(m)
         self.state["epoch"] = epoch + 1
         is_best = _better(m, self.state["best"], self.cfg.min_delta)
