@@ -516,7 +516,7 @@ class Detector(nn.Module):
         self.n_samples = int(n_samples)
         self.model_kwargs = dict(model_kwargs or {})
         self.level_norm = bool(level_norm)
-        self.calibration = check_calibration(calibration)
+        self.calibration = calibration
         self.extractor = FeatureExtractor(cfg)
         self.input_shape = tuple(int(s) for s in self.extractor.output_shape(self.n_samples))
         self.normalizer = Normalizer(self.input_shape)
@@ -546,6 +546,15 @@ class Detector(nn.Module):
             spec.get("level_norm", True),
             spec.get("calibration"),
         )
+
+    @property
+    def calibration(self) -> tuple[float, float] | None:
+        """``(a, b)`` of :meth:`fake_probability`, or None (checked on every assignment)."""
+        return self._calibration
+
+    @calibration.setter
+    def calibration(self, value: Sequence[float] | None) -> None:
+        self._calibration = check_calibration(value)
 
     @property
     def fitting(self) -> Fitting:

@@ -33,7 +33,7 @@ import torch
 from gpwave import hub, report
 from gpwave.config import TrainConfig
 from gpwave.errors import CheckpointError, ConfigError, DataError
-from gpwave.models import Detector, check_calibration, load_checkpoint
+from gpwave.models import Detector, load_checkpoint
 
 
 class SeedRun:
@@ -241,7 +241,7 @@ def restore(path: Path, det: Detector, opt: Any, scaler: Any, device: str) -> di
     if written != {k: v for k, v in det.spec().items() if k != "calibration"}:
         raise CheckpointError(f"{path}: was written by a different detector config; cannot resume")
     det.load_state_dict(ckpt["model"])
-    det.calibration = check_calibration(calibration)
+    det.calibration = calibration  # checked by the detector
     if opt is not None and "optimizer" in ckpt:
         opt.load_state_dict(ckpt["optimizer"])
     if scaler is not None and ckpt.get("scaler"):

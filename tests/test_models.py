@@ -250,3 +250,12 @@ def test_a_checkpoint_written_before_calibration_existed_loads_uncalibrated(tmp_
     spec = {k: v for k, v in det.spec().items() if k != "calibration"}
     torch.save({"detector": spec, "model": det.state_dict()}, tmp_path / "old.pt")
     assert Detector.load(tmp_path / "old.pt").calibration is None
+
+
+def test_assigning_an_unusable_calibration_to_a_detector_is_refused():
+    det = Detector(FeatureConfig(kind="lfcc"), "linear", 2205)
+    det.calibration = [2, -12]  # as training sets it: a list from metrics.platt_calibration
+    assert det.calibration == (2.0, -12.0)
+    with pytest.raises(ValueError, match="a > 0"):
+        det.calibration = [-1.0, 0.0]
+    assert det.calibration == (2.0, -12.0)
