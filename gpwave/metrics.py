@@ -498,19 +498,24 @@ def platt_calibration(
 
     Returns:
         ``[a, b]`` with ``a > 0`` (a list: it is stored in JSON and checkpoints); None
-        when a class is missing, the scores are constant or do not rise with the fake
-        label (a calibration would invert the verdicts).
+        when a class is missing, the scores are constant or not finite, or they do not
+        rise with the fake label (a calibration would invert the verdicts).
+
+    Raises:
+        ValueError: Labels other than 0/1, or labels and scores of different lengths.
 
     Example:
         >>> a, b = platt_calibration([0, 0, 0, 1, 1, 1], [4.0, 5.0, 6.0, 6.5, 7.5, 8.5])
         >>> round(-b / a, 2)  # the calibrated 0.5 lies between the classes
         6.25
     """
-    y = np.asarray(labels).astype(float).reshape(-1)
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    n_fake = y.sum()
-    if y.size != s.size or n_fake in (0, y.size) or not np.isfinite(s).all() or s.std() == 0:
+    y_int = np.asarray(labels).astype(int).reshape(-1)
+    if y_int.min(initial=1) == y_int.max(initial=0):
+        return None  # one class: nothing to calibrate against
+    y_int, s = _check_binary(y_int, scores)
+    if not np.isfinite(s).all() or s.std() == 0:
         return None
+    y, n_fake = y_int.astype(float), float(y_int.sum())
     mu, sd = s.mean(), s.std()
     x = (s - mu) / sd
     k = np.where(y == 1, y.size / (2 * n_fake), y.size / (2 * (y.size - n_fake)))
@@ -521,7 +526,7 @@ def platt_calibration(
         return 0.5 * t[0] ** 2 + c * float(np.sum(k * (np.logaddexp(0, z) - y * z)))
 
     for _ in range(100):
-        p = 1 / (1 + np.exp(-(theta[0] * x + theta[1])))
+        p = probability(theta[0] * x + theta[1])
         r, w = c * k * (p - y), c * k * p * (1 - p)
         grad = np.array([theta[0] + np.sum(r * x), np.sum(r)])
         hess = np.array([[1 + np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]])

@@ -326,3 +326,10 @@ def test_platt_calibration_of_separable_scores_is_finite_and_splits_the_classes(
 def test_platt_calibration_refuses_what_it_cannot_calibrate(labels, scores):
     # one class, constant scores, scores that fall with the label, non-finite scores
     assert metrics.platt_calibration(labels, scores) is None
+
+
+def test_platt_calibration_shares_the_eers_input_checks():
+    with pytest.raises(ValueError, match="differ in shape"):
+        metrics.platt_calibration([0, 1, 1], [0.0, 1.0])
+    with pytest.raises(ValueError, match="0 \\(real\\) or 1"):
+        metrics.platt_calibration([0, 2], [0.0, 1.0])
