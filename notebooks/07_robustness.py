@@ -244,9 +244,10 @@ display(Markdown(findings.for_people(spk[list(detectors)].reset_index(), list(de
 
 # %% [markdown]
 # A fusion head over the two released models (gpwave-robust, retired in this version) was
-# measured at commit 2d32f2b: mean EER over 13 perturbations 26.6 % against paper-stft's
-# 20.8 %; on new VCTK speakers 56.9 % against 13.9 %. No head over the released models
-# beat paper-stft.
+# worse than paper-stft both on the perturbations and on the new VCTK speakers when it was
+# last measured (commit 2d32f2b; no build of this book recomputes it, so its numbers stay
+# in the README's dated record, not on this page). No head over the released models beat
+# paper-stft.
 
 # %% [markdown]
 # ## What we found
